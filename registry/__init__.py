@@ -1,0 +1,37 @@
+"""Coverage and infrastructure registry: Flask application factory."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from registry import config, db
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then ``REGISTRY_*`` environment variables, then ``test_config``.
+
+    The database schema is created on first run (an SQLite file under ``instance/`` unless
+    ``REGISTRY_DATABASE_URL`` names another database, e.g. PostGIS).
+    """
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(config.defaults(Path(app.instance_path)))
+    app.config.from_prefixed_env("REGISTRY")
+    if test_config:
+        app.config.from_mapping(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+    app.config["AREA_BBOX"] = tuple(app.config["AREA_BBOX"])
+
+    engine = db.make_engine(app.config["DATABASE_URL"])
+    db.init_schema(engine)
+    app.extensions["registry"] = {"engine": engine, "sessions": db.session_factory(engine)}
+
+    from registry import cli, web
+
+    web.init_app(app)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,23 @@
+"""Settings: defaults here, then ``REGISTRY_*`` environment variables, then the test config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: Lai Châu province bounding box (lon/lat) with a ~10 km margin: the default registry area.
+LAI_CHAU_BBOX = (102.22, 21.58, 104.09, 22.92)
+
+
+def defaults(instance_path: Path) -> dict[str, object]:
+    """Default settings; every path lives under the instance folder unless overridden."""
+    return {
+        "DATABASE_URL": f"sqlite:///{instance_path / 'registry.sqlite'}",
+        "DATA_DIR": str(instance_path / "data"),
+        "MAPS_DIR": str(Path(__file__).resolve().parent.parent / "maps"),
+        # (min lon, min lat, max lon, max lat) that new records must fall in unless overridden.
+        "AREA_BBOX": LAI_CHAU_BBOX,
+        "PAGE_SIZE": 100,
+        "MAX_PAGE_SIZE": 1000,
+        "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+        "JSON_SORT_KEYS": False,
+    }

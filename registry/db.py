@@ -1,0 +1,115 @@
+"""Engine, sessions and schema: one SQLite file (WAL) by default, PostGIS by URL.
+
+Geometry is one column type for both backends: WKB in a BLOB on SQLite (no system library
+needed; spatial filters use the bounding-box columns) and a PostGIS ``geometry(…, 4326)``
+through GeoAlchemy2 on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import shapely
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Engine, LargeBinary, create_engine, event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.types import TypeDecorator, UserDefinedType
+
+log = logging.getLogger(__name__)
+
+SRID = 4326
+
+
+class PostgisGeometry(UserDefinedType):
+    """PostGIS ``geometry(<type>, 4326)``; values travel as hex EWKB, which PostGIS casts."""
+
+    cache_ok = True
+
+    def __init__(self, geometry_type: str = "GEOMETRY") -> None:
+        self.geometry_type = geometry_type
+
+    def get_col_spec(self, **_kw: Any) -> str:
+        return f"geometry({self.geometry_type}, {SRID})"
+
+
+class Geometry(TypeDecorator):
+    """A shapely geometry in EPSG:4326: WKB in a BLOB on SQLite, PostGIS geometry on PostgreSQL.
+
+    (GeoAlchemy2's column type is not used: its DDL hooks cannot handle a type that is a BLOB on
+    one backend and a geometry on the other, and this needs nothing more than WKB both ways.)
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(PostgisGeometry())
+        return dialect.type_descriptor(LargeBinary())
+
+    def process_bind_param(self, value: BaseGeometry | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name == "postgresql":
+            return shapely.to_wkb(shapely.set_srid(value, SRID), hex=True, include_srid=True)
+        return shapely.to_wkb(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> BaseGeometry | None:
+        return None if value is None else shapely.from_wkb(value)
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine; on SQLite, create the file's folder and turn on WAL and foreign keys."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+
+    return engine
+
+
+def init_schema(engine: Engine) -> None:
+    """Create every table (and PostGIS itself where missing) if they do not exist yet."""
+    from registry.models import Base
+
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
+    Base.metadata.create_all(engine)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            for table in Base.metadata.sorted_tables:
+                if "geom" in table.c:
+                    conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {table.name}_geom_gist "
+                                         f"ON {table.name} USING gist (geom)")
+
+
+def drop_schema(engine: Engine) -> None:
+    """Drop every table of the registry (tests and `flask init-db --drop`)."""
+    from registry.models import Base
+
+    Base.metadata.drop_all(engine)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False, future=True)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work is committed as a whole, or rolled back on any error."""
+    with factory() as session, session.begin():
+        yield session

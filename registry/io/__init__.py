@@ -1,0 +1,14 @@
+"""Import and export of registry layers: GeoJSON, GeoPackage, CSV and OpenCelliD CSV.
+
+Readers turn a file into ``{layer: [row, ...]}`` (rows are plain dicts with a ``geometry``);
+``registry.store.import_layers`` then validates and stores them all or nothing. Writers take the
+stored records and produce files QGIS and spreadsheets open directly.
+"""
+
+from __future__ import annotations
+
+from registry.io.readers import FORMATS, frame_rows, read_layers
+from registry.io.writers import export_csv, export_geojson, export_gpkg, layer_frame
+
+__all__ = ["FORMATS", "export_csv", "export_geojson", "export_gpkg", "frame_rows", "layer_frame",
+           "read_layers"]

@@ -1,0 +1,64 @@
+"""Exports of stored layers: GeoJSON, CSV (lon/lat for points, WKT otherwise), GeoPackage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+from sqlalchemy import DateTime
+from sqlalchemy.orm import Session
+
+from registry import schemas, store
+from registry.models import BY_LAYER, LAYERS, Record
+
+
+def layer_frame(session: Session, model: type[Record]) -> pd.DataFrame:
+    """All records of a layer as a GeoDataFrame (EPSG:4326), or a DataFrame without geometry."""
+    records, _ = store.list_records(session, model)
+    rows = [schemas.to_properties(r) for r in records]
+    columns = ["code", *schemas.input_columns(model), "version", "created_at", "updated_at"]
+    frame = pd.DataFrame(rows, columns=columns)
+    for name in ("created_at", "updated_at", *(n for n, c in schemas.input_columns(model).items()
+                                               if isinstance(c.type, DateTime))):
+        frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
+    if model.geometry_type is None:
+        return frame
+    return gpd.GeoDataFrame(frame, geometry=[r.geom for r in records], crs="EPSG:4326")
+
+
+def export_geojson(session: Session, layer: str) -> bytes:
+    model = BY_LAYER[layer]
+    records, _ = store.list_records(session, model)
+    doc = {"type": "FeatureCollection", "name": layer,
+           "features": [schemas.to_feature(r) for r in records]}
+    return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+
+def export_csv(session: Session, layer: str) -> bytes:
+    frame = layer_frame(session, BY_LAYER[layer])
+    if isinstance(frame, gpd.GeoDataFrame):
+        geoms = frame.geometry
+        frame = pd.DataFrame(frame.drop(columns="geometry"))
+        if BY_LAYER[layer].geometry_type == "Point":
+            frame["lon"], frame["lat"] = geoms.x, geoms.y
+        else:
+            frame["geometry"] = geoms.to_wkt()
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def export_gpkg(session: Session, path: Path) -> Path:
+    """Write every layer into one GeoPackage (QGIS opens it directly); returns ``path``."""
+    path.unlink(missing_ok=True)
+    for model in LAYERS:
+        frame = layer_frame(session, model)
+        options: dict[str, Any] = {"layer": model.layer, "driver": "GPKG", "append": path.exists()}
+        if isinstance(frame, gpd.GeoDataFrame):
+            multi = model.geometry_type != "Point"
+            options.update(promote_to_multi=multi, geometry_type=(
+                f"Multi{model.geometry_type}" if multi else model.geometry_type))
+        pyogrio.write_dataframe(frame, path, **options)
+    return path

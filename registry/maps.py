@@ -1,0 +1,96 @@
+"""folium maps of the registry's layers.
+
+Builders take GeoDataFrames (EPSG:4326) and ``m=None``, add their layers and return the map,
+so layers compose (as geopandas' ``explore`` does).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import folium
+import geopandas as gpd
+from folium.plugins import MarkerCluster
+
+#: Fill colours per layer (ColorBrewer Set1), used by the legend too.
+COLOURS = {"villages": "#4daf4a", "sites": "#e41a1c", "sellers": "#984ea3",
+           "fibre_links": "#ff7f00", "communes": "#377eb8"}
+FIBRE_STATUS_COLOURS = {"active": "#ff7f00", "planned": "#999999", "cut": "#000000"}
+SYNTHETIC_NOTE = "Synthetic demo data (villages, sites, fibre, sellers); communes are real."
+
+
+def _popup_fields(frame: gpd.GeoDataFrame, fields: list[str]) -> list[str]:
+    return [f for f in fields if f in frame.columns]
+
+
+def add_communes(frame: gpd.GeoDataFrame, m: folium.Map) -> folium.Map:
+    folium.GeoJson(
+        frame[["code", "name", "population", "geometry"]], name="Xã / Communes",
+        style_function=lambda _f: {"color": COLOURS["communes"], "weight": 1.5,
+                                   "fillOpacity": 0.05},
+        tooltip=folium.GeoJsonTooltip(["name", "population"], aliases=["Xã", "Dân số"]),
+    ).add_to(m)
+    return m
+
+
+def add_points(frame: gpd.GeoDataFrame, m: folium.Map, *, layer: str, title: str,
+               fields: list[str], radius: float = 5, cluster: bool = False) -> folium.Map:
+    """Circle markers with a popup of ``fields``; clustered when there are many."""
+    fields = _popup_fields(frame, fields)
+    data = frame[[*fields, "geometry"]]
+    target: Any = folium.FeatureGroup(name=title)
+    target.add_to(m)
+    if cluster:
+        target = MarkerCluster(name=title, disableClusteringAtZoom=12).add_to(target)
+    folium.GeoJson(
+        data, marker=folium.CircleMarker(radius=radius, fill=True, fill_opacity=0.8, weight=1,
+                                         color="#333", fill_color=COLOURS[layer]),
+        popup=folium.GeoJsonPopup(fields), name=title,
+    ).add_to(target)
+    return m
+
+
+def add_fibre(frame: gpd.GeoDataFrame, m: folium.Map) -> folium.Map:
+    fields = _popup_fields(frame, ["code", "road", "capacity_mbps", "status"])
+    folium.GeoJson(
+        frame[[*fields, "geometry"]], name="Cáp quang / Fibre",
+        style_function=lambda f: {
+            "color": FIBRE_STATUS_COLOURS.get(f["properties"].get("status"), "#ff7f00"),
+            "weight": 4 if f["properties"].get("road") else 2},
+        popup=folium.GeoJsonPopup(fields),
+    ).add_to(m)
+    return m
+
+
+def registry_map(layers: dict[str, gpd.GeoDataFrame], m: folium.Map | None = None) -> folium.Map:
+    """A map of communes, fibre, sites, villages and sellers with a layer control."""
+    communes = layers.get("communes")
+    if m is None:
+        m = folium.Map(tiles="OpenStreetMap", control_scale=True)
+        if communes is not None and len(communes):
+            x0, y0, x1, y1 = communes.total_bounds
+            m.fit_bounds([[y0, x0], [y1, x1]])
+    if communes is not None and len(communes):
+        add_communes(communes, m)
+    if layers.get("fibre_links") is not None and len(layers["fibre_links"]):
+        add_fibre(layers["fibre_links"], m)
+    point_layers = [
+        ("villages", "Thôn bản / Villages", ["code", "name", "commune_code", "population"], 4),
+        ("sites", "Trạm BTS / Sites", ["code", "name", "operator", "status", "tower_height_m",
+                                       "backhaul_kind", "backhaul_capacity_mbps"], 5),
+        ("sellers", "Người bán / Sellers", ["code", "name", "products", "platform",
+                                            "phone_tech", "wanted_class"], 4)]
+    for layer, title, fields, radius in point_layers:
+        frame = layers.get(layer)
+        if frame is not None and len(frame):
+            add_points(frame, m, layer=layer, title=title, fields=fields, radius=radius,
+                       cluster=len(frame) > 300)
+    legend = "".join(f'<div><span style="background:{c};display:inline-block;width:10px;'
+                     f'height:10px;margin-right:4px"></span>{name}</div>'
+                     for name, c in COLOURS.items())
+    m.get_root().html.add_child(folium.Element(
+        '<div style="position:fixed;bottom:20px;left:10px;z-index:9999;background:white;'
+        f'padding:6px;font:12px sans-serif;border:1px solid #999">{legend}'
+        f'<div style="margin-top:4px;color:#a00">{SYNTHETIC_NOTE}</div></div>'))
+    folium.LayerControl(collapsed=False).add_to(m)
+    return m

@@ -1,0 +1,251 @@
+"""SQLAlchemy models of the registry.
+
+Records are addressed by a natural key ``code`` (stable across imports and exports); references
+between records use those codes. Every table has created/updated stamps and a ``version`` used
+for optimistic locking. Field constraints live in each column's ``info`` (``ge``, ``le``,
+``choices``, ``pattern``) so validation (``registry.schemas``) and the OpenAPI document are
+derived from one place.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, event
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+from registry.db import Geometry
+
+OPERATORS = ("452-01", "452-02", "452-04", "452-05", "452-07", "452-08")
+SITE_STATUS = ("planned", "active", "down")
+BACKHAUL_KINDS = ("fibre", "microwave", "satellite")
+LINK_STATUS = ("planned", "active", "cut")
+TECHNOLOGIES = ("4G", "5G")
+SERVICE_CLASSES = ("fullhd_live", "hd_live", "sd_live", "basic_live", "data_only", "none")
+FIBRE_NODE_KINDS = ("core", "pop", "splice", "site")
+MEASUREMENT_KINDS = ("speedtest", "rsrp")
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def search_key(text: str | None) -> str:
+    """Lower-case, diacritics-free form of a name, so "binh lu" finds "Bình Lư".
+
+    >>> search_key("Bình Lư — Đoàn Kết")
+    'binh lu — doan ket'
+    """
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFD", text.replace("Đ", "D").replace("đ", "d"))
+    return "".join(c for c in text if not unicodedata.combining(c)).casefold()
+
+
+def col(type_: Any, *args: Any, nullable: bool = False, index: bool = False, doc: str = "",
+        **info: Any) -> Any:
+    """A mapped column whose validation constraints are kept in ``info``."""
+    return mapped_column(type_, *args, nullable=nullable, index=index, doc=doc, info=info)
+
+
+class Base(DeclarativeBase):
+    """Metadata shared by every table."""
+
+
+class Record(Base):
+    """A registry record: surrogate id, natural key, stamps, version (optimistic lock)."""
+
+    __abstract__ = True
+
+    #: URL and layer name of the entity, e.g. "sites".
+    layer: ClassVar[str]
+    #: Shape its geometry must have, or None for records without geometry.
+    geometry_type: ClassVar[str | None] = "Point"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True, index=True,
+                                      doc="natural key, unique in the layer")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc,
+                                                 onupdate=now_utc)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805
+        return {"version_id_col": cls.__table__.c.version}
+
+
+class Spatial:
+    """Geometry plus its bounding box (indexed) for portable bbox filtering."""
+
+    geom: Mapped[Any] = mapped_column(Geometry(), nullable=False)
+    min_lon: Mapped[float] = mapped_column(Float, index=True)
+    min_lat: Mapped[float] = mapped_column(Float, index=True)
+    max_lon: Mapped[float] = mapped_column(Float, index=True)
+    max_lat: Mapped[float] = mapped_column(Float, index=True)
+
+
+class Named:
+    name: Mapped[str] = col(String(200), doc="name as written, with diacritics (NFC)")
+    name_key: Mapped[str] = mapped_column(String(200), index=True, default="")
+
+
+class Commune(Named, Spatial, Record):
+    __tablename__ = "communes"
+    layer = "communes"
+    geometry_type = "Polygon"
+
+    type: Mapped[str] = col(String(40), doc="Xã or Phường")
+    population: Mapped[int] = col(Integer, ge=0, le=10_000_000, doc="people (2025)")
+    area_km2: Mapped[float | None] = col(Float, nullable=True, ge=0, le=100_000)
+    admin_center_lon: Mapped[float | None] = col(Float, nullable=True, ge=-180, le=180)
+    admin_center_lat: Mapped[float | None] = col(Float, nullable=True, ge=-90, le=90)
+    before_merger: Mapped[str | None] = col(Text, nullable=True,
+                                            doc="communes merged into it on 1 July 2025")
+
+
+class Village(Named, Spatial, Record):
+    __tablename__ = "villages"
+    layer = "villages"
+
+    commune_code: Mapped[str] = col(String(64), ForeignKey("communes.code"), index=True)
+    population: Mapped[int] = col(Integer, ge=0, le=1_000_000)
+    households: Mapped[int | None] = col(Integer, nullable=True, ge=0, le=500_000)
+    synthetic: Mapped[bool] = col(Boolean, doc="true for generated demo records")
+
+
+class FibreNode(Named, Spatial, Record):
+    __tablename__ = "fibre_nodes"
+    layer = "fibre_nodes"
+
+    kind: Mapped[str] = col(String(20), choices=FIBRE_NODE_KINDS)
+    synthetic: Mapped[bool] = col(Boolean)
+
+
+class FibreLink(Spatial, Record):
+    __tablename__ = "fibre_links"
+    layer = "fibre_links"
+    geometry_type = "LineString"
+
+    from_node_code: Mapped[str] = col(String(64), ForeignKey("fibre_nodes.code"), index=True)
+    to_node_code: Mapped[str] = col(String(64), ForeignKey("fibre_nodes.code"), index=True)
+    road: Mapped[str | None] = col(String(20), nullable=True, doc="national road it follows")
+    capacity_mbps: Mapped[float] = col(Float, ge=0, le=10_000_000)
+    status: Mapped[str] = col(String(20), choices=LINK_STATUS)
+    synthetic: Mapped[bool] = col(Boolean)
+
+
+class Site(Named, Spatial, Record):
+    __tablename__ = "sites"
+    layer = "sites"
+
+    operator: Mapped[str] = col(String(7), pattern=r"^\d{3}-\d{2,3}$", doc="MCC-MNC")
+    commune_code: Mapped[str | None] = col(String(64), ForeignKey("communes.code"),
+                                           nullable=True, index=True)
+    tower_height_m: Mapped[float] = col(Float, ge=0, le=300)
+    ground_elevation_m: Mapped[float | None] = col(Float, nullable=True, ge=-500, le=9000,
+                                                   doc="from the DEM when not given")
+    status: Mapped[str] = col(String(20), choices=SITE_STATUS)
+    backhaul_kind: Mapped[str] = col(String(20), choices=BACKHAUL_KINDS)
+    backhaul_capacity_mbps: Mapped[float] = col(Float, ge=0, le=1_000_000)
+    fibre_node_code: Mapped[str | None] = col(String(64), ForeignKey("fibre_nodes.code"),
+                                              nullable=True, index=True)
+    synthetic: Mapped[bool] = col(Boolean)
+
+
+class Sector(Record):
+    __tablename__ = "sectors"
+    layer = "sectors"
+    geometry_type = None
+
+    site_code: Mapped[str] = col(String(64), ForeignKey("sites.code", ondelete="CASCADE"),
+                                 index=True)
+    technology: Mapped[str] = col(String(2), choices=TECHNOLOGIES)
+    band: Mapped[str] = col(String(10), doc="3GPP band, e.g. B3, B28, n41")
+    freq_mhz: Mapped[float] = col(Float, ge=400, le=7125, doc="downlink centre frequency")
+    bandwidth_mhz: Mapped[float] = col(Float, doc="channel bandwidth, a 3GPP value")
+    azimuth_deg: Mapped[float] = col(Float, ge=0, le=360)
+    mech_tilt_deg: Mapped[float] = col(Float, ge=-20, le=30)
+    elec_tilt_deg: Mapped[float] = col(Float, ge=-20, le=30)
+    h_beamwidth_deg: Mapped[float] = col(Float, ge=1, le=360)
+    v_beamwidth_deg: Mapped[float] = col(Float, ge=1, le=180)
+    gain_dbi: Mapped[float] = col(Float, ge=-10, le=40)
+    tx_power_dbm: Mapped[float] = col(Float, ge=0, le=70)
+    height_m: Mapped[float] = col(Float, ge=0, le=300, doc="antenna height above ground")
+    synthetic: Mapped[bool] = col(Boolean)
+
+
+class Seller(Named, Spatial, Record):
+    __tablename__ = "sellers"
+    layer = "sellers"
+
+    village_code: Mapped[str | None] = col(String(64), ForeignKey("villages.code"),
+                                           nullable=True, index=True)
+    products: Mapped[str] = col(Text, doc="products, separated by ';'")
+    platform: Mapped[str | None] = col(String(40), nullable=True)
+    handle: Mapped[str | None] = col(String(100), nullable=True)
+    phone_tech: Mapped[str] = col(String(2), choices=TECHNOLOGIES)
+    wanted_class: Mapped[str] = col(String(20), choices=SERVICE_CLASSES[:4])
+    synthetic: Mapped[bool] = col(Boolean)
+
+
+class LivestreamEvent(Named, Spatial, Record):
+    __tablename__ = "events"
+    layer = "events"
+
+    commune_code: Mapped[str | None] = col(String(64), ForeignKey("communes.code"),
+                                           nullable=True, index=True)
+    start: Mapped[datetime] = col(DateTime(timezone=True))
+    duration_min: Mapped[int] = col(Integer, ge=1, le=7 * 24 * 60)
+    streams: Mapped[int] = col(Integer, ge=1, le=10_000)
+    orders: Mapped[int | None] = col(Integer, nullable=True, ge=0)
+    views: Mapped[int | None] = col(Integer, nullable=True, ge=0)
+    synthetic: Mapped[bool] = col(Boolean)
+
+
+class Measurement(Spatial, Record):
+    __tablename__ = "measurements"
+    layer = "measurements"
+
+    kind: Mapped[str] = col(String(20), choices=MEASUREMENT_KINDS)
+    measured_at: Mapped[datetime] = col(DateTime(timezone=True))
+    operator: Mapped[str | None] = col(String(7), nullable=True, pattern=r"^\d{3}-\d{2,3}$")
+    technology: Mapped[str | None] = col(String(2), nullable=True, choices=TECHNOLOGIES)
+    site_code: Mapped[str | None] = col(String(64), ForeignKey("sites.code"), nullable=True,
+                                        index=True, doc="serving site, when known")
+    rsrp_dbm: Mapped[float | None] = col(Float, nullable=True, ge=-160, le=-20)
+    dl_rate_mbps: Mapped[float | None] = col(Float, nullable=True, ge=0, le=100_000)
+    ul_rate_mbps: Mapped[float | None] = col(Float, nullable=True, ge=0, le=100_000)
+
+
+class Audit(Base):
+    """One row per write: who, when, what changed (before and after)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(10))
+    entity: Mapped[str] = mapped_column(String(40), index=True)
+    key: Mapped[str] = mapped_column(String(64), index=True)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+#: Registry layers in dependency order (a layer only references layers before it).
+LAYERS: tuple[type[Record], ...] = (Commune, FibreNode, FibreLink, Site, Sector, Village, Seller,
+                                  LivestreamEvent, Measurement)
+BY_LAYER: dict[str, type[Record]] = {m.layer: m for m in LAYERS}
+
+
+@event.listens_for(Record, "before_insert", propagate=True)
+@event.listens_for(Record, "before_update", propagate=True)
+def _derived_columns(_mapper: Any, _conn: Any, target: Any) -> None:
+    """Keep the search key and the bounding box in step with name and geometry."""
+    if isinstance(target, Named):
+        target.name_key = search_key(target.name)
+    if isinstance(target, Spatial) and target.geom is not None:
+        target.min_lon, target.min_lat, target.max_lon, target.max_lat = target.geom.bounds

@@ -1,0 +1,245 @@
+"""Validation of input records, in one place, derived from the models' column constraints.
+
+Every problem is reported as ``{"field": ..., "reason": ...}``; a record with any problem is
+rejected whole. The same rules serve the API, the forms and every importer.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import shapely
+from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text
+
+from registry.errors import ValidationError
+from registry.models import Record
+
+#: Time zone assumed for date-times given without one (Vietnam, UTC+07:00).
+LOCAL_TZ = timezone(timedelta(hours=7))
+#: 3GPP channel bandwidths: LTE (TS 36.101 Table 5.6-1) and NR FR1 (TS 38.101-1 Table 5.3.2-1).
+BANDWIDTHS_MHZ = {"4G": (1.4, 3, 5, 10, 15, 20),
+                  "5G": (5, 10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 100)}
+CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+#: Columns the registry maintains itself; ignored on input (exports carry them).
+READ_ONLY = frozenset({"id", "created_at", "updated_at", "version", "name_key", "geom",
+                       "min_lon", "min_lat", "max_lon", "max_lat"})
+TRUE_WORDS = {"true", "1", "yes", "y", "t"}
+FALSE_WORDS = {"false", "0", "no", "n", "f", ""}
+
+
+def input_columns(model: type[Record]) -> dict[str, Any]:
+    """The columns a client may set, by name."""
+    return {c.name: c for c in model.__table__.columns if c.name not in READ_ONLY}
+
+
+def _nfc(value: str) -> str:
+    return unicodedata.normalize("NFC", value.strip())
+
+
+def _coerce(column: Any, value: Any) -> Any:
+    """Convert one raw value (JSON or CSV text) to the column's Python type, or raise ValueError."""
+    kind = column.type
+    if isinstance(value, str) and not isinstance(kind, String | Text):
+        value = value.strip()
+    if isinstance(kind, Boolean):
+        if isinstance(value, bool):
+            return value
+        word = str(value).strip().lower()
+        if word in TRUE_WORDS | FALSE_WORDS:
+            return word in TRUE_WORDS
+        raise ValueError("must be true or false")
+    if isinstance(kind, Integer):
+        if isinstance(value, bool):
+            raise ValueError("must be an integer")
+        number = float(value)
+        if not number.is_integer():
+            raise ValueError("must be an integer")
+        return int(number)
+    if isinstance(kind, Float):
+        if isinstance(value, bool):
+            raise ValueError("must be a number")
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError("must be a finite number")
+        return number
+    if isinstance(kind, DateTime):
+        stamp = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=LOCAL_TZ)
+    if not isinstance(value, str):
+        raise ValueError("must be text")
+    text = _nfc(value)
+    if kind.length and len(text) > kind.length:
+        raise ValueError(f"is longer than {kind.length} characters")
+    return text
+
+
+def _check_constraints(column: Any, value: Any) -> str | None:
+    info = column.info
+    if "ge" in info and value < info["ge"]:
+        return f"must be at least {info['ge']}"
+    if "le" in info and value > info["le"]:
+        return f"must be at most {info['le']}"
+    if "choices" in info and value not in info["choices"]:
+        return f"must be one of {', '.join(info['choices'])}"
+    if "pattern" in info and not re.match(info["pattern"], value):
+        return f"does not match the expected form {info['pattern']}"
+    return None
+
+
+def parse_geometry(raw: Any) -> BaseGeometry:
+    """A shapely geometry from GeoJSON (dict), WKT (str) or a shapely object."""
+    if isinstance(raw, BaseGeometry):
+        return raw
+    if isinstance(raw, str):
+        return shapely.from_wkt(raw)
+    if isinstance(raw, dict):
+        return shape(raw)
+    raise ValueError("must be a GeoJSON geometry object")
+
+
+def _check_geometry(model: type[Record], geom: BaseGeometry,
+                    area_bbox: tuple[float, float, float, float] | None) -> str | None:
+    wanted = model.geometry_type
+    if geom.is_empty:
+        return "is empty"
+    if geom.geom_type not in (wanted, f"Multi{wanted}"):
+        return f"must be a {wanted}, got a {geom.geom_type}"
+    if not shapely.is_valid(geom):
+        return f"is invalid: {shapely.is_valid_reason(geom)}"
+    min_lon, min_lat, max_lon, max_lat = geom.bounds
+    swapped = ""
+    if area_bbox is not None:
+        a_lon0, a_lat0, a_lon1, a_lat1 = area_bbox
+        inside = a_lon0 <= min_lon and max_lon <= a_lon1 and a_lat0 <= min_lat and max_lat <= a_lat1
+        if a_lon0 <= min_lat and max_lat <= a_lon1 and a_lat0 <= min_lon and max_lon <= a_lat1:
+            swapped = " (longitude and latitude look swapped)"
+    if min_lon < -180 or max_lon > 180 or min_lat < -90 or max_lat > 90:
+        return f"has coordinates outside longitude −180…180 / latitude −90…90{swapped}"
+    if area_bbox is not None and not inside:
+        return (f"lies outside the registry area {list(area_bbox)}{swapped}; "
+                "set allow_outside_area to store it anyway")
+    return None
+
+
+def validate(model: type[Record], data: dict[str, Any], *, partial: bool = False,
+             area_bbox: tuple[float, float, float, float] | None = None) -> dict[str, Any]:
+    """Check and convert one record's fields; raise ValidationError listing every problem.
+
+    ``data`` holds property values and, for spatial layers, ``geometry``. With ``partial`` only
+    the given fields are checked (an update). ``area_bbox`` (lon/lat) bounds the geometry; None
+    turns that check off.
+    """
+    columns = input_columns(model)
+    errors: list[dict[str, str]] = []
+    clean: dict[str, Any] = {}
+    spatial = model.geometry_type is not None
+    for name in data:
+        if name not in columns and name not in READ_ONLY and not (spatial and name == "geometry"):
+            errors.append({"field": name, "reason": "is not a field of " + model.layer})
+    for name, column in columns.items():
+        value = data.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()
+                             and not isinstance(column.type, Boolean)):
+            if name in data or not partial:
+                if isinstance(column.type, Boolean) and not partial:
+                    clean[name] = False
+                elif column.nullable:
+                    if name in data:
+                        clean[name] = None
+                else:
+                    errors.append({"field": name, "reason": "is required"})
+            continue
+        try:
+            value = _coerce(column, value)
+        except (TypeError, ValueError) as exc:
+            reason = str(exc) if str(exc).startswith("must") else f"cannot be read: {exc}"
+            errors.append({"field": name, "reason": reason})
+            continue
+        problem = _check_constraints(column, value)
+        if problem:
+            errors.append({"field": name, "reason": problem})
+        else:
+            clean[name] = value
+    if "code" in clean and not CODE_PATTERN.match(clean["code"]):
+        errors.append({"field": "code", "reason": "must be 1–64 letters, digits or . _ : -, "
+                                                  "starting with a letter or digit"})
+    if model.layer == "sectors" and {"technology", "bandwidth_mhz"} <= clean.keys():
+        allowed = BANDWIDTHS_MHZ[clean["technology"]]
+        if clean["bandwidth_mhz"] not in allowed:
+            errors.append({"field": "bandwidth_mhz", "reason": f"must be a 3GPP {clean['technology']}"
+                                                              f" bandwidth: {list(allowed)}"})
+    if spatial and ("geometry" in data or not partial):
+        raw = data.get("geometry")
+        if raw is None:
+            errors.append({"field": "geometry", "reason": "is required"})
+        else:
+            try:
+                geom = parse_geometry(raw)
+            except Exception as exc:  # shapely raises several types for malformed input
+                errors.append({"field": "geometry", "reason": f"cannot be read: {exc}"})
+            else:
+                problem = _check_geometry(model, geom, area_bbox)
+                if problem:
+                    errors.append({"field": "geometry", "reason": problem})
+                else:
+                    clean["geom"] = geom
+    if errors:
+        raise ValidationError(f"invalid {model.layer} record", details=errors)
+    return clean
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return value
+
+
+def to_properties(record: Record) -> dict[str, Any]:
+    """The record's fields as JSON-ready values (with version and stamps, without geometry)."""
+    props = {"code": record.code}
+    props.update({name: _jsonable(getattr(record, name)) for name in input_columns(type(record))})
+    props.update(version=record.version, created_at=_jsonable(record.created_at),
+                 updated_at=_jsonable(record.updated_at))
+    return props
+
+
+def to_feature(record: Record) -> dict[str, Any]:
+    """An RFC 7946 Feature; records without geometry get ``"geometry": null``."""
+    geom = getattr(record, "geom", None)
+    return {"type": "Feature", "id": record.code,
+            "geometry": mapping(geom) if geom is not None else None,
+            "properties": to_properties(record)}
+
+
+def json_schema(model: type[Record]) -> dict[str, Any]:
+    """JSON Schema of a layer's properties, for the OpenAPI document."""
+    props: dict[str, Any] = {}
+    required = []
+    for name, column in input_columns(model).items():
+        kind = column.type
+        schema: dict[str, Any] = (
+            {"type": "boolean"} if isinstance(kind, Boolean)
+            else {"type": "integer"} if isinstance(kind, Integer)
+            else {"type": "number"} if isinstance(kind, Float)
+            else {"type": "string", "format": "date-time"} if isinstance(kind, DateTime)
+            else {"type": "string", "maxLength": kind.length} if kind.length
+            else {"type": "string"})
+        info = column.info
+        for key, target in (("ge", "minimum"), ("le", "maximum"), ("choices", "enum"),
+                            ("pattern", "pattern")):
+            if key in info:
+                schema[target] = list(info[key]) if key == "choices" else info[key]
+        if column.doc:
+            schema["description"] = column.doc
+        if column.nullable:
+            schema = {"anyOf": [schema, {"type": "null"}]}
+        elif not isinstance(kind, Boolean):
+            required.append(name)
+        props[name] = schema
+    return {"type": "object", "properties": props, "required": required}

@@ -1,0 +1,39 @@
+"""Web layer: the JSON API and the pages, and the one error handler for both."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, jsonify, render_template, request
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import HTTPException
+
+from registry.errors import RegistryError
+
+
+def sessions() -> sessionmaker[Session]:
+    return current_app.extensions["registry"]["sessions"]
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def init_app(app: Flask) -> None:
+    from registry.web import api, pages
+
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+
+    @app.errorhandler(RegistryError)
+    def _registry_error(exc: RegistryError) -> Any:
+        if _wants_json():
+            return jsonify(exc.to_dict()), exc.status
+        return render_template("error.html", error=exc, status=exc.status), exc.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        if _wants_json():
+            body = {"error": exc.name, "message": exc.description}
+            return jsonify(body), exc.code or 500
+        return exc

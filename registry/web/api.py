@@ -1,0 +1,227 @@
+"""JSON API under /api/v1: GeoJSON lists, CRUD with optimistic locking, import and export.
+
+Views only parse the request, call ``registry.store`` / ``registry.io`` and shape the answer.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+
+from registry import io, schemas, store
+from registry.db import transaction
+from registry.errors import NotFoundError, RegistryError, ValidationError
+from registry.models import BY_LAYER, Record
+from registry.web import sessions
+from registry.web.openapi import openapi_document
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+class PreconditionRequired(RegistryError):
+    status = 428
+
+
+def _model(layer: str) -> type[Record]:
+    if layer not in BY_LAYER:
+        raise NotFoundError(f"no layer {layer!r}; layers: {', '.join(BY_LAYER)}")
+    return BY_LAYER[layer]
+
+
+def _flag(name: str) -> bool:
+    return request.args.get(name, "").lower() in ("1", "true", "yes")
+
+
+def _area() -> tuple[float, float, float, float] | None:
+    return None if _flag("allow_outside_area") else current_app.config["AREA_BBOX"]
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ValidationError(f"bad {name}", details=[
+            {"field": name, "reason": f"must be an integer from {low} to {high}"}])
+    return value
+
+
+def _bbox_arg() -> tuple[float, float, float, float] | None:
+    raw = request.args.get("bbox")
+    if raw is None:
+        return None
+    try:
+        bbox = tuple(float(v) for v in raw.split(","))
+    except ValueError:
+        bbox = ()
+    if len(bbox) != 4 or bbox[0] > bbox[2] or bbox[1] > bbox[3]:
+        raise ValidationError("bad bbox", details=[{"field": "bbox", "reason": (
+            "must be min_lon,min_lat,max_lon,max_lat with min ≤ max")}])
+    return bbox  # type: ignore[return-value]
+
+
+def _body() -> dict[str, Any]:
+    """The request's record as flat fields (+ ``geometry``), from a Feature or a plain object."""
+    doc = request.get_json(silent=True)
+    if not isinstance(doc, dict):
+        raise ValidationError("the body must be a JSON object (a GeoJSON Feature or fields)",
+                              details=[{"field": "body", "reason": "is not a JSON object"}])
+    if doc.get("type") == "Feature":
+        props = doc.get("properties") or {}
+        if not isinstance(props, dict):
+            raise ValidationError("bad Feature", details=[
+                {"field": "properties", "reason": "must be an object"}])
+        data = dict(props)
+        if "geometry" in doc:
+            data["geometry"] = doc["geometry"]
+        if doc.get("id") is not None and "code" not in data:
+            data["code"] = str(doc["id"])
+        return data
+    return dict(doc)
+
+
+def _expected_version(data: dict[str, Any]) -> int:
+    raw = request.headers.get("If-Match", "").strip('"W/ ') or data.pop("version", None)
+    data.pop("version", None)
+    if raw is None or raw == "":
+        raise PreconditionRequired("say which version you are changing", details=[
+            {"field": "version", "reason": "is required (in the body or an If-Match header)"}])
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise ValidationError("bad version", details=[
+            {"field": "version", "reason": "must be an integer"}]) from None
+
+
+def _feature_response(record: Record, status: int = 200) -> Response:
+    response = jsonify(schemas.to_feature(record))
+    response.status_code = status
+    response.headers["ETag"] = f'"{record.version}"'
+    return response
+
+
+@bp.get("/")
+def index() -> Any:
+    return jsonify({"layers": {name: url_for("api.list_layer", layer=name, _external=True)
+                               for name in BY_LAYER},
+                    "openapi": url_for("api.openapi", _external=True)})
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    return jsonify(openapi_document())
+
+
+@bp.get("/<layer>")
+def list_layer(layer: str) -> Any:
+    model = _model(layer)
+    limit = _int_arg("limit", current_app.config["PAGE_SIZE"], 1,
+                     current_app.config["MAX_PAGE_SIZE"])
+    offset = _int_arg("offset", 0, 0, 10**9)
+    bbox = _bbox_arg()
+    with sessions()() as session:
+        records, total = store.list_records(session, model, bbox=bbox,
+                                            commune=request.args.get("commune"),
+                                            q=request.args.get("q"), limit=limit, offset=offset)
+        features = [schemas.to_feature(r) for r in records]
+    args = {k: v for k, v in request.args.items() if k not in ("offset", "limit")}
+    links = [{"rel": "self", "href": request.url}]
+    if offset + limit < total:
+        links.append({"rel": "next", "href": url_for("api.list_layer", layer=layer, _external=True,
+                                                     offset=offset + limit, limit=limit, **args)})
+    if offset > 0:
+        links.append({"rel": "prev", "href": url_for("api.list_layer", layer=layer, _external=True,
+                                                     offset=max(0, offset - limit), limit=limit,
+                                                     **args)})
+    doc: dict[str, Any] = {"type": "FeatureCollection", "features": features,
+                           "numberMatched": total, "numberReturned": len(features),
+                           "links": links}
+    extents = [r.geom.bounds for r in records if getattr(r, "geom", None) is not None]
+    if extents:
+        doc["bbox"] = [min(e[0] for e in extents), min(e[1] for e in extents),
+                       max(e[2] for e in extents), max(e[3] for e in extents)]
+    return jsonify(doc)
+
+
+@bp.get("/<layer>/<code>")
+def get_one(layer: str, code: str) -> Any:
+    with sessions()() as session:
+        return _feature_response(store.get_record(session, _model(layer), code))
+
+
+@bp.post("/<layer>")
+def create(layer: str) -> Any:
+    model = _model(layer)
+    data = _body()
+    data.pop("version", None)
+    with transaction(sessions()) as session:
+        record = store.create_record(session, model, data, actor="api", area_bbox=_area())
+    response = _feature_response(record, 201)
+    response.headers["Location"] = url_for("api.get_one", layer=layer, code=record.code)
+    return response
+
+
+@bp.route("/<layer>/<code>", methods=["PUT", "PATCH"])
+def update(layer: str, code: str) -> Any:
+    model = _model(layer)
+    data = _body()
+    version = _expected_version(data)
+    with transaction(sessions()) as session:
+        record = store.update_record(session, model, code, data, expected_version=version,
+                                     actor="api", area_bbox=_area())
+    return _feature_response(record)
+
+
+@bp.delete("/<layer>/<code>")
+def delete(layer: str, code: str) -> Any:
+    model = _model(layer)
+    version = _int_arg("version", -1, 0, 2**31) if "version" in request.args else None
+    with transaction(sessions()) as session:
+        store.delete_record(session, model, code, expected_version=version, actor="api")
+    return "", 204
+
+
+@bp.post("/import")
+def import_file() -> Any:
+    """Import an uploaded file (multipart ``file``) or the raw body; all or nothing."""
+    upload = request.files.get("file")
+    data = upload.read() if upload else request.get_data()
+    if not data:
+        raise ValidationError("nothing to import", details=[
+            {"field": "file", "reason": "is empty or missing"}])
+    layers = io.read_layers(data, fmt=request.args.get("format"),
+                            filename=upload.filename if upload else None,
+                            layer=request.args.get("layer"))
+    with transaction(sessions()) as session:
+        report = store.import_layers(session, layers, actor="api", area_bbox=_area())
+    return jsonify(report.to_dict())
+
+
+@bp.get("/export")
+def export() -> Any:
+    fmt = request.args.get("format", "gpkg")
+    layer = request.args.get("layer")
+    with sessions()() as session:
+        if fmt == "gpkg":
+            with tempfile.TemporaryDirectory() as tmp:
+                path = io.export_gpkg(session, Path(tmp) / "registry.gpkg")
+                payload = path.read_bytes()
+            return Response(payload, mimetype="application/geopackage+sqlite3", headers={
+                "Content-Disposition": "attachment; filename=registry.gpkg"})
+        if fmt not in ("geojson", "csv"):
+            raise ValidationError("unknown export format", details=[
+                {"field": "format", "reason": "must be gpkg, geojson or csv"}])
+        if layer not in BY_LAYER:
+            raise ValidationError("say which layer to export", details=[
+                {"field": "layer", "reason": f"must be one of {', '.join(BY_LAYER)}"}])
+        if fmt == "geojson":
+            return Response(io.export_geojson(session, layer), mimetype="application/geo+json")
+        return Response(io.export_csv(session, layer), mimetype="text/csv", headers={
+            "Content-Disposition": f"attachment; filename={layer}.csv"})

@@ -1,0 +1,103 @@
+"""The OpenAPI 3.1 document of /api/v1, generated from the models' column constraints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from registry import schemas
+from registry.models import BY_LAYER
+
+ERROR = {"type": "object", "required": ["error", "message"], "properties": {
+    "error": {"type": "string"}, "message": {"type": "string"},
+    "details": {"type": "array", "items": {"type": "object", "properties": {
+        "field": {"type": "string"}, "reason": {"type": "string"},
+        "row": {"type": "integer"}, "layer": {"type": "string"}}}},
+    "current": {"type": "object"}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(c): {"description": "error", "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Error"}}}} for c in codes}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _feature(layer: str, *, write: bool) -> dict[str, Any]:
+    model = BY_LAYER[layer]
+    geometry: dict[str, Any] = ({"type": "null"} if model.geometry_type is None
+                                else {"$ref": "#/components/schemas/Geometry"})
+    props: dict[str, Any] = {"$ref": f"#/components/schemas/{layer}"}
+    if not write:
+        props = {"allOf": [props, {"type": "object", "properties": {
+            "version": {"type": "integer"}, "created_at": {"type": "string"},
+            "updated_at": {"type": "string"}}}]}
+    required = ["type", "properties"] + (["geometry"] if model.geometry_type else [])
+    return {"type": "object", "required": required, "properties": {
+        "type": {"const": "Feature"}, "id": {"type": "string"}, "geometry": geometry,
+        "properties": props}}
+
+
+def openapi_document() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    params = [
+        {"name": "bbox", "in": "query", "schema": {"type": "string"},
+         "description": "min_lon,min_lat,max_lon,max_lat"},
+        {"name": "commune", "in": "query", "schema": {"type": "string"},
+         "description": "GSO code of a commune"},
+        {"name": "q", "in": "query", "schema": {"type": "string"},
+         "description": "name contains (case and diacritics ignored)"},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                    "maximum": 1000}},
+        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}]
+    outside = {"name": "allow_outside_area", "in": "query", "schema": {"type": "boolean"}}
+    code = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+    for layer in BY_LAYER:
+        feature = _feature(layer, write=False)
+        body = {"required": True, "content": {"application/json": {
+            "schema": _feature(layer, write=True)}}}
+        paths[f"/api/v1/{layer}"] = {
+            "get": {"summary": f"List {layer} as a GeoJSON FeatureCollection", "parameters": params,
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "type": {"const": "FeatureCollection"},
+                        "features": {"type": "array", "items": feature},
+                        "numberMatched": {"type": "integer"}}}), **_errors(400, 404)}},
+            "post": {"summary": f"Create one of {layer}", "parameters": [outside],
+                     "requestBody": body,
+                     "responses": {"201": _json(feature, "Created"), **_errors(400, 409)}}}
+        version = {"name": "If-Match", "in": "header", "schema": {"type": "string"},
+                   "description": "the version being changed (or `version` in the properties)"}
+        paths[f"/api/v1/{layer}/{{code}}"] = {
+            "get": {"parameters": [code], "responses": {"200": _json(feature), **_errors(404)}},
+            "put": {"parameters": [code, version, outside], "requestBody": body,
+                    "responses": {"200": _json(feature), **_errors(400, 404, 409, 428)}},
+            "patch": {"parameters": [code, version, outside], "requestBody": body,
+                      "responses": {"200": _json(feature), **_errors(400, 404, 409, 428)}},
+            "delete": {"parameters": [code, {"name": "version", "in": "query",
+                                             "schema": {"type": "integer"}}],
+                       "responses": {"204": {"description": "Deleted"},
+                                     **_errors(400, 404, 409)}}}
+    paths["/api/v1/import"] = {"post": {
+        "summary": "Import a file, all or nothing",
+        "parameters": [{"name": "format", "in": "query", "schema": {
+            "enum": ["geojson", "csv", "gpkg", "opencellid"]}},
+            {"name": "layer", "in": "query", "schema": {"type": "string"}}, outside],
+        "requestBody": {"content": {"multipart/form-data": {"schema": {
+            "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+        "responses": {"200": _json({"type": "object"}), **_errors(400)}}}
+    paths["/api/v1/export"] = {"get": {
+        "summary": "Export as GeoPackage (all layers), GeoJSON or CSV (one layer)",
+        "parameters": [{"name": "format", "in": "query",
+                        "schema": {"enum": ["gpkg", "geojson", "csv"]}},
+                       {"name": "layer", "in": "query", "schema": {"enum": list(BY_LAYER)}}],
+        "responses": {"200": {"description": "the file"}, **_errors(400)}}}
+    components = {layer: schemas.json_schema(model) for layer, model in BY_LAYER.items()}
+    components["Error"] = ERROR
+    components["Geometry"] = {"type": "object", "required": ["type", "coordinates"],
+                              "properties": {"type": {"type": "string"},
+                                             "coordinates": {"type": "array"}}}
+    return {"openapi": "3.1.0",
+            "info": {"title": "Coverage and infrastructure registry", "version": "1"},
+            "paths": paths, "components": {"schemas": components}}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Sets everything up on a fresh Debian machine and runs the whole test suite on SQLite and
+# PostGIS (a PostGIS that cannot start fails the run). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh test
+pgdir="$(mktemp -d /tmp/registry-pg.XXXXXX)"
+trap 'scripts/postgis.sh stop "$pgdir"' EXIT
+eval "$(scripts/postgis.sh start "$pgdir")"
+.venv/bin/python -m pytest "$@"
