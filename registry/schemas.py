@@ -54,20 +54,15 @@ def _coerce(column: Any, value: Any) -> Any:
         if word in TRUE_WORDS | FALSE_WORDS:
             return word in TRUE_WORDS
         raise ValueError("must be true or false")
-    if isinstance(kind, Integer):
-        if isinstance(value, bool):
-            raise ValueError("must be an integer")
-        number = float(value)
-        if not number.is_integer():
-            raise ValueError("must be an integer")
-        return int(number)
-    if isinstance(kind, Float):
-        if isinstance(value, bool):
-            raise ValueError("must be a number")
-        number = float(value)
-        if not math.isfinite(number):
-            raise ValueError("must be a finite number")
-        return number
+    if isinstance(kind, Integer | Float):
+        wanted = "an integer" if isinstance(kind, Integer) else "a number"
+        try:
+            number = float(value) if not isinstance(value, bool) else math.nan
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number) or (isinstance(kind, Integer) and not number.is_integer()):
+            raise ValueError(f"must be {wanted}")
+        return int(number) if isinstance(kind, Integer) else number
     if isinstance(kind, DateTime):
         stamp = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
         return stamp if stamp.tzinfo else stamp.replace(tzinfo=LOCAL_TZ)
@@ -127,38 +122,37 @@ def _check_geometry(model: type[Record], geom: BaseGeometry,
     return None
 
 
-def validate(model: type[Record], data: dict[str, Any], *, partial: bool = False,
+def validate(model: type[Record], data: dict[str, Any], *,
              area_bbox: tuple[float, float, float, float] | None = None) -> dict[str, Any]:
-    """Check and convert one record's fields; raise ValidationError listing every problem.
+    """Check and convert one whole record; raise ValidationError listing every problem.
 
-    ``data`` holds property values and, for spatial layers, ``geometry``. With ``partial`` only
-    the given fields are checked (an update). ``area_bbox`` (lon/lat) bounds the geometry; None
-    turns that check off.
+    ``data`` holds property values and, for spatial layers, ``geometry`` (GeoJSON, WKT or
+    shapely). ``area_bbox`` (lon/lat) bounds the geometry; None turns that check off.
     """
     columns = input_columns(model)
     errors: list[dict[str, str]] = []
     clean: dict[str, Any] = {}
     spatial = model.geometry_type is not None
     for name in data:
-        if name not in columns and name not in READ_ONLY and not (spatial and name == "geometry"):
+        if name == "geometry" and not spatial and data[name] is not None:
+            errors.append({"field": name, "reason": f"must be null: {model.layer} have none"})
+        elif name not in columns and name not in READ_ONLY and name != "geometry":
             errors.append({"field": name, "reason": "is not a field of " + model.layer})
     for name, column in columns.items():
         value = data.get(name)
         if value is None or (isinstance(value, str) and not value.strip()
                              and not isinstance(column.type, Boolean)):
-            if name in data or not partial:
-                if isinstance(column.type, Boolean) and not partial:
-                    clean[name] = False
-                elif column.nullable:
-                    if name in data:
-                        clean[name] = None
-                else:
-                    errors.append({"field": name, "reason": "is required"})
+            if isinstance(column.type, Boolean):
+                clean[name] = False
+            elif column.nullable:
+                clean[name] = None
+            else:
+                errors.append({"field": name, "reason": "is required"})
             continue
         try:
             value = _coerce(column, value)
         except (TypeError, ValueError) as exc:
-            reason = str(exc) if str(exc).startswith("must") else f"cannot be read: {exc}"
+            reason = str(exc) if str(exc).startswith("must ") else f"cannot be read: {exc}"
             errors.append({"field": name, "reason": reason})
             continue
         problem = _check_constraints(column, value)
@@ -174,7 +168,7 @@ def validate(model: type[Record], data: dict[str, Any], *, partial: bool = False
         if clean["bandwidth_mhz"] not in allowed:
             errors.append({"field": "bandwidth_mhz", "reason": f"must be a 3GPP {clean['technology']}"
                                                               f" bandwidth: {list(allowed)}"})
-    if spatial and ("geometry" in data or not partial):
+    if spatial:
         raw = data.get("geometry")
         if raw is None:
             errors.append({"field": "geometry", "reason": "is required"})

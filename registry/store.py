@@ -119,6 +119,13 @@ def _missing_references(session: Session, model: type[Record], rows: Sequence[Ma
     return problems
 
 
+def _check_references(session: Session, model: type[Record], clean: Mapping[str, Any]) -> None:
+    missing = _missing_references(session, model, [clean], {})
+    if missing:
+        raise ValidationError(f"invalid {model.layer} record", details=[
+            {"field": f, "reason": f"refers to {c!r}, which does not exist"} for _, f, c in missing])
+
+
 def _audit(session: Session, model: type[Record], code: str, action: str, actor: str,
            before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
     session.add(Audit(actor=actor, action=action, entity=model.layer, key=code, before=before,
@@ -153,10 +160,7 @@ def _flush(session: Session, model: type[Record], code: str) -> None:
 def create_record(session: Session, model: type[Record], data: Mapping[str, Any], *, actor: str,
                   area_bbox: BBox | None) -> Record:
     clean = schemas.validate(model, dict(data), area_bbox=area_bbox)
-    missing = _missing_references(session, model, [clean], {})
-    if missing:
-        raise ValidationError(f"invalid {model.layer} record", details=[
-            {"field": f, "reason": f"refers to {c!r}, which does not exist"} for _, f, c in missing])
+    _check_references(session, model, clean)
     if session.scalar(select(model.id).where(model.code == clean["code"])) is not None:
         raise ConflictError(f"{model.layer} {clean['code']!r} already exists",
                             current=schemas.to_feature(get_record(session, model, clean["code"])))
@@ -175,14 +179,14 @@ def update_record(session: Session, model: type[Record], code: str, data: Mappin
         raise ConflictError(f"{model.layer} {code!r} is at version {record.version}, "
                             f"not {expected_version}: reload and retry",
                             current=schemas.to_feature(record))
-    clean = schemas.validate(model, dict(data), partial=True, area_bbox=area_bbox)
-    if clean.get("code", code) != code:
+    if data.get("code", code) != code:
         raise ValidationError("codes cannot be changed", details=[
             {"field": "code", "reason": "is the record's key and cannot be changed"}])
-    missing = _missing_references(session, model, [clean], {})
-    if missing:
-        raise ValidationError(f"invalid {model.layer} record", details=[
-            {"field": f, "reason": f"refers to {c!r}, which does not exist"} for _, f, c in missing])
+    merged = {**schemas.to_properties(record), "geometry": getattr(record, "geom", None),
+              **data}
+    # A stored geometry outside the area (kept on purpose) does not block other edits.
+    clean = schemas.validate(model, merged, area_bbox=area_bbox if "geometry" in data else None)
+    _check_references(session, model, clean)
     before = schemas.to_feature(record)
     if _apply(record, clean):
         _flush(session, model, code)

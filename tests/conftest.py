@@ -7,6 +7,8 @@ explicitly narrows the run (for quick local loops).
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 import threading
@@ -90,15 +92,21 @@ class Api:
 def api(app: Any) -> Iterator[Api]:
     """The app served by a real WSGI server on 127.0.0.1 (random port)."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
+                              daemon=True)
     thread.start()
     yield Api(f"http://127.0.0.1:{server.server_port}")
     server.shutdown()
     thread.join()
 
 
+@functools.cache
+def _communes() -> dict[str, Any]:
+    return json.loads((RAW / "lai_chau_communes_2025.geojson").read_text("utf-8"))
+
+
 def _commune(name: str) -> dict[str, Any]:
-    doc = json.loads((RAW / "lai_chau_communes_2025.geojson").read_text("utf-8"))
+    doc = copy.deepcopy(_communes())
     feature = next(f for f in doc["features"] if f["properties"]["name"] == name)
     props = {k: feature["properties"][k] for k in ("code", "name", "type", "population",
                                                    "area_km2", "admin_center_lon",

@@ -1,0 +1,110 @@
+"""Sector antenna pattern of 3GPP TR 36.814 Table A.2.1.1-2 (scalar formulas).
+
+Angles: bearings clockwise from grid north; vertical angles are depression
+angles (positive below the horizon) and tilts are positive downwards.
+"""
+
+from __future__ import annotations
+
+import math
+
+FRONT_TO_BACK_DB = 25.0  # A_m, TR 36.814 Table A.2.1.1-2
+SIDE_LOBE_V_DB = 20.0  # SLA_v, TR 36.814 Table A.2.1.1-2
+
+
+def antenna_pattern_db(
+    phi_deg: float,
+    theta_deg: float,
+    h_beamwidth_deg: float,
+    v_beamwidth_deg: float,
+    front_to_back_db: float = FRONT_TO_BACK_DB,
+    side_lobe_v_db: float = SIDE_LOBE_V_DB,
+) -> float:
+    """Relative gain of the TR 36.814 pattern, dB (0 at boresight).
+
+    A_H = -min(12 (phi/phi_3dB)^2, A_m), A_V = -min(12 (theta/theta_3dB)^2, SLA_v),
+    A = -min(-(A_H + A_V), A_m).
+
+    Parameters
+    ----------
+    phi_deg : float
+        Horizontal angle from boresight, degrees, in [-180, 180].
+    theta_deg : float
+        Vertical angle from the (tilted) boresight, degrees.
+    h_beamwidth_deg, v_beamwidth_deg : float
+        Half-power (3 dB) beamwidths, degrees.
+    front_to_back_db : float
+        A_m, the floor of the pattern in dB (25 dB).
+    side_lobe_v_db : float
+        SLA_v, the vertical side-lobe floor in dB (20 dB).
+
+    Returns
+    -------
+    float
+        Relative gain in dB (<= 0).
+
+    Examples
+    --------
+    >>> antenna_pattern_db(0.0, 0.0, 65.0, 7.0) == 0.0
+    True
+    >>> antenna_pattern_db(32.5, 0.0, 65.0, 7.0)
+    -3.0
+    >>> antenna_pattern_db(180.0, 0.0, 65.0, 7.0)
+    -25.0
+    """
+    a_h = -min(12.0 * (phi_deg / h_beamwidth_deg) ** 2, front_to_back_db)
+    a_v = -min(12.0 * (theta_deg / v_beamwidth_deg) ** 2, side_lobe_v_db)
+    return -min(-(a_h + a_v), front_to_back_db)
+
+
+def sector_gain_dbi(
+    bearing_deg: float,
+    depression_deg: float,
+    azimuth_deg: float,
+    mech_tilt_deg: float,
+    elec_tilt_deg: float,
+    h_beamwidth_deg: float,
+    v_beamwidth_deg: float,
+    gain_dbi: float,
+    front_to_back_db: float = FRONT_TO_BACK_DB,
+    side_lobe_v_db: float = SIDE_LOBE_V_DB,
+) -> float:
+    """Gain of a sector antenna towards a point, dBi.
+
+    The horizontal angle is the bearing minus the azimuth, wrapped to
+    [-180, 180). Electrical tilt lowers the beam in every direction;
+    mechanical tilt tilts the panel, so its effect is scaled by cos(phi)
+    (full downtilt at boresight, none at the sides, uptilt behind).
+
+    Parameters
+    ----------
+    bearing_deg : float
+        Bearing from the antenna to the point, degrees clockwise from north.
+    depression_deg : float
+        Angle of the point below the antenna's horizon, degrees.
+    azimuth_deg : float
+        Boresight azimuth, degrees clockwise from north.
+    mech_tilt_deg, elec_tilt_deg : float
+        Mechanical and electrical downtilt, degrees.
+    h_beamwidth_deg, v_beamwidth_deg : float
+        Half-power beamwidths, degrees.
+    gain_dbi : float
+        Boresight gain, dBi.
+    front_to_back_db, side_lobe_v_db : float
+        Pattern floors, see `antenna_pattern_db`.
+
+    Returns
+    -------
+    float
+        Gain in dBi.
+
+    Examples
+    --------
+    >>> sector_gain_dbi(120.0, 6.0, 120.0, 2.0, 4.0, 65.0, 7.0, 17.0)
+    17.0
+    """
+    phi = (bearing_deg - azimuth_deg + 180.0) % 360.0 - 180.0
+    theta = depression_deg - elec_tilt_deg - mech_tilt_deg * math.cos(math.radians(phi))
+    return gain_dbi + antenna_pattern_db(
+        phi, theta, h_beamwidth_deg, v_beamwidth_deg, front_to_back_db, side_lobe_v_db
+    )

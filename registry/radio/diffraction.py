@@ -1,0 +1,139 @@
+"""Terrain diffraction: ITU-R P.526 knife edge and the Deygout construction.
+
+`deygout_loss_db` is the exact reference on one terrain profile: it looks at
+every profile point. The coverage sweep (`registry.radio._kernels`) computes
+the same construction incrementally along rays; see its module docstring for
+how the two relate.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from registry.radio.pathloss import SPEED_OF_LIGHT_M_S
+
+KNIFE_EDGE_V_MIN = -0.78  # ITU-R P.526 eq. (31): J(v) = 0 for v <= -0.78
+
+
+def knife_edge_loss_db(v: float) -> float:
+    """Single knife-edge diffraction loss J(v), ITU-R P.526 eq. (31).
+
+    J(v) = 6.9 + 20 log10(sqrt((v - 0.1)^2 + 1) + v - 0.1) for v > -0.78, else 0.
+
+    Parameters
+    ----------
+    v : float
+        Fresnel-Kirchhoff diffraction parameter (dimensionless).
+
+    Returns
+    -------
+    float
+        Loss in dB (>= 0 up to rounding at v = -0.78).
+
+    Examples
+    --------
+    >>> [round(knife_edge_loss_db(v), 2) for v in (-0.78, 0.0, 1.0, 3.0)]
+    [0.0, 6.03, 13.93, 22.42]
+    """
+    if v <= KNIFE_EDGE_V_MIN:
+        return 0.0
+    w = v - 0.1
+    return 6.9 + 20.0 * math.log10(math.sqrt(w * w + 1.0) + w)
+
+
+def fresnel_parameter(h_m: float, d1_m: float, d2_m: float, freq_mhz: float) -> float:
+    """Diffraction parameter v = h sqrt(2 (d1 + d2) / (lambda d1 d2)), ITU-R P.526 eq. (26).
+
+    Parameters
+    ----------
+    h_m : float
+        Height of the edge above the straight line joining the two ends, metres
+        (negative below it).
+    d1_m, d2_m : float
+        Distances from the edge to either end, metres (> 0).
+    freq_mhz : float
+        Frequency in MHz.
+
+    Returns
+    -------
+    float
+        v (dimensionless).
+
+    Examples
+    --------
+    >>> round(fresnel_parameter(10.0, 1000.0, 1000.0, 1800.0), 3)
+    1.55
+    """
+    wavelength_m = SPEED_OF_LIGHT_M_S / (freq_mhz * 1e6)
+    return h_m * math.sqrt(2.0 * (d1_m + d2_m) / (wavelength_m * d1_m * d2_m))
+
+
+def _dominant_edge(
+    d: np.ndarray, z: np.ndarray, i0: int, z0: float, i1: int, z1: float, freq_mhz: float
+) -> tuple[int, float]:
+    """Index and v of the profile point between i0 and i1 (exclusive) with the largest v."""
+    if i1 - i0 < 2:
+        return -1, -math.inf
+    d1 = d[i0 + 1 : i1] - d[i0]
+    d2 = d[i1] - d[i0 + 1 : i1]
+    h = z[i0 + 1 : i1] - (z0 + (z1 - z0) * d1 / (d1 + d2))
+    wavelength_m = SPEED_OF_LIGHT_M_S / (freq_mhz * 1e6)
+    v = h * np.sqrt(2.0 * (d1 + d2) / (wavelength_m * d1 * d2))
+    k = int(np.argmax(v))
+    return i0 + 1 + k, float(v[k])
+
+
+def deygout_loss_db(
+    distance_m: ArrayLike,
+    height_m: ArrayLike,
+    tx_height_m: float,
+    rx_height_m: float,
+    freq_mhz: float,
+) -> float:
+    """Diffraction loss over a terrain profile by the Deygout method, up to 3 edges.
+
+    The main edge is the profile point with the largest v on the path
+    transmitter-receiver; if J(v_main) > 0, the largest-v points of the two
+    sub-paths (transmitter-edge, edge-receiver; edge at terrain height) add
+    their J(v). Loss = J(v_main) + J(v_left) + J(v_right) (ITU-R P.526-13 §4.5,
+    without the empirical correction).
+
+    Parameters
+    ----------
+    distance_m : array_like
+        Horizontal distance of each profile point from the transmitter, metres,
+        increasing, first 0 and last at the receiver.
+    height_m : array_like
+        Terrain height of each point in metres, already corrected for earth
+        curvature (e.g. `registry.terrain.TerrainProfile.effective_m`).
+    tx_height_m, rx_height_m : float
+        Antenna heights above the first and last profile point, metres.
+    freq_mhz : float
+        Frequency in MHz.
+
+    Returns
+    -------
+    float
+        Diffraction loss in dB (excess over free space).
+
+    Examples
+    --------
+    >>> d = [0.0, 500.0, 1000.0]
+    >>> round(deygout_loss_db(d, [0.0, 10.0, 0.0], 0.0, 0.0, 1800.0), 2)
+    19.79
+    """
+    d = np.asarray(distance_m, dtype=np.float64)
+    z = np.asarray(height_m, dtype=np.float64)
+    last = d.size - 1
+    z_tx = z[0] + tx_height_m
+    z_rx = z[last] + rx_height_m
+    p, v_main = _dominant_edge(d, z, 0, z_tx, last, z_rx, freq_mhz)
+    loss = knife_edge_loss_db(v_main)
+    if loss == 0.0:
+        return 0.0
+    _, v_left = _dominant_edge(d, z, 0, z_tx, p, z[p], freq_mhz)
+    _, v_right = _dominant_edge(d, z, p, z[p], last, z_rx, freq_mhz)
+    return loss + knife_edge_loss_db(v_left) + knife_edge_loss_db(v_right)
