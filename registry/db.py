@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Engine, LargeBinary, create_engine, event
+from sqlalchemy import DateTime, Engine, LargeBinary, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator, UserDefinedType
@@ -61,6 +62,21 @@ class Geometry(TypeDecorator):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> BaseGeometry | None:
         return None if value is None else shapely.from_wkb(value)
+
+
+class UtcDateTime(TypeDecorator):
+    """An aware date-time stored as UTC (SQLite keeps no offset; PostgreSQL keeps the instant)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        return None if value is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def make_engine(url: str) -> Engine:

@@ -13,10 +13,10 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, event
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
-from registry.db import Geometry
+from registry.db import Geometry, UtcDateTime
 
 OPERATORS = ("452-01", "452-02", "452-04", "452-05", "452-07", "452-08")
 SITE_STATUS = ("planned", "active", "down")
@@ -67,8 +67,8 @@ class Record(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     code: Mapped[str] = mapped_column(String(64), unique=True, index=True,
                                       doc="natural key, unique in the layer")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc,
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc,
                                                  onupdate=now_utc)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
@@ -95,7 +95,7 @@ class Named:
 class Commune(Named, Spatial, Record):
     __tablename__ = "communes"
     layer = "communes"
-    geometry_type = "Polygon"
+    geometry_type = "MultiPolygon"
 
     type: Mapped[str] = col(String(40), doc="Xã or Phường")
     population: Mapped[int] = col(Integer, ge=0, le=10_000_000, doc="people (2025)")
@@ -197,7 +197,7 @@ class LivestreamEvent(Named, Spatial, Record):
 
     commune_code: Mapped[str | None] = col(String(64), ForeignKey("communes.code"),
                                            nullable=True, index=True)
-    start: Mapped[datetime] = col(DateTime(timezone=True))
+    start: Mapped[datetime] = col(UtcDateTime())
     duration_min: Mapped[int] = col(Integer, ge=1, le=7 * 24 * 60)
     streams: Mapped[int] = col(Integer, ge=1, le=10_000)
     orders: Mapped[int | None] = col(Integer, nullable=True, ge=0)
@@ -210,7 +210,7 @@ class Measurement(Spatial, Record):
     layer = "measurements"
 
     kind: Mapped[str] = col(String(20), choices=MEASUREMENT_KINDS)
-    measured_at: Mapped[datetime] = col(DateTime(timezone=True))
+    measured_at: Mapped[datetime] = col(UtcDateTime())
     operator: Mapped[str | None] = col(String(7), nullable=True, pattern=r"^\d{3}-\d{2,3}$")
     technology: Mapped[str | None] = col(String(2), nullable=True, choices=TECHNOLOGIES)
     site_code: Mapped[str | None] = col(String(64), ForeignKey("sites.code"), nullable=True,
@@ -226,7 +226,7 @@ class Audit(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc, index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc, index=True)
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(10))
     entity: Mapped[str] = mapped_column(String(40), index=True)

@@ -13,9 +13,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import shapely
-from shapely.geometry import mapping, shape
+from shapely.geometry import MultiPolygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text
+from sqlalchemy import Boolean, Float, Integer, String, Text
+
+from registry.db import UtcDateTime
 
 from registry.errors import ValidationError
 from registry.models import Record
@@ -63,7 +65,7 @@ def _coerce(column: Any, value: Any) -> Any:
         if not math.isfinite(number) or (isinstance(kind, Integer) and not number.is_integer()):
             raise ValueError(f"must be {wanted}")
         return int(number) if isinstance(kind, Integer) else number
-    if isinstance(kind, DateTime):
+    if isinstance(kind, UtcDateTime):
         stamp = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
         return stamp if stamp.tzinfo else stamp.replace(tzinfo=LOCAL_TZ)
     if not isinstance(value, str):
@@ -103,7 +105,7 @@ def _check_geometry(model: type[Record], geom: BaseGeometry,
     wanted = model.geometry_type
     if geom.is_empty:
         return "is empty"
-    if geom.geom_type not in (wanted, f"Multi{wanted}"):
+    if geom.geom_type != wanted and not (wanted == "MultiPolygon" and geom.geom_type == "Polygon"):
         return f"must be a {wanted}, got a {geom.geom_type}"
     if not shapely.is_valid(geom):
         return f"is invalid: {shapely.is_valid_reason(geom)}"
@@ -182,7 +184,7 @@ def validate(model: type[Record], data: dict[str, Any], *,
                 if problem:
                     errors.append({"field": "geometry", "reason": problem})
                 else:
-                    clean["geom"] = geom
+                    clean["geom"] = MultiPolygon([geom]) if geom.geom_type == "Polygon" else geom
     if errors:
         raise ValidationError(f"invalid {model.layer} record", details=errors)
     return clean
@@ -221,7 +223,7 @@ def json_schema(model: type[Record]) -> dict[str, Any]:
             {"type": "boolean"} if isinstance(kind, Boolean)
             else {"type": "integer"} if isinstance(kind, Integer)
             else {"type": "number"} if isinstance(kind, Float)
-            else {"type": "string", "format": "date-time"} if isinstance(kind, DateTime)
+            else {"type": "string", "format": "date-time"} if isinstance(kind, UtcDateTime)
             else {"type": "string", "maxLength": kind.length} if kind.length
             else {"type": "string"})
         info = column.info

@@ -9,10 +9,10 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import pyogrio
-from sqlalchemy import DateTime
 from sqlalchemy.orm import Session
 
 from registry import schemas, store
+from registry.db import UtcDateTime
 from registry.models import BY_LAYER, LAYERS, Record
 
 
@@ -20,10 +20,10 @@ def layer_frame(session: Session, model: type[Record]) -> pd.DataFrame:
     """All records of a layer as a GeoDataFrame (EPSG:4326), or a DataFrame without geometry."""
     records, _ = store.list_records(session, model)
     rows = [schemas.to_properties(r) for r in records]
-    columns = ["code", *schemas.input_columns(model), "version", "created_at", "updated_at"]
+    columns = [*schemas.input_columns(model), "version", "created_at", "updated_at"]
     frame = pd.DataFrame(rows, columns=columns)
     for name in ("created_at", "updated_at", *(n for n, c in schemas.input_columns(model).items()
-                                               if isinstance(c.type, DateTime))):
+                                               if isinstance(c.type, UtcDateTime))):
         frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
     if model.geometry_type is None:
         return frame
@@ -57,8 +57,6 @@ def export_gpkg(session: Session, path: Path) -> Path:
         frame = layer_frame(session, model)
         options: dict[str, Any] = {"layer": model.layer, "driver": "GPKG", "append": path.exists()}
         if isinstance(frame, gpd.GeoDataFrame):
-            multi = model.geometry_type != "Point"
-            options.update(promote_to_multi=multi, geometry_type=(
-                f"Multi{model.geometry_type}" if multi else model.geometry_type))
+            options["geometry_type"] = model.geometry_type
         pyogrio.write_dataframe(frame, path, **options)
     return path
