@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from registry import db, io, maps, store
 from registry.errors import RegistryError
@@ -36,13 +38,14 @@ def import_into_registry(layers: dict[str, list[dict[str, Any]]], *, actor: str,
                          area: Any) -> store.ImportReport:
     """Store layers in one transaction, with a progress bar over the rows."""
     total = sum(len(rows) for rows in layers.values())
-    with click.progressbar(length=total, label="Importing", file=click.get_text_stream("stderr")
+    with click.progressbar(length=total, label="Importing", file=sys.stderr
                            ) as bar, db.transaction(_sessions()) as session:
         return store.import_layers(session, layers, actor=actor, area_bbox=area,
                                    progress=bar.update)
 
 
 @click.command("init-db")
+@with_appcontext
 @click.option("--drop", is_flag=True, help="Drop every table first (loses all records).")
 def init_db(drop: bool) -> None:
     """Create the registry's tables (they are also created on first run)."""
@@ -54,6 +57,7 @@ def init_db(drop: bool) -> None:
 
 
 @click.command("import")
+@with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(list(io.FORMATS)),
               help="File format (default: from the file name).")
@@ -72,6 +76,7 @@ def import_command(path: Path, fmt: str | None, layer: str | None,
 
 
 @click.command("export")
+@with_appcontext
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["gpkg", "geojson", "csv"]), default="gpkg")
 @click.option("--layer", type=click.Choice(list(BY_LAYER)),
@@ -103,6 +108,7 @@ def render_registry_map(out: Path) -> Path:
 
 
 @click.command("render-map")
+@with_appcontext
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Output HTML (default: MAPS_DIR/registry.html).")
 def render_map(out: Path | None) -> None:
@@ -112,6 +118,7 @@ def render_map(out: Path | None) -> None:
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--resolution-m", default=30.0, show_default=True, help="DEM cell size.")
 @click.option("--seed", default=20251104, show_default=True, help="Seed of the synthetic layers.")
 def demo(resolution_m: float, seed: int) -> None:

@@ -36,8 +36,10 @@ FALSE_WORDS = {"false", "0", "no", "n", "f", ""}
 
 
 def input_columns(model: type[Record]) -> dict[str, Any]:
-    """The columns a client may set, by name."""
-    return {c.name: c for c in model.__table__.columns if c.name not in READ_ONLY}
+    """The columns a client may set, by name: code and name first, then the table's order."""
+    columns = [c for c in model.__table__.columns if c.name not in READ_ONLY]
+    columns.sort(key=lambda c: {"code": 0, "name": 1}.get(c.name, 2))
+    return {c.name: c for c in columns}
 
 
 def _nfc(value: str) -> str:

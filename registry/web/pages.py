@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from registry.models import BY_LAYER
 from registry.web import sessions
 
-bp = Blueprint("pages", __name__)
+bp = Blueprint("pages", __name__, template_folder="templates")
 
 
 @bp.get("/")
