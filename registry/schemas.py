@@ -18,7 +18,6 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Boolean, Float, Integer, String, Text
 
 from registry.db import UtcDateTime
-
 from registry.errors import ValidationError
 from registry.models import Record
 
@@ -170,8 +169,9 @@ def validate(model: type[Record], data: dict[str, Any], *,
     if model.layer == "sectors" and {"technology", "bandwidth_mhz"} <= clean.keys():
         allowed = BANDWIDTHS_MHZ[clean["technology"]]
         if clean["bandwidth_mhz"] not in allowed:
-            errors.append({"field": "bandwidth_mhz", "reason": f"must be a 3GPP {clean['technology']}"
-                                                              f" bandwidth: {list(allowed)}"})
+            tech = clean["technology"]
+            errors.append({"field": "bandwidth_mhz",
+                           "reason": f"must be a 3GPP {tech} bandwidth: {list(allowed)}"})
     if spatial:
         raw = data.get("geometry")
         if raw is None:

@@ -10,7 +10,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shapely import box
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -18,8 +17,19 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from registry import schemas
 from registry.errors import ConflictError, ImportRejected, NotFoundError, ValidationError
-from registry.models import (BY_LAYER, LAYERS, Audit, Commune, Named, Record, Sector, Seller, Site,
-                             Spatial, Village, search_key)
+from registry.models import (
+    BY_LAYER,
+    LAYERS,
+    Audit,
+    Commune,
+    Named,
+    Record,
+    Sector,
+    Seller,
+    Site,
+    Village,
+    search_key,
+)
 
 BBox = tuple[float, float, float, float]
 
@@ -102,7 +112,8 @@ def find_by_codes(session: Session, model: type[Record], codes: Iterable[str]) -
     found: dict[str, Record] = {}
     for start in range(0, len(codes), 500):
         chunk = codes[start:start + 500]
-        found.update((r.code, r) for r in session.scalars(select(model).where(model.code.in_(chunk))))
+        stmt = select(model).where(model.code.in_(chunk))
+        found.update((r.code, r) for r in session.scalars(stmt))
     return found
 
 
@@ -123,7 +134,8 @@ def _check_references(session: Session, model: type[Record], clean: Mapping[str,
     missing = _missing_references(session, model, [clean], {})
     if missing:
         raise ValidationError(f"invalid {model.layer} record", details=[
-            {"field": f, "reason": f"refers to {c!r}, which does not exist"} for _, f, c in missing])
+            {"field": f, "reason": f"refers to {c!r}, which does not exist"}
+            for _, f, c in missing])
 
 
 def _audit(session: Session, model: type[Record], code: str, action: str, actor: str,

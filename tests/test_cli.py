@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.test_io import OPENCELLID, geojson_bytes, snapshot
 from tests.conftest import sample_layers
+from tests.test_io import OPENCELLID, geojson_bytes, snapshot
 
 
 def test_init_db(runner: Any) -> None:

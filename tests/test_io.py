@@ -99,7 +99,8 @@ MALFORMED = {
     "gpkg-garbage": ("x.gpkg", {}, b"SQLite format 3\x00 but not really", "file"),
     "opencellid-columns": ("x.csv", {"format": "opencellid"}, b"LTE,452,4,1\n", "file"),
     "opencellid-values": ("x.csv", {"format": "opencellid"},
-                          b"LTE,452,4,abc,1,0,103.6,22.3,1,1,1,1,1,0\n", "mcc/net/area/cell/lon/lat"),
+                          b"LTE,452,4,abc,1,0,103.6,22.3,1,1,1,1,1,0\n",
+                          "mcc/net/area/cell/lon/lat"),
     "unknown-format": ("x.shp", {}, b"whatever", "format"),
 }
 
