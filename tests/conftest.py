@@ -106,8 +106,8 @@ def _communes() -> dict[str, Any]:
 
 
 def _commune(name: str) -> dict[str, Any]:
-    doc = copy.deepcopy(_communes())
-    feature = next(f for f in doc["features"] if f["properties"]["name"] == name)
+    feature = copy.deepcopy(next(f for f in _communes()["features"]
+                                 if f["properties"]["name"] == name))
     props = {k: feature["properties"][k] for k in ("code", "name", "type", "population",
                                                    "area_km2", "admin_center_lon",
                                                    "admin_center_lat", "before_merger")}
