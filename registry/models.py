@@ -104,6 +104,7 @@ class Commune(Named, Spatial, Record):
     admin_center_lat: Mapped[float | None] = col(Float, nullable=True, ge=-90, le=90)
     before_merger: Mapped[str | None] = col(Text, nullable=True,
                                             doc="communes merged into it on 1 July 2025")
+    synthetic: Mapped[bool] = col(Boolean, doc="true for generated demo records")
 
 
 class Village(Named, Spatial, Record):
