@@ -103,7 +103,7 @@ def render_registry_map(out: Path) -> Path:
         frames = {name: io.layer_frame(session, BY_LAYER[name])
                   for name in ("communes", "fibre_links", "sites", "villages", "sellers")}
     out.parent.mkdir(parents=True, exist_ok=True)
-    maps.registry_map(frames).save(str(out))
+    out.write_text(maps.offline_html(maps.registry_map(frames)), encoding="utf-8")
     return out
 
 

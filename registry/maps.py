@@ -6,6 +6,9 @@ so layers compose (as geopandas' ``explore`` does).
 
 from __future__ import annotations
 
+import base64
+import re
+from pathlib import Path
 from typing import Any
 
 import folium
@@ -15,8 +18,47 @@ from folium.plugins import MarkerCluster
 #: Fill colours per layer (ColorBrewer Set1), used by the legend too.
 COLOURS = {"villages": "#4daf4a", "sites": "#e41a1c", "sellers": "#984ea3",
            "fibre_links": "#ff7f00", "communes": "#377eb8"}
+TITLES = {"communes": "Xã / Communes", "fibre_links": "Cáp quang / Fibre",
+          "villages": "Thôn bản / Villages", "sites": "Trạm BTS / Sites",
+          "sellers": "Người bán / Sellers"}
 FIBRE_STATUS_COLOURS = {"active": "#ff7f00", "planned": "#999999", "cut": "#000000"}
 SYNTHETIC_NOTE = "Synthetic demo data (villages, sites, fibre, sellers); communes are real."
+
+
+#: Local copies (registry/web/static/vendor, with their licences) of the libraries folium links
+#: from CDNs, by file name; they are inlined so a map works with no internet. Other CDN links
+#: (jQuery, Bootstrap, icon fonts) serve marker icons these maps do not use and are dropped.
+VENDOR = Path(__file__).resolve().parent / "web" / "static" / "vendor"
+LOCAL_ASSETS = {
+    "leaflet.js": "leaflet-1.9.3/leaflet.js", "leaflet.css": "leaflet-1.9.3/leaflet.css",
+    "leaflet.markercluster.js": "leaflet.markercluster-1.1.0/leaflet.markercluster.js",
+    "MarkerCluster.css": "leaflet.markercluster-1.1.0/MarkerCluster.css",
+    "MarkerCluster.Default.css": "leaflet.markercluster-1.1.0/MarkerCluster.Default.css"}
+_REMOTE_TAG = re.compile(r'<script src="(https?://[^"]+)"></script>|'
+                         r'<link rel="stylesheet" href="(https?://[^"]+)"/>')
+
+
+def _inline_css(path: Path) -> str:
+    """CSS with its relative images turned into data URIs."""
+    def data_uri(match: re.Match[str]) -> str:
+        image = (path.parent / match.group(1)).read_bytes()
+        return f"url(data:image/png;base64,{base64.b64encode(image).decode()})"
+
+    return re.sub(r"url\((images/[\w.-]+\.png)\)", data_uri, path.read_text("utf-8"))
+
+
+def offline_html(m: folium.Map) -> str:
+    """The map as one standalone HTML page that needs no internet (libraries inlined)."""
+    def local(match: re.Match[str]) -> str:
+        url = match.group(1) or match.group(2)
+        asset = LOCAL_ASSETS.get(url.rsplit("/", 1)[-1])
+        if asset is None:
+            return ""
+        if match.group(1):
+            return f"<script>{(VENDOR / asset).read_text('utf-8')}</script>"
+        return f"<style>{_inline_css(VENDOR / asset)}</style>"
+
+    return _REMOTE_TAG.sub(local, m.get_root().render())
 
 
 def _popup_fields(frame: gpd.GeoDataFrame, fields: list[str]) -> list[str]:
@@ -25,7 +67,7 @@ def _popup_fields(frame: gpd.GeoDataFrame, fields: list[str]) -> list[str]:
 
 def add_communes(frame: gpd.GeoDataFrame, m: folium.Map) -> folium.Map:
     folium.GeoJson(
-        frame[["code", "name", "population", "geometry"]], name="Xã / Communes",
+        frame[["code", "name", "population", "geometry"]], name=TITLES["communes"],
         style_function=lambda _f: {"color": COLOURS["communes"], "weight": 1.5,
                                    "fillOpacity": 0.05},
         tooltip=folium.GeoJsonTooltip(["name", "population"], aliases=["Xã", "Dân số"]),
@@ -53,7 +95,7 @@ def add_points(frame: gpd.GeoDataFrame, m: folium.Map, *, layer: str, title: str
 def add_fibre(frame: gpd.GeoDataFrame, m: folium.Map) -> folium.Map:
     fields = _popup_fields(frame, ["code", "road", "capacity_mbps", "status"])
     folium.GeoJson(
-        frame[[*fields, "geometry"]], name="Cáp quang / Fibre",
+        frame[[*fields, "geometry"]], name=TITLES["fibre_links"],
         style_function=lambda f: {
             "color": FIBRE_STATUS_COLOURS.get(f["properties"].get("status"), "#ff7f00"),
             "weight": 4 if f["properties"].get("road") else 2},
@@ -75,19 +117,18 @@ def registry_map(layers: dict[str, gpd.GeoDataFrame], m: folium.Map | None = Non
     if layers.get("fibre_links") is not None and len(layers["fibre_links"]):
         add_fibre(layers["fibre_links"], m)
     point_layers = [
-        ("villages", "Thôn bản / Villages", ["code", "name", "commune_code", "population"], 4),
-        ("sites", "Trạm BTS / Sites", ["code", "name", "operator", "status", "tower_height_m",
-                                       "backhaul_kind", "backhaul_capacity_mbps"], 5),
-        ("sellers", "Người bán / Sellers", ["code", "name", "products", "platform",
-                                            "phone_tech", "wanted_class"], 4)]
-    for layer, title, fields, radius in point_layers:
+        ("villages", ["code", "name", "commune_code", "population"], 4),
+        ("sites", ["code", "name", "operator", "status", "tower_height_m", "backhaul_kind",
+                   "backhaul_capacity_mbps"], 5),
+        ("sellers", ["code", "name", "products", "platform", "phone_tech", "wanted_class"], 4)]
+    for layer, fields, radius in point_layers:
         frame = layers.get(layer)
         if frame is not None and len(frame):
-            add_points(frame, m, layer=layer, title=title, fields=fields, radius=radius,
+            add_points(frame, m, layer=layer, title=TITLES[layer], fields=fields, radius=radius,
                        cluster=len(frame) > 300)
-    legend = "".join(f'<div><span style="background:{c};display:inline-block;width:10px;'
-                     f'height:10px;margin-right:4px"></span>{name}</div>'
-                     for name, c in COLOURS.items())
+    legend = "".join(f'<div><span style="background:{COLOURS[layer]};display:inline-block;'
+                     f'width:10px;height:10px;margin-right:4px"></span>{title}</div>'
+                     for layer, title in TITLES.items())
     m.get_root().html.add_child(folium.Element(
         '<div style="position:fixed;bottom:20px;left:10px;z-index:9999;background:white;'
         f'padding:6px;font:12px sans-serif;border:1px solid #999">{legend}'

@@ -58,6 +58,9 @@ def test_render_map(runner: Any, app: Any, loaded: Any, tmp_path: Path) -> None:
     html = out.read_text("utf-8")
     for text in ("Bình Lư", "VT-BL-01", "Lò Thị Mai", "Synthetic demo data", "QL4D"):
         assert text in html or json.dumps(text)[1:-1] in html
+    # Works with no internet: every library is inlined, no script or stylesheet is fetched.
+    assert '<script src="http' not in html and '<link rel="stylesheet" href="http' not in html
+    assert "L.markerClusterGroup" in html and "Leaflet" in html
 
 
 def test_home_page_and_served_map(client: Any, runner: Any, loaded: Any) -> None:
