@@ -31,6 +31,8 @@ from rasterio.crs import CRS
 from rasterio.fill import fillnodata
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
+from registry.errors import ValidationError
+
 logger = logging.getLogger(__name__)
 
 EARTH_RADIUS_M = 6_371_000.0  # mean Earth radius, ITU-R P.452 / P.1812
@@ -41,7 +43,7 @@ _HGT_NAME = re.compile(r"^([NS])(\d{2})([EW])(\d{3})$", re.IGNORECASE)
 _HGT_SIZES = {3601: "1 arc-second", 1201: "3 arc-second"}
 
 
-class DemVoidError(ValueError):
+class DemVoidError(ValidationError):
     """The DEM has cells without data (voids or missing tiles) and filling was not asked for."""
 
 
@@ -96,8 +98,10 @@ class Dem:
 
     def cell_index(self, x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Fractional (row, col) of points, in units of cells from the first cell centre."""
-        col, row = ~self.transform * (np.asarray(x, dtype=np.float64),
-                                      np.asarray(y, dtype=np.float64))  # fmt: skip
+        col, row = ~self.transform @ (
+            np.asarray(x, dtype=np.float64),
+            np.asarray(y, dtype=np.float64),
+        )
         return np.asarray(row) - 0.5, np.asarray(col) - 0.5
 
 
@@ -126,9 +130,11 @@ class TerrainProfile:
 
 
 def earth_bulge_m(
-    d1_m: ArrayLike, d2_m: ArrayLike, k_factor: float = K_FACTOR,
+    d1_m: ArrayLike,
+    d2_m: ArrayLike,
+    k_factor: float = K_FACTOR,
     earth_radius_m: float = EARTH_RADIUS_M,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """Height of the earth bulge above the chord of a path, d1 d2 / (2 k R).
 
     Examples
@@ -234,12 +240,17 @@ def fill_voids(dem: Dem) -> Dem:
         return dem
     if n_voids == voids.size:
         raise DemVoidError("the DEM has no valid cell to interpolate from")
-    filled = fillnodata(dem.elevation_m.copy(), mask=(~voids).astype(np.uint8),
-                        max_search_distance=float(max(dem.shape)), smoothing_iterations=0)  # fmt: skip
+    filled = fillnodata(
+        dem.elevation_m.copy(),
+        mask=(~voids).astype(np.uint8),
+        max_search_distance=float(max(dem.shape)),
+        smoothing_iterations=0,
+    )
     logger.warning(
         "filled %d DEM void cells (%.3f%% of the grid) by inverse-distance interpolation",
-        n_voids, 100.0 * n_voids / voids.size,
-    )  # fmt: skip
+        n_voids,
+        100.0 * n_voids / voids.size,
+    )
     return Dem(filled, dem.transform, dem.crs)
 
 
@@ -264,18 +275,30 @@ def reproject_dem(dem: Dem, crs: str | CRS, *, resolution_m: float | None = None
     dst_crs = CRS.from_user_input(crs)
     rows, cols = dem.shape
     left, top = dem.transform.c, dem.transform.f
-    right, bottom = dem.transform * (cols, rows)
+    right, bottom = dem.transform @ (cols, rows)
     transform, width, height = calculate_default_transform(
-        dem.crs, dst_crs, cols, rows, left, bottom, right, top,
+        dem.crs,
+        dst_crs,
+        cols,
+        rows,
+        left,
+        bottom,
+        right,
+        top,
         resolution=resolution_m,
-    )  # fmt: skip
+    )
     out = np.full((height, width), np.nan, dtype=np.float32)
     reproject(
-        source=dem.elevation_m.copy(), destination=out,
-        src_transform=dem.transform, src_crs=dem.crs, src_nodata=np.nan,
-        dst_transform=transform, dst_crs=dst_crs, dst_nodata=np.nan,
+        source=dem.elevation_m.copy(),
+        destination=out,
+        src_transform=dem.transform,
+        src_crs=dem.crs,
+        src_nodata=np.nan,
+        dst_transform=transform,
+        dst_crs=dst_crs,
+        dst_nodata=np.nan,
         resampling=Resampling.bilinear,
-    )  # fmt: skip
+    )
     return Dem(out, transform, dst_crs)
 
 

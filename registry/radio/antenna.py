@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import math
 
+from numba.extending import register_jitable
+
 FRONT_TO_BACK_DB = 25.0  # A_m, TR 36.814 Table A.2.1.1-2
 SIDE_LOBE_V_DB = 20.0  # SLA_v, TR 36.814 Table A.2.1.1-2
 
 
+@register_jitable
 def antenna_pattern_db(
     phi_deg: float,
     theta_deg: float,
@@ -57,6 +60,7 @@ def antenna_pattern_db(
     return -min(-(a_h + a_v), front_to_back_db)
 
 
+@register_jitable
 def sector_gain_dbi(
     bearing_deg: float,
     depression_deg: float,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba.extending import register_jitable
 from numpy.typing import ArrayLike
 
 from registry.radio.pathloss import SPEED_OF_LIGHT_M_S
@@ -18,6 +19,7 @@ from registry.radio.pathloss import SPEED_OF_LIGHT_M_S
 KNIFE_EDGE_V_MIN = -0.78  # ITU-R P.526 eq. (31): J(v) = 0 for v <= -0.78
 
 
+@register_jitable
 def knife_edge_loss_db(v: float) -> float:
     """Single knife-edge diffraction loss J(v), ITU-R P.526 eq. (31).
 
@@ -44,31 +46,35 @@ def knife_edge_loss_db(v: float) -> float:
     return 6.9 + 20.0 * math.log10(math.sqrt(w * w + 1.0) + w)
 
 
-def fresnel_parameter(h_m: float, d1_m: float, d2_m: float, freq_mhz: float) -> float:
+def fresnel_parameter(
+    h_m: ArrayLike, d1_m: ArrayLike, d2_m: ArrayLike, freq_mhz: float
+) -> np.ndarray:
     """Diffraction parameter v = h sqrt(2 (d1 + d2) / (lambda d1 d2)), ITU-R P.526 eq. (26).
 
     Parameters
     ----------
-    h_m : float
+    h_m : array_like
         Height of the edge above the straight line joining the two ends, metres
         (negative below it).
-    d1_m, d2_m : float
+    d1_m, d2_m : array_like
         Distances from the edge to either end, metres (> 0).
     freq_mhz : float
         Frequency in MHz.
 
     Returns
     -------
-    float
-        v (dimensionless).
+    numpy.ndarray
+        v (dimensionless), broadcast over the inputs.
 
     Examples
     --------
-    >>> round(fresnel_parameter(10.0, 1000.0, 1000.0, 1800.0), 3)
+    >>> round(float(fresnel_parameter(10.0, 1000.0, 1000.0, 1800.0)), 3)
     1.55
     """
+    d1 = np.asarray(d1_m, dtype=np.float64)
+    d2 = np.asarray(d2_m, dtype=np.float64)
     wavelength_m = SPEED_OF_LIGHT_M_S / (freq_mhz * 1e6)
-    return h_m * math.sqrt(2.0 * (d1_m + d2_m) / (wavelength_m * d1_m * d2_m))
+    return np.asarray(h_m) * np.sqrt(2.0 * (d1 + d2) / (wavelength_m * d1 * d2))
 
 
 def _dominant_edge(
@@ -80,8 +86,7 @@ def _dominant_edge(
     d1 = d[i0 + 1 : i1] - d[i0]
     d2 = d[i1] - d[i0 + 1 : i1]
     h = z[i0 + 1 : i1] - (z0 + (z1 - z0) * d1 / (d1 + d2))
-    wavelength_m = SPEED_OF_LIGHT_M_S / (freq_mhz * 1e6)
-    v = h * np.sqrt(2.0 * (d1 + d2) / (wavelength_m * d1 * d2))
+    v = fresnel_parameter(h, d1, d2, freq_mhz)
     k = int(np.argmax(v))
     return i0 + 1 + k, float(v[k])
 

@@ -17,22 +17,71 @@ Technology = Literal["4G", "5G"]
 
 # Transmission bandwidth configuration N_RB per channel bandwidth (MHz).
 LTE_RESOURCE_BLOCKS: dict[float, int] = {  # TS 36.101 Table 5.6-1
-    1.4: 6, 3.0: 15, 5.0: 25, 10.0: 50, 15.0: 75, 20.0: 100,
-}  # fmt: skip
+    1.4: 6,
+    3.0: 15,
+    5.0: 25,
+    10.0: 50,
+    15.0: 75,
+    20.0: 100,
+}
 NR_RESOURCE_BLOCKS: dict[int, dict[float, int]] = {  # TS 38.101-1 Table 5.3.2-1 (FR1)
-    15: {5.0: 25, 10.0: 52, 15.0: 79, 20.0: 106, 25.0: 133, 30.0: 160, 35.0: 188,
-         40.0: 216, 45.0: 242, 50.0: 270},
-    30: {5.0: 11, 10.0: 24, 15.0: 38, 20.0: 51, 25.0: 65, 30.0: 78, 35.0: 92, 40.0: 106,
-         45.0: 119, 50.0: 133, 60.0: 162, 70.0: 189, 80.0: 217, 90.0: 245, 100.0: 273},
-    60: {10.0: 11, 15.0: 18, 20.0: 24, 25.0: 31, 30.0: 38, 35.0: 44, 40.0: 51, 45.0: 58,
-         50.0: 65, 60.0: 79, 70.0: 93, 80.0: 107, 90.0: 121, 100.0: 135},
-}  # fmt: skip
+    15: {
+        5.0: 25,
+        10.0: 52,
+        15.0: 79,
+        20.0: 106,
+        25.0: 133,
+        30.0: 160,
+        35.0: 188,
+        40.0: 216,
+        45.0: 242,
+        50.0: 270,
+    },
+    30: {
+        5.0: 11,
+        10.0: 24,
+        15.0: 38,
+        20.0: 51,
+        25.0: 65,
+        30.0: 78,
+        35.0: 92,
+        40.0: 106,
+        45.0: 119,
+        50.0: 133,
+        60.0: 162,
+        70.0: 189,
+        80.0: 217,
+        90.0: 245,
+        100.0: 273,
+    },
+    60: {
+        10.0: 11,
+        15.0: 18,
+        20.0: 24,
+        25.0: 31,
+        30.0: 38,
+        35.0: 44,
+        40.0: 51,
+        45.0: 58,
+        50.0: 65,
+        60.0: 79,
+        70.0: 93,
+        80.0: 107,
+        90.0: 121,
+        100.0: 135,
+    },
+}
 SUBCARRIERS_PER_RB = 12  # TS 36.211 / TS 38.211
 LTE_SCS_KHZ = 15  # TS 36.211
 
 SERVICE_CLASSES: tuple[str, ...] = (
-    "none", "data_only", "basic_live", "sd_live", "hd_live", "fullhd_live",
-)  # fmt: skip
+    "none",
+    "data_only",
+    "basic_live",
+    "sd_live",
+    "hd_live",
+    "fullhd_live",
+)
 """Service class names; a class's uint8 code is its index here."""
 SERVICE_CLASS_NODATA = 255
 """uint8 code for cells without terrain data."""
@@ -88,8 +137,7 @@ class ServiceClassThresholds:
     basic_live_mbps: float = 1.0  # 360p, video calls
 
     def __post_init__(self) -> None:
-        levels = (self.basic_live_mbps, self.sd_live_mbps, self.hd_live_mbps,
-                  self.fullhd_live_mbps)  # fmt: skip
+        levels = (self.basic_live_mbps, self.sd_live_mbps, self.hd_live_mbps, self.fullhd_live_mbps)
         if not 0.0 < levels[0] <= levels[1] <= levels[2] <= levels[3]:
             raise ValueError("thresholds must be positive and non-decreasing by class")
 
@@ -141,8 +189,8 @@ def noise_power_dbm(
 def spectral_efficiency_bps_hz(sinr_db: ArrayLike, params: UplinkParams) -> np.ndarray:
     """Truncated attenuated Shannon bound, 3GPP TR 36.942 Annex A.1.
 
-    0 below SINR_MIN, alpha log2(1 + SINR) up to SINR_MAX, capped at Thr_MAX.
-    NaN SINR gives 0.
+    0 below SINR_MIN, alpha log2(1 + SINR) from SINR_MIN up to SINR_MAX,
+    Thr_MAX from SINR_MAX on. NaN SINR gives 0.
 
     Examples
     --------
@@ -150,9 +198,8 @@ def spectral_efficiency_bps_hz(sinr_db: ArrayLike, params: UplinkParams) -> np.n
     array([0. , 0.4, 2. ])
     """
     sinr = np.asarray(sinr_db, dtype=np.float64)
-    capped = np.minimum(sinr, params.sinr_max_db)
-    se = np.minimum(params.alpha * np.log2(1.0 + 10.0 ** (capped / 10.0)),
-                    params.max_spectral_efficiency_bps_hz)  # fmt: skip
+    shannon = params.alpha * np.log2(1.0 + 10.0 ** (np.minimum(sinr, params.sinr_max_db) / 10.0))
+    se = np.where(sinr >= params.sinr_max_db, params.max_spectral_efficiency_bps_hz, shannon)
     return np.where(sinr >= params.sinr_min_db, se, 0.0)
 
 
@@ -194,8 +241,9 @@ def uplink_budget(
     five_g = technology == "5G"
     return UplinkBudget(
         ue_power_dbm=uplink.hpue_power_dbm if five_g and uplink.hpue_5g else uplink.ue_power_dbm,
-        noise_dbm=float(noise_power_dbm(bandwidth_hz, uplink.site_noise_figure_db,
-                                        radio.thermal_noise_dbm_hz)),  # fmt: skip
+        noise_dbm=float(
+            noise_power_dbm(bandwidth_hz, uplink.site_noise_figure_db, radio.thermal_noise_dbm_hz)
+        ),
         bandwidth_hz=bandwidth_hz,
         time_fraction=uplink.time_fraction_5g if five_g else uplink.time_fraction_4g,
     )
@@ -231,8 +279,13 @@ def uplink_rate_mbps(
     margin = uplink.interference_margin_db + shadow_margin_db(
         uplink.shadow_sigma_db, uplink.location_reliability
     )
-    sinr = (np.asarray(ue_power_dbm) + np.asarray(coupling_gain_db) + radio.ue_antenna_gain_dbi
-            - np.asarray(noise_dbm) - margin)  # fmt: skip
+    sinr = (
+        np.asarray(ue_power_dbm)
+        + np.asarray(coupling_gain_db)
+        + radio.ue_antenna_gain_dbi
+        - np.asarray(noise_dbm)
+        - margin
+    )
     rate = spectral_efficiency_bps_hz(sinr, uplink) * bandwidth_hz * time_fraction / 1e6
     return np.asarray(rate, dtype=np.float64)
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 
+from numba.extending import register_jitable
+
 SPEED_OF_LIGHT_M_S = 299_792_458.0  # exact (SI)
 MIN_DISTANCE_M = 10.0  # TR 38.901 Table 7.4.1-1: RMa valid from d2D = 10 m
 
 
+@register_jitable
 def free_space_loss_db(distance_m: float, freq_mhz: float) -> float:
     """Free-space basic transmission loss, ITU-R P.525: 20 log10(4 pi d / lambda).
 
@@ -36,6 +39,7 @@ def free_space_loss_db(distance_m: float, freq_mhz: float) -> float:
     return 20.0 * math.log10(4.0 * math.pi * distance_m * freq_mhz * 1e6 / SPEED_OF_LIGHT_M_S)
 
 
+@register_jitable
 def rma_path_loss_db(
     distance_m: float,
     freq_mhz: float,
@@ -93,10 +97,7 @@ def rma_path_loss_db(
             + 0.002 * math.log10(h) * d
         )
 
-    if d2d <= d_bp:
-        pl_los = pl1(d3d)
-    else:
-        pl_los = pl1(d_bp) + 40.0 * math.log10(d3d / d_bp)
+    pl_los = pl1(d3d) if d2d <= d_bp else pl1(d_bp) + 40.0 * math.log10(d3d / d_bp)
     if los:
         return pl_los
     pl_nlos = (
@@ -111,6 +112,7 @@ def rma_path_loss_db(
     return max(pl_los, pl_nlos)
 
 
+@register_jitable
 def cost231_hata_db(
     distance_m: float,
     freq_mhz: float,

@@ -1,0 +1,1031 @@
+"""Coverage of a set of sectors over a DEM.
+
+Pipeline
+--------
+1. Sectors are grouped by antenna position and height ("site groups"). Each
+   group's basic transmission loss is computed once for all its frequencies
+   by a radial sweep over a square window of the DEM around the site (radius
+   `CoverageParams.max_radius_m`; see `registry.radio._kernels` for the sweep
+   and how it relates to the exact Deygout method). Losses are cached on disk
+   by the hash of their inputs (DEM fingerprint, antenna position and height,
+   frequencies, loss parameters), so an unchanged site is never recomputed.
+2. Each sector's pattern (TR 36.814) and power per resource element turn the
+   loss into RSRP; the mosaic keeps, per cell, the best server (strongest
+   RSRP) and the received power summed per frequency, tile by tile.
+3. Per cell: DL SINR = best / (load x co-channel others + noise per RE),
+   uplink rate to the best server (TR 36.942 Annex A mapping at the
+   configured location reliability) and the service class.
+
+Analysis grid: `CoverageParams.analysis_step` = s (odd) evaluates every s-th
+DEM cell in each direction (cell centres coincide with DEM cell centres;
+grid transform = DEM transform scaled by s), while profiles are still
+sampled at the DEM resolution. s = 1 is the DEM grid itself.
+
+Sites are placed at the centre of the DEM cell containing them (at most half
+a cell away) for the path loss; bearings and elevation angles for the
+antenna pattern use the exact position. The ground elevation of a site is
+the DEM value of that cell unless given.
+
+Outputs are arrays on the analysis grid; `write_coverage_geotiffs` writes
+them as cloud-optimised GeoTIFFs. The radio-side uplink rate here is not yet
+capped by backhaul; that is the job of the analysis stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+
+from registry.radio import _kernels
+from registry.radio.linkbudget import (
+    SERVICE_CLASS_NODATA,
+    SERVICE_CLASSES,
+    RadioParams,
+    ServiceClassThresholds,
+    Technology,
+    UplinkParams,
+    noise_power_dbm,
+    power_per_re_dbm,
+    resource_blocks,
+    service_class_codes,
+    subcarrier_spacing_khz,
+    uplink_budget,
+    uplink_rate_mbps,
+)
+from registry.terrain import EARTH_RADIUS_M, K_FACTOR, Dem
+
+logger = logging.getLogger(__name__)
+
+Model = Literal["deygout", "rma", "hata"]
+Progress = Callable[[int, int], None]
+
+TILE_SIZE = 128  # mosaic tile side in analysis cells (unit of parallel work and of updates)
+NO_SERVER = -1  # best_server value where no sector reaches
+_LOSS_VERSION = 1  # part of every loss cache key: bump when the loss computation changes
+
+
+@dataclass(frozen=True)
+class SectorSpec:
+    """One cell (sector) of a site, in the DEM CRS."""
+
+    site_code: str
+    sector_code: str
+    x_m: float
+    y_m: float
+    ground_elevation_m: float | None  # None: take it from the DEM
+    height_m: float  # antenna height above ground
+    technology: Technology
+    freq_mhz: float
+    bandwidth_mhz: float
+    azimuth_deg: float
+    mech_tilt_deg: float
+    elec_tilt_deg: float
+    h_beamwidth_deg: float
+    v_beamwidth_deg: float
+    gain_dbi: float
+    tx_power_dbm: float  # total transmit power of the carrier
+    site_active: bool = True
+
+
+@dataclass(frozen=True)
+class CoverageParams:
+    """Model choice and every coverage constant (see the linked dataclasses for the rest)."""
+
+    max_radius_m: float = 20_000.0  # path loss computed up to this distance from each site
+    model: Model = "deygout"  # free space + Deygout | TR 38.901 RMa | COST-231 Hata
+    clutter_margin_db: float = 0.0  # extra loss for foliage/clutter, all cells
+    analysis_step: int = 1  # odd; evaluate every n-th DEM cell (profiles stay at DEM resolution)
+    k_factor: float = K_FACTOR  # effective earth-radius factor, ITU-R P.453
+    earth_radius_m: float = EARTH_RADIUS_M
+    rma_building_height_m: float = 5.0  # h, TR 38.901 Table 7.4.1-1
+    rma_street_width_m: float = 20.0  # W, TR 38.901 Table 7.4.1-1
+    hata_c_db: float = 0.0  # COST-231 area correction (0 = medium city / suburban)
+    radio: RadioParams = field(default_factory=RadioParams)
+    uplink: UplinkParams = field(default_factory=UplinkParams)
+    thresholds: ServiceClassThresholds = field(default_factory=ServiceClassThresholds)
+
+    def __post_init__(self) -> None:
+        if self.model not in ("deygout", "rma", "hata"):
+            raise ValueError(f"unknown model {self.model!r}")
+        if self.analysis_step < 1 or self.analysis_step % 2 == 0:
+            raise ValueError("analysis_step must be an odd integer >= 1")
+        if self.max_radius_m <= 0:
+            raise ValueError("max_radius_m must be positive")
+
+
+@dataclass(frozen=True, eq=False)
+class SiteLoss:
+    """Basic transmission loss of one antenna position on the analysis grid.
+
+    Attributes
+    ----------
+    key : str
+        Hash of every input of the loss (the cache key).
+    freqs_mhz : tuple of float
+        Frequencies, in the order of `loss_db`'s first axis.
+    row0, col0 : int
+        Analysis-grid cell of ``loss_db[:, 0, 0]`` (may be outside the grid).
+    loss_db : numpy.ndarray
+        float32 (frequencies, rows, cols); NaN beyond the radius or without terrain.
+    z_tx_m : float
+        Absolute antenna elevation used, metres.
+    """
+
+    key: str
+    freqs_mhz: tuple[float, ...]
+    row0: int
+    col0: int
+    loss_db: np.ndarray
+    z_tx_m: float
+
+    @property
+    def bounds(self) -> tuple[int, int, int, int]:
+        """(row0, col0, row1, col1) in analysis-grid cells, end exclusive."""
+        return (
+            self.row0,
+            self.col0,
+            self.row0 + self.loss_db.shape[1],
+            self.col0 + self.loss_db.shape[2],
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class CoverageResult:
+    """Coverage mosaics on the analysis grid.
+
+    Attributes
+    ----------
+    best_server : numpy.ndarray
+        int32 index into `sectors`, `NO_SERVER` (-1) where none reaches.
+    rsrp_dbm, sinr_db : numpy.ndarray
+        float32 RSRP of the best server and DL SINR; NaN where none reaches.
+    ul_rate_mbps : numpy.ndarray
+        float32 sustained uplink rate to the best server (0 where none).
+    service_class : numpy.ndarray
+        uint8 code, an index into `SERVICE_CLASSES`; `SERVICE_CLASS_NODATA`
+        (255) where the DEM has no data.
+    site_losses : mapping
+        The path loss of each site group by its key.
+    n_computed, n_cached : int
+        Site groups whose loss was computed, and reused (disk or previous result).
+    """
+
+    dem: Dem
+    params: CoverageParams
+    sectors: tuple[SectorSpec, ...]
+    transform: Affine
+    crs: CRS
+    best_server: np.ndarray
+    rsrp_dbm: np.ndarray
+    sinr_db: np.ndarray
+    ul_rate_mbps: np.ndarray
+    service_class: np.ndarray
+    site_losses: Mapping[str, SiteLoss]
+    n_computed: int
+    n_cached: int
+
+
+@dataclass(frozen=True)
+class PointValues:
+    """All coverage values of the analysis cell containing a point."""
+
+    site_code: str | None
+    sector_code: str | None
+    rsrp_dbm: float
+    sinr_db: float
+    ul_rate_mbps: float
+    service_class: str
+
+
+@dataclass(frozen=True)
+class _SiteGroup:
+    """Active sectors sharing an antenna position and height."""
+
+    x_m: float
+    y_m: float
+    ground_elevation_m: float | None
+    height_m: float
+    freqs_mhz: tuple[float, ...]
+    sector_indices: tuple[int, ...]
+    loss_key: str
+    signature: str  # loss key + the group's sector specs: changes when its RSRP changes
+
+
+@dataclass(frozen=True)
+class _SectorTable:
+    """Per-sector constants as arrays, indexed like `CoverageResult.sectors`."""
+
+    slot: np.ndarray  # frequency slot for interference sums
+    pre_dbm: np.ndarray  # power per resource element
+    dl_noise_dbm: np.ndarray  # UE noise per resource element
+    ul_power_dbm: np.ndarray
+    ul_noise_dbm: np.ndarray
+    ul_bandwidth_hz: np.ndarray
+    ul_time_fraction: np.ndarray
+    n_slots: int
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+def _analysis_shape(dem: Dem, step: int) -> tuple[int, int]:
+    return dem.shape[0] // step, dem.shape[1] // step
+
+
+def _site_cell(dem: Dem, x_m: float, y_m: float) -> tuple[int, int]:
+    row, col = dem.cell_index(x_m, y_m)
+    r, c = math.floor(float(row) + 0.5), math.floor(float(col) + 0.5)
+    if not (0 <= r < dem.shape[0] and 0 <= c < dem.shape[1]):
+        raise ValueError(f"point ({x_m}, {y_m}) is outside the DEM")
+    return r, c
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Square DEM window of half-width n around a site cell, and its analysis lattice."""
+
+    n: int
+    phase_r: int  # first window row/column on the lattice
+    phase_c: int
+    row0: int  # analysis cell of the lattice's first row/column
+    col0: int
+    shape: tuple[int, int]  # lattice cells in the window
+
+    @property
+    def bounds(self) -> tuple[int, int, int, int]:
+        return self.row0, self.col0, self.row0 + self.shape[0], self.col0 + self.shape[1]
+
+
+def _window(dem: Dem, r: int, c: int, radius_m: float, step: int) -> _Window:
+    n = step * math.ceil(math.ceil(radius_m / min(dem.cell_size)) / step)
+    half = step // 2
+    phase_r = (half - (r - n)) % step
+    phase_c = (half - (c - n)) % step
+    return _Window(
+        n,
+        phase_r,
+        phase_c,
+        (r - n + phase_r - half) // step,
+        (c - n + phase_c - half) // step,
+        ((2 * n - phase_r) // step + 1, (2 * n - phase_c) // step + 1),
+    )
+
+
+def _terrain_window(dem: Dem, r: int, c: int, n: int) -> np.ndarray:
+    """DEM cells [r - n, r + n] x [c - n, c + n], NaN outside the DEM."""
+    rows, cols = dem.shape
+    win = np.full((2 * n + 1, 2 * n + 1), np.nan, dtype=np.float32)
+    r_lo, r_hi = max(r - n, 0), min(r + n + 1, rows)
+    c_lo, c_hi = max(c - n, 0), min(c + n + 1, cols)
+    win[r_lo - r + n : r_hi - r + n, c_lo - c + n : c_hi - c + n] = dem.elevation_m[
+        r_lo:r_hi, c_lo:c_hi
+    ]
+    return win
+
+
+def _inv_2kr(k_factor: float, earth_radius_m: float) -> float:
+    return 1.0 / (2.0 * k_factor * earth_radius_m)
+
+
+def line_of_sight(
+    dem: Dem,
+    x_m: float,
+    y_m: float,
+    *,
+    observer_height_m: float,
+    target_height_m: float,
+    max_distance_m: float,
+    k_factor: float = K_FACTOR,
+    earth_radius_m: float = EARTH_RADIUS_M,
+) -> tuple[np.ndarray, Affine]:
+    """Line-of-sight mask from an observer, by the radial sweep.
+
+    The observer stands at the centre of the DEM cell containing (x, y), at
+    that cell's elevation + `observer_height_m`; a cell is visible when its
+    centre, raised by `target_height_m`, is not below the horizon of the sweep
+    rays bracketing it (see `registry.radio._kernels`). Earth curvature uses
+    the effective radius k R (the equivalent GDAL curvature coefficient is 1/k).
+
+    Parameters
+    ----------
+    dem : Dem
+    x_m, y_m : float
+        Observer position in the DEM CRS.
+    observer_height_m, target_height_m : float
+        Heights above ground, metres.
+    max_distance_m : float
+        Radius of the analysis.
+    k_factor, earth_radius_m : float
+        Effective earth-radius factor and earth radius.
+
+    Returns
+    -------
+    mask : numpy.ndarray
+        bool, True where visible; False beyond the radius or without terrain.
+        Covers the square window around the observer, clipped to the DEM.
+    transform : affine.Affine
+        Transform of `mask`.
+    """
+    r, c = _site_cell(dem, x_m, y_m)
+    if not math.isfinite(dem.elevation_m[r, c]):
+        raise ValueError(f"no ground elevation at ({x_m}, {y_m})")
+    w = _window(dem, r, c, max_distance_m, 1)
+    win = _terrain_window(dem, r, c, w.n)
+    out = np.full(w.shape, _kernels.LOS_UNKNOWN, dtype=np.uint8)
+    dx, dy = dem.cell_size
+    _kernels.los_sweep(
+        win,
+        w.n,
+        1,
+        0,
+        0,
+        dy,
+        dx,
+        float(win[w.n, w.n]) + observer_height_m,
+        target_height_m,
+        _inv_2kr(k_factor, earth_radius_m),
+        max_distance_m,
+        out,
+    )
+    r_lo, c_lo = max(w.row0, 0), max(w.col0, 0)
+    r_hi = min(w.row0 + out.shape[0], dem.shape[0])
+    c_hi = min(w.col0 + out.shape[1], dem.shape[1])
+    mask = out[r_lo - w.row0 : r_hi - w.row0, c_lo - w.col0 : c_hi - w.col0] == _kernels.LOS_VISIBLE
+    return mask, dem.transform @ Affine.translation(c_lo, r_lo)
+
+
+def _loss_key(
+    dem: Dem,
+    x_m: float,
+    y_m: float,
+    ground_elevation_m: float | None,
+    height_m: float,
+    freqs_mhz: Sequence[float],
+    params: CoverageParams,
+) -> str:
+    inputs = {
+        "dem": dem.fingerprint,
+        "x": x_m,
+        "y": y_m,
+        "ground": ground_elevation_m,
+        "height": height_m,
+        "freqs": list(freqs_mhz),
+        "model": params.model,
+        "radius": params.max_radius_m,
+        "step": params.analysis_step,
+        "k": params.k_factor,
+        "earth_radius": params.earth_radius_m,
+        "rma_h": params.rma_building_height_m,
+        "rma_w": params.rma_street_width_m,
+        "hata_c": params.hata_c_db,
+        "rx_height": params.radio.ue_height_m,
+        "version": _LOSS_VERSION,
+    }
+    return hashlib.blake2b(json.dumps(inputs, sort_keys=True).encode(), digest_size=16).hexdigest()
+
+
+def site_path_loss(
+    dem: Dem,
+    x_m: float,
+    y_m: float,
+    *,
+    antenna_height_m: float,
+    freqs_mhz: Sequence[float],
+    ground_elevation_m: float | None = None,
+    params: CoverageParams | None = None,
+) -> SiteLoss:
+    """Basic transmission loss from one antenna to every analysis cell within the radius.
+
+    Parameters
+    ----------
+    dem : Dem
+    x_m, y_m : float
+        Antenna position in the DEM CRS.
+    antenna_height_m : float
+        Height above ground, metres.
+    freqs_mhz : sequence of float
+        Frequencies, MHz.
+    ground_elevation_m : float, optional
+        Ground elevation at the antenna; default the DEM cell's.
+    params : CoverageParams, optional
+        Model, radius, analysis step and constants.
+
+    Returns
+    -------
+    SiteLoss
+        Loss in dB: free space + Deygout ("deygout"), TR 38.901 RMa with LOS
+        from the sweep ("rma"), or COST-231 Hata ("hata"); clutter is not included.
+    """
+    p = params or CoverageParams()
+    step = p.analysis_step
+    r, c = _site_cell(dem, x_m, y_m)
+    w = _window(dem, r, c, p.max_radius_m, step)
+    win = _terrain_window(dem, r, c, w.n)
+    ground = float(dem.elevation_m[r, c]) if ground_elevation_m is None else ground_elevation_m
+    if not math.isfinite(ground):
+        raise ValueError(f"no ground elevation at ({x_m}, {y_m})")
+    z_tx = ground + antenna_height_m
+    freqs = np.asarray(freqs_mhz, dtype=np.float64)
+    dx, dy = dem.cell_size
+    inv_2kr = _inv_2kr(p.k_factor, p.earth_radius_m)
+    rx_h = p.radio.ue_height_m
+    out = np.full((freqs.size, *w.shape), np.nan, dtype=np.float32)
+    if p.model == "deygout":
+        _kernels.deygout_sweep(
+            win,
+            w.n,
+            step,
+            w.phase_r,
+            w.phase_c,
+            dy,
+            dx,
+            z_tx,
+            rx_h,
+            inv_2kr,
+            p.max_radius_m,
+            freqs,
+            out,
+        )
+    else:
+        los = np.full(w.shape, _kernels.LOS_UNKNOWN, dtype=np.uint8)
+        if p.model == "rma":
+            _kernels.los_sweep(
+                win,
+                w.n,
+                step,
+                w.phase_r,
+                w.phase_c,
+                dy,
+                dx,
+                z_tx,
+                rx_h,
+                inv_2kr,
+                p.max_radius_m,
+                los,
+            )
+        _kernels.empirical_sweep(
+            win,
+            w.n,
+            step,
+            w.phase_r,
+            w.phase_c,
+            dy,
+            dx,
+            p.max_radius_m,
+            los,
+            p.model == "rma",
+            freqs,
+            antenna_height_m,
+            rx_h,
+            p.rma_building_height_m,
+            p.rma_street_width_m,
+            p.hata_c_db,
+            out,
+        )
+    key = _loss_key(dem, x_m, y_m, ground_elevation_m, antenna_height_m, list(freqs), p)
+    return SiteLoss(key, tuple(float(f) for f in freqs), w.row0, w.col0, out, z_tx)
+
+
+# --------------------------------------------------------------------------- grouping & cache
+
+
+def _sector_signature(sector: SectorSpec) -> str:
+    return json.dumps(asdict(sector), sort_keys=True)
+
+
+def _group_sectors(
+    dem: Dem, sectors: Sequence[SectorSpec], params: CoverageParams
+) -> list[_SiteGroup]:
+    by_antenna: dict[tuple, list[int]] = {}
+    for i, s in enumerate(sectors):
+        if s.site_active:
+            by_antenna.setdefault((s.x_m, s.y_m, s.ground_elevation_m, s.height_m), []).append(i)
+    groups = []
+    for (x, y, ground, height), idx in by_antenna.items():
+        freqs = tuple(sorted({sectors[i].freq_mhz for i in idx}))
+        key = _loss_key(dem, x, y, ground, height, freqs, params)
+        signature = hashlib.blake2b(
+            (key + "".join(_sector_signature(sectors[i]) for i in idx)).encode(), digest_size=16
+        ).hexdigest()
+        groups.append(_SiteGroup(x, y, ground, height, freqs, tuple(idx), key, signature))
+    return groups
+
+
+def _group_bounds(dem: Dem, g: _SiteGroup, params: CoverageParams) -> tuple[int, int, int, int]:
+    """Analysis-grid bounds of a group's loss window (without computing it)."""
+    r, c = _site_cell(dem, g.x_m, g.y_m)
+    return _window(dem, r, c, params.max_radius_m, params.analysis_step).bounds
+
+
+def _cache_path(cache_dir: Path, key: str) -> Path:
+    return cache_dir / f"site-loss-{key}.npz"
+
+
+def _load_cached(cache_dir: Path | None, key: str) -> SiteLoss | None:
+    if cache_dir is None:
+        return None
+    path = _cache_path(cache_dir, key)
+    if not path.exists():
+        return None
+    with np.load(path) as data:
+        return SiteLoss(
+            key,
+            tuple(data["freqs_mhz"].tolist()),
+            int(data["origin"][0]),
+            int(data["origin"][1]),
+            data["loss_db"],
+            float(data["z_tx_m"]),
+        )
+
+
+def _store_cached(cache_dir: Path | None, loss: SiteLoss) -> None:
+    if cache_dir is None:
+        return
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        np.savez(
+            fh,
+            loss_db=loss.loss_db,
+            freqs_mhz=np.asarray(loss.freqs_mhz),
+            origin=np.array([loss.row0, loss.col0]),
+            z_tx_m=np.float64(loss.z_tx_m),
+        )
+    os.replace(tmp, _cache_path(cache_dir, loss.key))  # atomic: readers never see half a file
+
+
+def _resolve_losses(
+    dem: Dem,
+    groups: Sequence[_SiteGroup],
+    params: CoverageParams,
+    known: Mapping[str, SiteLoss],
+    cache_dir: Path | None,
+    pool: ThreadPoolExecutor,
+    tick: Callable[[], None],
+) -> tuple[dict[str, SiteLoss], int]:
+    """Loss of every group: from `known`, the disk cache, or computed (in parallel)."""
+    losses: dict[str, SiteLoss] = {}
+    todo: dict[str, _SiteGroup] = {}
+    for g in groups:
+        hit = known.get(g.loss_key) or _load_cached(cache_dir, g.loss_key)
+        if hit is not None:
+            losses[g.loss_key] = hit
+            tick()
+        else:
+            todo.setdefault(g.loss_key, g)
+
+    def compute(g: _SiteGroup) -> SiteLoss:
+        loss = site_path_loss(
+            dem,
+            g.x_m,
+            g.y_m,
+            antenna_height_m=g.height_m,
+            freqs_mhz=g.freqs_mhz,
+            ground_elevation_m=g.ground_elevation_m,
+            params=params,
+        )
+        _store_cached(cache_dir, loss)
+        return loss
+
+    for loss in pool.map(compute, todo.values()):
+        losses[loss.key] = loss
+        tick()
+    return losses, len(todo)
+
+
+# --------------------------------------------------------------------------- mosaic
+
+
+def _sector_table(sectors: Sequence[SectorSpec], params: CoverageParams) -> _SectorTable:
+    radio, uplink = params.radio, params.uplink
+    slots = {f: i for i, f in enumerate(sorted({s.freq_mhz for s in sectors}))}
+    rows = []
+    for s in sectors:
+        scs = subcarrier_spacing_khz(s.technology, radio)
+        budget = uplink_budget(s.technology, s.bandwidth_mhz, radio, uplink)
+        rows.append(
+            (
+                slots[s.freq_mhz],
+                power_per_re_dbm(
+                    s.tx_power_dbm, resource_blocks(s.technology, s.bandwidth_mhz, scs)
+                ),
+                float(
+                    noise_power_dbm(scs * 1e3, radio.ue_noise_figure_db, radio.thermal_noise_dbm_hz)
+                ),
+                budget.ue_power_dbm,
+                budget.noise_dbm,
+                budget.bandwidth_hz,
+                budget.time_fraction,
+            )
+        )
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 7
+    return _SectorTable(
+        np.asarray(cols[0], dtype=np.int64),
+        *(np.asarray(c, dtype=np.float64) for c in cols[1:]),
+        n_slots=max(len(slots), 1),
+    )
+
+
+def _tiles(shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    return [
+        (r, c, min(r + TILE_SIZE, shape[0]), min(c + TILE_SIZE, shape[1]))
+        for r in range(0, shape[0], TILE_SIZE)
+        for c in range(0, shape[1], TILE_SIZE)
+    ]
+
+
+def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@dataclass(frozen=True)
+class _MosaicInputs:
+    sectors: tuple[SectorSpec, ...]
+    groups: tuple[_SiteGroup, ...]
+    losses: Mapping[str, SiteLoss]
+    table: _SectorTable
+    elevation: np.ndarray  # analysis grid, float64
+    transform: Affine
+    params: CoverageParams
+
+
+def _mosaic_tile(
+    m: _MosaicInputs, tile: tuple[int, int, int, int], out: dict[str, np.ndarray]
+) -> None:
+    r0, c0, r1, c1 = tile
+    shape = (r1 - r0, c1 - c0)
+    best = np.full(shape, -np.inf, dtype=np.float32)
+    idx = np.full(shape, NO_SERVER, dtype=np.int32)
+    sum_mw = np.zeros((m.table.n_slots, *shape), dtype=np.float64)
+    t, p = m.transform, m.params
+    inv_2kr = _inv_2kr(p.k_factor, p.earth_radius_m)
+    for g in m.groups:
+        loss = m.losses[g.loss_key]
+        if not _overlaps(loss.bounds, tile):
+            continue
+        sec = [m.sectors[i] for i in g.sector_indices]
+        f_index = {f: i for i, f in enumerate(loss.freqs_mhz)}
+        _kernels.accumulate(
+            loss.loss_db,
+            loss.row0,
+            loss.col0,
+            m.elevation,
+            r0,
+            c0,
+            best,
+            idx,
+            sum_mw,
+            t.c + 0.5 * t.a,
+            t.a,
+            t.f + 0.5 * t.e,
+            t.e,
+            g.x_m,
+            g.y_m,
+            loss.z_tx_m,
+            p.radio.ue_height_m,
+            inv_2kr,
+            np.array([f_index[s.freq_mhz] for s in sec], dtype=np.int64),
+            m.table.slot[list(g.sector_indices)],
+            np.array(g.sector_indices, dtype=np.int64),
+            *(
+                np.array([getattr(s, name) for s in sec], dtype=np.float64)
+                for name in (
+                    "azimuth_deg",
+                    "mech_tilt_deg",
+                    "elec_tilt_deg",
+                    "h_beamwidth_deg",
+                    "v_beamwidth_deg",
+                    "gain_dbi",
+                )
+            ),
+            m.table.pre_dbm[list(g.sector_indices)],
+            p.radio.front_to_back_db,
+            p.radio.side_lobe_v_db,
+            p.radio.ue_antenna_gain_dbi - p.clutter_margin_db,
+        )
+    served = idx != NO_SERVER
+    q = np.where(served, idx, 0)
+    rsrp = np.where(served, best, np.nan)
+    s_mw = 10.0 ** (rsrp / 10.0)
+    total = np.take_along_axis(sum_mw, m.table.slot[q][None], axis=0)[0]
+    interference = p.radio.dl_interference_load * np.maximum(total - s_mw, 0.0)
+    sinr = 10.0 * np.log10(s_mw / (interference + 10.0 ** (m.table.dl_noise_dbm[q] / 10.0)))
+    coupling_gain = rsrp - m.table.pre_dbm[q] - p.radio.ue_antenna_gain_dbi  # site gain - loss
+    rate = uplink_rate_mbps(
+        coupling_gain,
+        ue_power_dbm=m.table.ul_power_dbm[q],
+        noise_dbm=m.table.ul_noise_dbm[q],
+        bandwidth_hz=m.table.ul_bandwidth_hz[q],
+        time_fraction=m.table.ul_time_fraction[q],
+        radio=p.radio,
+        uplink=p.uplink,
+    )
+    rate = np.where(served, rate, 0.0)
+    classes = service_class_codes(rate, p.thresholds)
+    classes[np.isnan(m.elevation[r0:r1, c0:c1])] = SERVICE_CLASS_NODATA
+    window = (slice(r0, r1), slice(c0, c1))
+    out["best_server"][window] = idx
+    out["rsrp_dbm"][window] = rsrp
+    out["sinr_db"][window] = np.where(served, sinr, np.nan)
+    out["ul_rate_mbps"][window] = rate
+    out["service_class"][window] = classes
+
+
+def _run_mosaic(
+    m: _MosaicInputs,
+    tiles: Sequence[tuple[int, int, int, int]],
+    out: dict[str, np.ndarray],
+    pool: ThreadPoolExecutor,
+    tick: Callable[[], None],
+) -> None:
+    def work(tile: tuple[int, int, int, int]) -> None:
+        _mosaic_tile(m, tile, out)
+
+    for _ in pool.map(work, tiles):
+        tick()
+
+
+def _analysis_grid(dem: Dem, step: int) -> tuple[np.ndarray, Affine]:
+    rows, cols = _analysis_shape(dem, step)
+    half = step // 2
+    elevation = dem.elevation_m[half::step, half::step][:rows, :cols].astype(np.float64)
+    return elevation, dem.transform @ Affine.scale(step)
+
+
+def _check_sectors(sectors: Sequence[SectorSpec]) -> tuple[SectorSpec, ...]:
+    seen: set[tuple[str, str]] = set()
+    for s in sectors:
+        key = (s.site_code, s.sector_code)
+        if key in seen:
+            raise ValueError(f"duplicate sector {s.site_code}/{s.sector_code}")
+        seen.add(key)
+    return tuple(sectors)
+
+
+def _progress_counter(progress: Progress | None, total: int) -> Callable[[], None]:
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    return tick
+
+
+def compute_coverage(
+    dem: Dem,
+    sectors: Sequence[SectorSpec],
+    params: CoverageParams | None = None,
+    *,
+    cache_dir: str | Path | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> CoverageResult:
+    """Coverage mosaics of a set of sectors over a DEM.
+
+    Parameters
+    ----------
+    dem : Dem
+        Terrain in a metric CRS; sector coordinates are in this CRS.
+    sectors : sequence of SectorSpec
+        All sectors; inactive sites (`site_active` False) are left out.
+    params : CoverageParams, optional
+        Model and constants.
+    cache_dir : str or pathlib.Path, optional
+        Directory of the per-site loss cache; None disables it.
+    workers : int, optional
+        Threads for the per-site sweeps and the tiles (default: CPU count).
+    progress : callable, optional
+        Called as progress(done, total) after each site group and each tile.
+
+    Returns
+    -------
+    CoverageResult
+    """
+    p = params or CoverageParams()
+    sectors = _check_sectors(sectors)
+    groups = _group_sectors(dem, sectors, p)
+    elevation, transform = _analysis_grid(dem, p.analysis_step)
+    tiles = _tiles(elevation.shape)
+    tick = _progress_counter(progress, len(groups) + len(tiles))
+    cache = Path(cache_dir) if cache_dir is not None else None
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+        losses, n_computed = _resolve_losses(dem, groups, p, {}, cache, pool, tick)
+        out = {
+            "best_server": np.full(elevation.shape, NO_SERVER, dtype=np.int32),
+            "rsrp_dbm": np.full(elevation.shape, np.nan, dtype=np.float32),
+            "sinr_db": np.full(elevation.shape, np.nan, dtype=np.float32),
+            "ul_rate_mbps": np.zeros(elevation.shape, dtype=np.float32),
+            "service_class": np.zeros(elevation.shape, dtype=np.uint8),
+        }
+        inputs = _MosaicInputs(
+            sectors, tuple(groups), losses, _sector_table(sectors, p), elevation, transform, p
+        )
+        _run_mosaic(inputs, tiles, out, pool, tick)
+    logger.info(
+        "coverage: %d site groups (%d computed), %d tiles", len(groups), n_computed, len(tiles)
+    )
+    return CoverageResult(
+        dem,
+        p,
+        sectors,
+        transform,
+        dem.crs,
+        site_losses=losses,
+        n_computed=n_computed,
+        n_cached=len(groups) - n_computed,
+        **out,
+    )
+
+
+def update_coverage(
+    previous: CoverageResult,
+    sectors: Sequence[SectorSpec],
+    *,
+    cache_dir: str | Path | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> CoverageResult:
+    """Coverage after editing sectors: recompute only what the edit touches.
+
+    Site groups whose loss inputs are unchanged reuse the previous loss (or
+    the disk cache); only tiles within the windows of site groups that were
+    added, removed or edited (any field of any of their sectors) are
+    re-mosaicked. The result equals `compute_coverage` on the new sectors.
+
+    Parameters
+    ----------
+    previous : CoverageResult
+        Result on the same DEM and parameters.
+    sectors : sequence of SectorSpec
+        The complete new list of sectors.
+    cache_dir, workers, progress
+        As in `compute_coverage`.
+
+    Returns
+    -------
+    CoverageResult
+    """
+    p, dem = previous.params, previous.dem
+    sectors = _check_sectors(sectors)
+    groups = _group_sectors(dem, sectors, p)
+    old_groups = _group_sectors(dem, previous.sectors, p)
+    old_signatures = {g.signature for g in old_groups}
+    new_signatures = {g.signature for g in groups}
+    changed = [g for g in groups if g.signature not in old_signatures]
+    changed += [g for g in old_groups if g.signature not in new_signatures]
+    touched = [_group_bounds(dem, g, p) for g in changed]
+    elevation, transform = _analysis_grid(dem, p.analysis_step)
+    tiles = [t for t in _tiles(elevation.shape) if any(_overlaps(b, t) for b in touched)]
+    tick = _progress_counter(progress, len(groups) + len(tiles))
+    cache = Path(cache_dir) if cache_dir is not None else None
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+        losses, n_computed = _resolve_losses(
+            dem, groups, p, previous.site_losses, cache, pool, tick
+        )
+        remap = np.full(len(previous.sectors) + 1, NO_SERVER, dtype=np.int32)
+        index = {(s.site_code, s.sector_code): i for i, s in enumerate(sectors)}
+        for i, s in enumerate(previous.sectors):
+            remap[i] = index.get((s.site_code, s.sector_code), NO_SERVER)
+        out = {
+            "best_server": remap[previous.best_server],  # NO_SERVER (-1) maps to the last entry
+            "rsrp_dbm": previous.rsrp_dbm.copy(),
+            "sinr_db": previous.sinr_db.copy(),
+            "ul_rate_mbps": previous.ul_rate_mbps.copy(),
+            "service_class": previous.service_class.copy(),
+        }
+        inputs = _MosaicInputs(
+            sectors, tuple(groups), losses, _sector_table(sectors, p), elevation, transform, p
+        )
+        _run_mosaic(inputs, tiles, out, pool, tick)
+    logger.info(
+        "coverage update: %d site groups changed, %d computed, %d tiles re-mosaicked",
+        len(changed),
+        n_computed,
+        len(tiles),
+    )
+    return CoverageResult(
+        dem,
+        p,
+        sectors,
+        transform,
+        dem.crs,
+        site_losses=losses,
+        n_computed=n_computed,
+        n_cached=len(groups) - n_computed,
+        **out,
+    )
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def values_at(result: CoverageResult, x_m: float, y_m: float) -> PointValues:
+    """All coverage values of the analysis cell containing a point (DEM CRS).
+
+    Raises
+    ------
+    ValueError
+        If the point is outside the analysis grid.
+    """
+    col, row = ~result.transform @ (x_m, y_m)
+    r, c = math.floor(row), math.floor(col)
+    if not (0 <= r < result.best_server.shape[0] and 0 <= c < result.best_server.shape[1]):
+        raise ValueError(f"point ({x_m}, {y_m}) is outside the coverage grid")
+    i = int(result.best_server[r, c])
+    sector = result.sectors[i] if i != NO_SERVER else None
+    code = int(result.service_class[r, c])
+    return PointValues(
+        site_code=sector.site_code if sector else None,
+        sector_code=sector.sector_code if sector else None,
+        rsrp_dbm=float(result.rsrp_dbm[r, c]),
+        sinr_db=float(result.sinr_db[r, c]),
+        ul_rate_mbps=float(result.ul_rate_mbps[r, c]),
+        service_class=SERVICE_CLASSES[code] if code != SERVICE_CLASS_NODATA else "nodata",
+    )
+
+
+_LAYERS: dict[str, tuple[str, float | int | None, str]] = {
+    # name: (dtype, nodata, description)
+    "best_server": ("int32", NO_SERVER, "index of the best server in the sector_lookup tag"),
+    "rsrp_dbm": ("float32", math.nan, "RSRP of the best server, dBm"),
+    "sinr_db": ("float32", math.nan, "downlink SINR, dB"),
+    "ul_rate_mbps": ("float32", None, "sustained uplink rate to the best server, Mbps"),
+    "service_class": ("uint8", SERVICE_CLASS_NODATA, "livestream service class code"),
+}
+
+
+def write_coverage_geotiffs(
+    result: CoverageResult, directory: str | Path, *, prefix: str = "coverage"
+) -> dict[str, Path]:
+    """Write each mosaic as a cloud-optimised GeoTIFF (tiled, DEFLATE, overviews).
+
+    Every file carries tags: the model, all parameters (JSON), the DEM
+    fingerprint, the sector lookup of best_server and the service class
+    codes.
+
+    Parameters
+    ----------
+    result : CoverageResult
+    directory : str or pathlib.Path
+        Output directory (created if missing).
+    prefix : str
+        File name prefix: ``{prefix}_{layer}.tif``.
+
+    Returns
+    -------
+    dict
+        Layer name to path.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tags = {
+        "model": result.params.model,
+        "params": json.dumps(asdict(result.params), sort_keys=True),
+        "dem_fingerprint": result.dem.fingerprint,
+        "sector_lookup": json.dumps([f"{s.site_code}/{s.sector_code}" for s in result.sectors]),
+        "service_classes": json.dumps(
+            dict(enumerate(SERVICE_CLASSES)) | {SERVICE_CLASS_NODATA: "nodata"}
+        ),
+    }
+    paths = {}
+    for name, (dtype, nodata, description) in _LAYERS.items():
+        data = getattr(result, name)
+        path = directory / f"{prefix}_{name}.tif"
+        categorical = name in ("best_server", "service_class")
+        with rasterio.open(
+            path,
+            "w",
+            driver="COG",
+            width=data.shape[1],
+            height=data.shape[0],
+            count=1,
+            dtype=dtype,
+            crs=result.crs,
+            transform=result.transform,
+            nodata=nodata,
+            compress="DEFLATE",
+            blocksize=256,
+            overview_resampling="nearest" if categorical else "average",
+        ) as dst:
+            dst.write(data.astype(dtype, copy=False), 1)
+            dst.update_tags(layer=name, **tags)
+            dst.set_band_description(1, description)
+        paths[name] = path
+    return paths

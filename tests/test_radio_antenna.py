@@ -1,0 +1,43 @@
+"""3GPP TR 36.814 antenna pattern."""
+
+from __future__ import annotations
+
+import pytest
+
+from registry.radio.antenna import antenna_pattern_db, sector_gain_dbi
+
+H_BW, V_BW = 65.0, 7.0
+
+
+def test_boresight_is_zero_db() -> None:
+    assert antenna_pattern_db(0.0, 0.0, H_BW, V_BW) == 0.0
+
+
+@pytest.mark.parametrize(("phi", "theta"), [(32.5, 0.0), (-32.5, 0.0), (0.0, 3.5), (0.0, -3.5)])
+def test_three_db_points(phi: float, theta: float) -> None:
+    assert antenna_pattern_db(phi, theta, H_BW, V_BW) == pytest.approx(-3.0, abs=1e-12)
+
+
+def test_back_lobe_and_floors() -> None:
+    assert antenna_pattern_db(180.0, 0.0, H_BW, V_BW) == -25.0  # A_m
+    assert antenna_pattern_db(0.0, 40.0, H_BW, V_BW) == -20.0  # SLA_v
+    assert antenna_pattern_db(90.0, 40.0, H_BW, V_BW) == -25.0  # combined floor
+    assert antenna_pattern_db(180.0, 0.0, H_BW, V_BW, 30.0, 20.0) == -30.0
+
+
+def test_sector_gain_azimuth_and_tilts() -> None:
+    args = (H_BW, V_BW, 17.0)
+    # boresight: bearing = azimuth, depression = total downtilt
+    assert sector_gain_dbi(95.0, 6.0, 95.0, 2.0, 4.0, *args) == pytest.approx(17.0)
+    # azimuth wraps around north
+    assert sector_gain_dbi(350.0, 0.0, 10.0, 0.0, 0.0, *args) == pytest.approx(
+        17.0 + antenna_pattern_db(-20.0, 0.0, H_BW, V_BW)
+    )
+    # electrical tilt lowers the beam everywhere; mechanical tilt tilts it up behind the panel
+    behind_elec = sector_gain_dbi(180.0, 4.0, 0.0, 0.0, 4.0, *args)
+    behind_mech = sector_gain_dbi(180.0, -4.0, 0.0, 4.0, 0.0, *args)
+    assert behind_elec == pytest.approx(17.0 - 25.0)
+    assert behind_mech == pytest.approx(17.0 - 25.0)
+    assert sector_gain_dbi(90.0, 0.0, 0.0, 6.0, 0.0, *args) == pytest.approx(
+        17.0 + antenna_pattern_db(90.0, 0.0, H_BW, V_BW)
+    )
