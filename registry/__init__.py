@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-
-from registry import config, db
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then ``REGISTRY_*`` environment variables, then ``test_config``.
 
     The database schema is created on first run (an SQLite file under ``instance/`` unless
-    ``REGISTRY_DATABASE_URL`` names another database, e.g. PostGIS).
+    ``REGISTRY_DATABASE_URL`` names another database, e.g. PostGIS). Flask is imported here,
+    not at package level, so the numeric core (``registry.radio``, ``registry.terrain``) loads
+    without the web stack (e.g. on Dask workers).
     """
+    from flask import Flask
+
+    from registry import config, db, jobs
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(config.defaults(Path(app.instance_path)))
     app.config.from_prefixed_env("REGISTRY")
@@ -28,7 +32,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     engine = db.make_engine(app.config["DATABASE_URL"])
     db.init_schema(engine)
-    app.extensions["registry"] = {"engine": engine, "sessions": db.session_factory(engine)}
+    app.extensions["registry"] = {"engine": engine, "sessions": db.session_factory(engine),
+                                  "jobs": jobs.JobRunner()}
 
     from registry import cli, web
 

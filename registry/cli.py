@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 
-from registry import db, io, maps, store
+from registry import db, io, maps, pipeline, store
 from registry.errors import RegistryError
 from registry.models import BY_LAYER
 
@@ -122,7 +122,8 @@ def render_map(out: Path | None) -> None:
 @click.option("--resolution-m", default=30.0, show_default=True, help="DEM cell size.")
 @click.option("--seed", default=20251104, show_default=True, help="Seed of the synthetic layers.")
 def demo(resolution_m: float, seed: int) -> None:
-    """Build the Lai Châu demo (real communes + labelled synthetic layers), load it, map it."""
+    """Build the Lai Châu demo (real communes + labelled synthetic layers), load it, compute
+    its coverage and map it."""
     from geodata.build import build_demo
 
     started = time.perf_counter()
@@ -138,11 +139,60 @@ def demo(resolution_m: float, seed: int) -> None:
     counts = {name: len(rows) for name, rows in layers.items()}
     click.echo(f"Loaded: {json.dumps(counts, ensure_ascii=False)}")
     click.echo(f"Changes: {json.dumps(report.to_dict(), ensure_ascii=False)}")
+    click.echo("Computing coverage …")
+    summary = compute_coverage_with_progress()
+    click.echo(f"Coverage: {summary['grid'][1]}×{summary['grid'][0]} cells of "
+               f"{summary['cell_size_m']:.0f} m in {summary['wall_s']} s; share of cells by class: "
+               f"{json.dumps(summary['cell_share_by_class'])}")
     path = render_registry_map(Path(current_app.config["MAPS_DIR"]) / "registry.html")
     click.echo(f"Map: {path}")
     click.echo(f"Demo ready in {time.perf_counter() - started:.1f} s")
 
 
+coverage = AppGroup("coverage", help="Terrain-aware coverage: compute, query, calibrate.")
+
+
+def compute_coverage_with_progress() -> dict[str, Any]:
+    with click.progressbar(length=1, label="Coverage", file=sys.stderr) as bar, \
+            _sessions()() as session:
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        return pipeline.run_coverage(current_app.config, session, progress=progress)
+
+
+@coverage.command("compute")
+def coverage_compute() -> None:
+    """Compute the coverage rasters (only what changed since the last run is recomputed)."""
+    try:
+        summary = compute_coverage_with_progress()
+    except RegistryError as exc:
+        raise _fail(exc) from None
+    click.echo(json.dumps({k: v for k, v in summary.items() if k != "params"}, indent=1))
+
+
+@coverage.command("point")
+@click.argument("lon", type=float)
+@click.argument("lat", type=float)
+def coverage_point(lon: float, lat: float) -> None:
+    """Every coverage value at LON LAT."""
+    try:
+        click.echo(json.dumps(pipeline.coverage_at(current_app.config, [(lon, lat)])[0]))
+    except RegistryError as exc:
+        raise _fail(exc) from None
+
+
+@coverage.command("calibrate")
+def coverage_calibrate() -> None:
+    """Fit RSRP offsets from the stored measurements; report errors before and after."""
+    try:
+        with _sessions()() as session:
+            click.echo(json.dumps(pipeline.calibrate(current_app.config, session), indent=1))
+    except RegistryError as exc:
+        raise _fail(exc) from None
+
+
 def init_app(app: Flask) -> None:
-    for command in (init_db, import_command, export_command, render_map, demo):
+    for command in (init_db, import_command, export_command, render_map, demo, coverage):
         app.cli.add_command(command)

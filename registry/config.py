@@ -20,4 +20,9 @@ def defaults(instance_path: Path) -> dict[str, object]:
         "MAX_PAGE_SIZE": 1000,
         "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
         "JSON_SORT_KEYS": False,
+        # Coverage: path-loss model, analysis grid step in DEM cells (odd; 3 = 90 m cells on the
+        # 30 m DEM, profiles still sampled at 30 m) and the radius computed around each site.
+        "COVERAGE_MODEL": "deygout",
+        "COVERAGE_ANALYSIS_STEP": 3,
+        "COVERAGE_MAX_RADIUS_M": 20_000.0,
     }

@@ -20,9 +20,10 @@ def _wants_json() -> bool:
 
 
 def init_app(app: Flask) -> None:
-    from registry.web import api, pages
+    from registry.web import api, coverage, pages
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(coverage.bp)
     app.register_blueprint(pages.bp)
 
     @app.errorhandler(RegistryError)

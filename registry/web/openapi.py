@@ -93,6 +93,30 @@ def openapi_document() -> dict[str, Any]:
                         "schema": {"enum": ["gpkg", "geojson", "csv"]}},
                        {"name": "layer", "in": "query", "schema": {"enum": list(BY_LAYER)}}],
         "responses": {"200": {"description": "the file"}, **_errors(400)}}}
+    job = {"type": "object", "properties": {"id": {"type": "string"}, "status": {
+        "enum": ["queued", "running", "done", "failed"]}, "progress": {"type": "number"}}}
+    paths["/api/v1/coverage"] = {
+        "get": {"summary": "Summary of the latest coverage run, with raster links",
+                "responses": {"200": _json({"type": "object"}), **_errors(404)}},
+        "post": {"summary": "Start (or incrementally update) the coverage computation",
+                 "responses": {"202": _json(job, "Accepted: follow the job"), **_errors(404)}}}
+    paths["/api/v1/jobs/{job_id}"] = {"get": {
+        "parameters": [{"name": "job_id", "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "responses": {"200": _json(job), **_errors(404)}}}
+    paths["/api/v1/coverage/{layer}.tif"] = {"get": {
+        "summary": "A coverage raster (cloud-optimised GeoTIFF)",
+        "parameters": [{"name": "layer", "in": "path", "required": True, "schema": {
+            "enum": ["best_server", "rsrp_dbm", "sinr_db", "ul_rate_mbps", "service_class"]}}],
+        "responses": {"200": {"description": "GeoTIFF"}, **_errors(404)}}}
+    paths["/api/v1/coverage/point"] = {"get": {
+        "summary": "Every coverage value at a point",
+        "parameters": [{"name": n, "in": "query", "required": True, "schema": {"type": "number"}}
+                       for n in ("lon", "lat")],
+        "responses": {"200": _json({"type": "object"}), **_errors(400, 404)}}}
+    paths["/api/v1/coverage/calibration"] = {"post": {
+        "summary": "Fit RSRP offsets (global and per site) from stored measurements",
+        "responses": {"200": _json({"type": "object"}), **_errors(400, 404)}}}
     components = {layer: schemas.json_schema(model) for layer, model in BY_LAYER.items()}
     components["Error"] = ERROR
     components["Geometry"] = {"type": "object", "required": ["type", "coordinates"],

@@ -1,0 +1,124 @@
+"""Coverage through the app: background job over real HTTP, rasters, point values, incremental
+edits, calibration and the CLI, on both backends, over a small synthetic DEM."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rasterio
+
+from registry.terrain import synthetic_dem
+
+#: A 45 km × 25 km synthetic DEM (250 m cells) in UTM 48N around Bình Lư and Tân Phong.
+DEM_ORIGIN = (330_000.0, 2_490_000.0)
+
+
+@pytest.fixture
+def dem(app: Any) -> Path:
+    terrain = synthetic_dem((100, 180), cell_size_m=250.0, seed=7, origin_xy=DEM_ORIGIN,
+                            relief_m=1500.0, base_m=300.0)
+    path = Path(app.config["DATA_DIR"]) / "dem.tif"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", driver="GTiff", width=180, height=100, count=1,
+                       dtype="float32", crs=terrain.crs, transform=terrain.transform) as dst:
+        dst.write(terrain.elevation_m, 1)
+    app.config.update(COVERAGE_ANALYSIS_STEP=1, COVERAGE_MAX_RADIUS_M=10_000.0)
+    return path
+
+
+def run_job(api: Any) -> dict[str, Any]:
+    started = api.post("coverage")
+    assert started.status_code == 202, started.text
+    url = started.headers["Location"]
+    for _ in range(600):
+        job = api.http.get(api.base + url, timeout=30).json()
+        if job["status"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert job["status"] == "done", job
+    assert job["progress"] == 1.0
+    return job["result"]
+
+
+def test_coverage_needs_a_dem(loaded: Any, api: Any) -> None:
+    r = api.post("coverage")
+    assert r.status_code == 404 and "no DEM" in r.json()["message"]
+    assert api.get("coverage").status_code == 404
+    assert api.get("coverage/point", params={"lon": 103.6, "lat": 22.3}).status_code == 404
+    assert api.get("jobs/nope").status_code == 404
+
+
+def test_coverage_job_rasters_and_points(loaded: Any, dem: Path, api: Any) -> None:
+    result = run_job(api)
+    assert result["sectors"] == 3 and result["site_groups_computed"] == 2
+    summary = api.get("coverage").json()
+    assert summary["model"] == "deygout" and summary["cell_size_m"] == 250.0
+    raster = api.http.get(summary["rasters"]["service_class"], timeout=30)
+    assert raster.status_code == 200
+    with rasterio.MemoryFile(raster.content) as mem, mem.open() as src:
+        assert src.crs.to_epsg() == 32648 and src.tags()["model"] == "deygout"
+        assert src.overviews(1) is not None
+    at_site = api.get("coverage/point", params={"lon": 103.6795, "lat": 22.3525}).json()
+    assert at_site["inside"] and at_site["site_code"] == "VT-BL-01"
+    assert at_site["rsrp_dbm"] > -90 and at_site["service_class"] != "none"
+    outside = api.get("coverage/point", params={"lon": 102.5, "lat": 22.0}).json()
+    assert outside == {"lon": 102.5, "lat": 22.0, "inside": False}
+    for bad in ({"lon": 200, "lat": 22}, {"lat": 22}, {"lon": "x", "lat": 22}):
+        assert api.get("coverage/point", params=bad).status_code == 400
+    assert api.get("coverage/elevation.tif").status_code == 404
+
+
+def test_editing_a_site_recomputes_only_that_site(loaded: Any, dem: Path, api: Any) -> None:
+    run_job(api)
+    before = api.get("coverage/point", params={"lon": 103.6795, "lat": 22.3525}).json()
+    assert api.patch("sites/VT-BL-01", json={"tower_height_m": 60, "version": 1}
+                     ).status_code == 200
+    for sector in ("VT-BL-01-1", "VT-BL-01-2"):
+        assert api.patch(f"sectors/{sector}", json={"height_m": 58, "version": 1}
+                         ).status_code == 200
+    result = run_job(api)
+    assert (result["site_groups_computed"], result["site_groups_reused"]) == (1, 1)
+    after = api.get("coverage/point", params={"lon": 103.6795, "lat": 22.3525}).json()
+    assert after["rsrp_dbm"] != before["rsrp_dbm"]
+    # A site that is down serves nobody.
+    assert api.patch("sites/VT-BL-01", json={"status": "down", "version": 2}).status_code == 200
+    run_job(api)
+    down = api.get("coverage/point", params={"lon": 103.6795, "lat": 22.3525}).json()
+    assert down["site_code"] != "VT-BL-01"
+
+
+def test_calibration_from_measurements(loaded: Any, dem: Path, api: Any) -> None:
+    run_job(api)
+    report = api.post("coverage/calibration").json()
+    assert report["n_measurements"] == 1
+    assert report["rmse_after_db"] <= report["rmse_before_db"]
+    assert set(report["site_offsets_db"]) == {"VT-BL-01"}
+
+
+def test_calibration_without_measurements(loaded: Any, dem: Path, api: Any,
+                                          runner: Any) -> None:
+    assert api.delete("measurements/M-1").status_code == 204
+    assert runner.invoke(args=["coverage", "compute"]).exit_code == 0
+    r = api.post("coverage/calibration")
+    assert r.status_code == 400 and r.json()["details"][0]["field"] == "measurements"
+
+
+def test_coverage_cli(loaded: Any, dem: Path, runner: Any) -> None:
+    computed = runner.invoke(args=["coverage", "compute"])
+    assert computed.exit_code == 0, computed.output
+    assert '"site_groups_computed": 2' in computed.output
+    point = runner.invoke(args=["coverage", "point", "103.6795", "22.3525"])
+    assert point.exit_code == 0 and '"site_code": "VT-BL-01"' in point.output
+    calibrated = runner.invoke(args=["coverage", "calibrate"])
+    assert calibrated.exit_code == 0 and "rmse_after_db" in calibrated.output
+
+
+def test_coverage_cli_without_dem_or_sectors(app: Any, runner: Any, dem: Path) -> None:
+    result = runner.invoke(args=["coverage", "compute"])
+    assert result.exit_code != 0 and "no sectors" in result.output
+    dem.unlink()
+    result = runner.invoke(args=["coverage", "compute"])
+    assert result.exit_code != 0 and "no DEM" in result.output
