@@ -103,7 +103,9 @@ def render_registry_map(out: Path) -> Path:
         frames = {name: io.layer_frame(session, BY_LAYER[name])
                   for name in ("communes", "fibre_links", "sites", "villages", "sellers")}
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(maps.offline_html(maps.registry_map(frames)), encoding="utf-8")
+    classes = pipeline.coverage_dir(current_app.config) / "coverage_service_class.tif"
+    m = maps.registry_map(frames, service_class_tif=classes if classes.exists() else None)
+    out.write_text(maps.offline_html(m), encoding="utf-8")
     return out
 
 

@@ -13,7 +13,13 @@ from typing import Any
 
 import folium
 import geopandas as gpd
+import numpy as np
+import rasterio
 from folium.plugins import MarkerCluster
+from pyproj import Transformer
+from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+from registry.radio.linkbudget import SERVICE_CLASS_NODATA, SERVICE_CLASSES
 
 #: Fill colours per layer (ColorBrewer Set1), used by the legend too.
 COLOURS = {"villages": "#4daf4a", "sites": "#e41a1c", "sellers": "#984ea3",
@@ -21,6 +27,11 @@ COLOURS = {"villages": "#4daf4a", "sites": "#e41a1c", "sellers": "#984ea3",
 TITLES = {"communes": "Xã / Communes", "fibre_links": "Cáp quang / Fibre",
           "villages": "Thôn bản / Villages", "sites": "Trạm BTS / Sites",
           "sellers": "Người bán / Sellers"}
+#: Service-class colours (ColorBrewer RdYlGn), transparent where there is no service.
+CLASS_COLOURS = {"none": None, "data_only": "#d7191c", "basic_live": "#fdae61",
+                 "sd_live": "#ffffbf", "hd_live": "#a6d96a", "fullhd_live": "#1a9641"}
+CLASS_TITLES = {"data_only": "Chỉ dữ liệu / Data only", "basic_live": "Live 360p",
+                "sd_live": "Live 480p", "hd_live": "Live 720p", "fullhd_live": "Live 1080p"}
 FIBRE_STATUS_COLOURS = {"active": "#ff7f00", "planned": "#999999", "cut": "#000000"}
 SYNTHETIC_NOTE = "Synthetic demo data (villages, sites, fibre, sellers); communes are real."
 
@@ -104,14 +115,43 @@ def add_fibre(frame: gpd.GeoDataFrame, m: folium.Map) -> folium.Map:
     return m
 
 
-def registry_map(layers: dict[str, gpd.GeoDataFrame], m: folium.Map | None = None) -> folium.Map:
-    """A map of communes, fibre, sites, villages and sellers with a layer control."""
+def add_service_class_overlay(path: Path, m: folium.Map, *, opacity: float = 0.55) -> folium.Map:
+    """The service-class raster as a semi-transparent overlay (reprojected to Web Mercator)."""
+    with rasterio.open(path) as src:
+        transform, width, height = calculate_default_transform(
+            src.crs, "EPSG:3857", src.width, src.height, *src.bounds)
+        codes = np.full((height, width), SERVICE_CLASS_NODATA, dtype=np.uint8)
+        reproject(src.read(1), codes, src_transform=src.transform, src_crs=src.crs,
+                  dst_transform=transform, dst_crs="EPSG:3857", resampling=Resampling.nearest,
+                  src_nodata=SERVICE_CLASS_NODATA, dst_nodata=SERVICE_CLASS_NODATA)
+    palette = np.zeros((256, 4), dtype=np.uint8)
+    for code, name in enumerate(SERVICE_CLASSES):
+        colour = CLASS_COLOURS[name]
+        if colour:
+            palette[code] = [int(colour[i:i + 2], 16) for i in (1, 3, 5)] + [255]
+    west, north = transform * (0, 0)
+    east, south = transform * (width, height)
+    to_lonlat = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
+    (lon0, lon1), (lat0, lat1) = to_lonlat.transform([west, east], [south, north])
+    folium.raster_layers.ImageOverlay(
+        palette[codes], bounds=[[lat0, lon0], [lat1, lon1]], opacity=opacity,
+        name="Mức livestream / Livestream class", mercator_project=False,
+    ).add_to(m)
+    return m
+
+
+def registry_map(layers: dict[str, gpd.GeoDataFrame], m: folium.Map | None = None, *,
+                 service_class_tif: Path | None = None) -> folium.Map:
+    """A map of communes, fibre, sites, villages and sellers with a layer control, over the
+    service-class coverage when its raster is given."""
     communes = layers.get("communes")
     if m is None:
         m = folium.Map(tiles="OpenStreetMap", control_scale=True)
         if communes is not None and len(communes):
             x0, y0, x1, y1 = communes.total_bounds
             m.fit_bounds([[y0, x0], [y1, x1]])
+    if service_class_tif is not None:
+        add_service_class_overlay(service_class_tif, m)
     if communes is not None and len(communes):
         add_communes(communes, m)
     if layers.get("fibre_links") is not None and len(layers["fibre_links"]):
@@ -129,6 +169,10 @@ def registry_map(layers: dict[str, gpd.GeoDataFrame], m: folium.Map | None = Non
     legend = "".join(f'<div><span style="background:{COLOURS[layer]};display:inline-block;'
                      f'width:10px;height:10px;margin-right:4px"></span>{title}</div>'
                      for layer, title in TITLES.items())
+    if service_class_tif is not None:
+        legend += "".join(f'<div><span style="background:{CLASS_COLOURS[name]};opacity:.7;'
+                          f'display:inline-block;width:10px;height:10px;margin-right:4px">'
+                          f'</span>{title}</div>' for name, title in CLASS_TITLES.items())
     m.get_root().html.add_child(folium.Element(
         '<div style="position:fixed;bottom:20px;left:10px;z-index:9999;background:white;'
         f'padding:6px;font:12px sans-serif;border:1px solid #999">{legend}'

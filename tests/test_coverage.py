@@ -114,6 +114,10 @@ def test_coverage_cli(loaded: Any, dem: Path, runner: Any) -> None:
     assert point.exit_code == 0 and '"site_code": "VT-BL-01"' in point.output
     calibrated = runner.invoke(args=["coverage", "calibrate"])
     assert calibrated.exit_code == 0 and "rmse_after_db" in calibrated.output
+    out = dem.parent / "map.html"
+    assert runner.invoke(args=["render-map", "--out", str(out)]).exit_code == 0
+    html = out.read_text("utf-8")
+    assert "L.imageOverlay" in html and "data:image/png;base64" in html
 
 
 def test_coverage_cli_without_dem_or_sectors(app: Any, runner: Any, dem: Path) -> None:
