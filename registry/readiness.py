@@ -1,0 +1,497 @@
+"""Livestream readiness: a verdict and its reasons for every seller, the nearest better spot,
+event locations and coverage KPIs.
+
+Pure functions over coverage grids (one per technology), backhaul verdicts and plain records;
+no Flask, no database. A seller uses the better of the technologies their phone supports. The
+usable uplink of one stream is the smaller of
+
+- the radio rate of its cell, shared when several streams run at once in that cell
+  (``ReadinessParams.concurrent_streams_per_cell``), and
+- the site's backhaul share for live streams divided among the site's concurrent streams,
+
+and is zero when the serving site is down or cut off from the core network.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from affine import Affine
+
+from registry.backhaul import SiteBackhaul
+from registry.errors import ValidationError
+from registry.radio.coverage import NO_SERVER, CoverageResult
+from registry.radio.linkbudget import (
+    SERVICE_CLASSES,
+    RadioParams,
+    ServiceClassThresholds,
+    UplinkParams,
+    service_class_codes,
+)
+from registry.terrain import Dem, elevation_at, terrain_profile
+
+LIVE_CLASSES = ("basic_live", "sd_live", "hd_live", "fullhd_live")
+
+
+@dataclass(frozen=True)
+class ReadinessParams:
+    """Planning assumptions of the readiness analysis (overridable)."""
+
+    concurrent_streams_per_cell: int = 1  # sellers live at once in one cell (busy hour)
+    backhaul_share_for_streams: float = 0.5  # share of a site's backhaul left for live uploads
+    walking_radius_m: float = 1_500.0  # how far a seller would walk to a better spot
+    search_radius_m: float = 20_000.0  # nearest-site search for reasons (= coverage radius)
+    rsrp_floor_dbm: float = -120.0  # usable signal; below it a phone has no service (planning)
+    radio: RadioParams = field(default_factory=RadioParams)
+    uplink: UplinkParams = field(default_factory=UplinkParams)
+    thresholds: ServiceClassThresholds = field(default_factory=ServiceClassThresholds)
+
+    def required_mbps(self, service_class: str) -> float:
+        """Uplink rate a live service class needs (its threshold)."""
+        if service_class not in LIVE_CLASSES:
+            raise ValidationError("unknown quality", details=[
+                {"field": "quality", "reason": f"must be one of {', '.join(LIVE_CLASSES)}"}])
+        return float(getattr(self.thresholds, f"{service_class}_mbps"))
+
+
+@dataclass(frozen=True)
+class TechGrid:
+    """One technology's coverage on the analysis grid."""
+
+    technology: str
+    transform: Affine
+    best_server: np.ndarray  # int32 sector index, NO_SERVER where none
+    site_codes: tuple[str, ...]  # by sector index
+    sector_codes: tuple[str, ...]
+    rsrp_dbm: np.ndarray
+    ul_rate_mbps: np.ndarray
+
+    @classmethod
+    def from_result(cls, technology: str, result: CoverageResult) -> TechGrid:
+        return cls(technology, result.transform, result.best_server,
+                   tuple(s.site_code for s in result.sectors),
+                   tuple(s.sector_code for s in result.sectors), result.rsrp_dbm,
+                   result.ul_rate_mbps)
+
+    def cell(self, x_m: float, y_m: float) -> tuple[int, int] | None:
+        col, row = ~self.transform @ (x_m, y_m)
+        r, c = math.floor(row), math.floor(col)
+        rows, cols = self.best_server.shape
+        return (r, c) if 0 <= r < rows and 0 <= c < cols else None
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """What readiness needs to know of a site (coordinates in the DEM CRS)."""
+
+    code: str
+    x_m: float
+    y_m: float
+    antenna_elevation_m: float  # ground + antenna height, metres above sea level
+    status: str
+    technologies: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Place:
+    """A seller, village or event candidate (coordinates in the DEM CRS)."""
+
+    code: str
+    x_m: float
+    y_m: float
+    phone_tech: str = "5G"
+    wanted_class: str = "hd_live"
+
+
+@dataclass(frozen=True)
+class Link:
+    """The radio side of one place: best usable technology and its serving cell."""
+
+    technology: str | None = None
+    site_code: str | None = None
+    sector_code: str | None = None
+    rsrp_dbm: float | None = None
+    radio_mbps: float = 0.0
+
+
+@dataclass
+class Verdict:
+    """A seller's service class and the chain of reasons behind it."""
+
+    code: str
+    service_class: str
+    wanted_class: str
+    meets_wanted: bool
+    limiting_factor: str
+    explanation: str
+    technology: str | None
+    site_code: str | None
+    sector_code: str | None
+    rsrp_dbm: float | None
+    radio_mbps: float
+    backhaul_kind: str | None
+    backhaul_per_stream_mbps: float | None
+    usable_mbps: float
+    cell_streams: int
+    site_streams: int
+    better_spot: dict[str, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _value(array: np.ndarray, cell: tuple[int, int]) -> float | None:
+    v = float(array[cell])
+    return v if math.isfinite(v) else None
+
+
+def radio_link(place: Place, grids: Mapping[str, TechGrid], params: ReadinessParams) -> Link:
+    """The best radio link the place's phone can use (by uplink rate)."""
+    best = Link()
+    for tech, grid in grids.items():
+        if tech == "5G" and place.phone_tech != "5G":
+            continue
+        cell = grid.cell(place.x_m, place.y_m)
+        if cell is None or grid.best_server[cell] == NO_SERVER:
+            continue
+        rsrp = _value(grid.rsrp_dbm, cell)
+        if rsrp is None or rsrp < params.rsrp_floor_dbm:
+            continue
+        index = int(grid.best_server[cell])
+        rate = float(grid.ul_rate_mbps[cell])
+        if rate > best.radio_mbps or best.technology is None:
+            best = Link(tech, grid.site_codes[index], grid.sector_codes[index], rsrp, rate)
+    return best
+
+
+def _obstruction(dem: Dem, place: Place, site: SiteInfo,
+                 params: ReadinessParams) -> tuple[float, float, float] | None:
+    """The highest terrain point above the straight line from the phone to the antenna, as
+    (distance from the place m, its height above the line m, its elevation m), or None."""
+    profile = terrain_profile(dem, (place.x_m, place.y_m), (site.x_m, site.y_m))
+    if profile.distance_m.size < 3:
+        return None
+    start = float(profile.elevation_m[0]) + params.radio.ue_height_m
+    line = start + (site.antenna_elevation_m - start) * profile.distance_m / profile.distance_m[-1]
+    excess = (profile.effective_m - line)[1:-1]
+    i = int(np.argmax(excess))
+    if excess[i] <= 0:
+        return None
+    return (float(profile.distance_m[i + 1]), float(excess[i]), float(profile.elevation_m[i + 1]))
+
+
+def _nearest_site(place: Place, sites: Sequence[SiteInfo], *, max_m: float,
+                  usable: Iterable[str]) -> tuple[SiteInfo, float] | None:
+    techs = set(usable)
+    best = None
+    for site in sites:
+        if not site.technologies & techs:
+            continue
+        d = math.hypot(site.x_m - place.x_m, site.y_m - place.y_m)
+        if d <= max_m and (best is None or d < best[1]):
+            best = (site, d)
+    return best
+
+
+def _terrain_reason(dem: Dem, place: Place, site: SiteInfo, distance_m: float,
+                    params: ReadinessParams) -> str | None:
+    blocked = _obstruction(dem, place, site, params)
+    if blocked is None:
+        return None
+    d, above, elevation = blocked
+    return (f"terrain: a ridge {d:,.0f} m away ({elevation:,.0f} m, {above:,.0f} m above the "
+            f"line of sight) blocks site {site.code} {distance_m / 1000:.1f} km away")
+
+
+def better_spot(place: Place, required_mbps: float, grids: Mapping[str, TechGrid], dem: Dem,
+                backhaul_cap: Mapping[str, float], params: ReadinessParams
+                ) -> dict[str, float] | None:
+    """The closest cell within walking distance whose usable rate reaches ``required_mbps``.
+
+    A cell's usable rate is its radio rate capped by its serving site's backhaul share for one
+    more stream (``backhaul_cap``: Mbps per stream by site; missing = unreachable).
+    """
+    best: tuple[float, float, float] | None = None
+    for tech, grid in grids.items():
+        if tech == "5G" and place.phone_tech != "5G":
+            continue
+        cell_m = abs(grid.transform.a)
+        reach = int(params.walking_radius_m // cell_m) + 1
+        centre = grid.cell(place.x_m, place.y_m)
+        col0, row0 = ~grid.transform @ (place.x_m, place.y_m)
+        r0, c0 = (int(row0), int(col0)) if centre is None else centre
+        rows = slice(max(0, r0 - reach), max(0, r0 + reach + 1))
+        cols = slice(max(0, c0 - reach), max(0, c0 + reach + 1))
+        servers = grid.best_server[rows, cols]
+        if servers.size == 0:
+            continue
+        caps = np.array([backhaul_cap.get(s, 0.0) for s in grid.site_codes] + [0.0])
+        usable = np.minimum(grid.ul_rate_mbps[rows, cols], caps[servers])
+        usable[grid.rsrp_dbm[rows, cols] < params.rsrp_floor_dbm] = 0.0
+        rr, cc = np.nonzero(usable >= required_mbps)
+        if rr.size == 0:
+            continue
+        xs, ys = grid.transform @ (cc + cols.start + 0.5, rr + rows.start + 0.5)
+        d = np.hypot(np.asarray(xs) - place.x_m, np.asarray(ys) - place.y_m)
+        i = int(np.argmin(d))
+        if d[i] <= params.walking_radius_m and (best is None or d[i] < best[0]):
+            best = (float(d[i]), float(np.asarray(xs)[i]), float(np.asarray(ys)[i]))
+    if best is None:
+        return None
+    d, x, y = best
+    here, there = elevation_at(dem, [place.x_m, x], [place.y_m, y])
+    bearing = math.degrees(math.atan2(x - place.x_m, y - place.y_m)) % 360
+    return {"x_m": x, "y_m": y, "distance_m": round(d, 1), "bearing_deg": round(bearing, 1),
+            "climb_m": round(float(there - here), 1)}
+
+
+def _explain_no_signal(place: Place, grids: Mapping[str, TechGrid], dem: Dem,
+                       sites: Sequence[SiteInfo], params: ReadinessParams) -> tuple[str, str]:
+    if place.phone_tech != "5G" and "5G" in grids:
+        five = radio_link(Place(place.code, place.x_m, place.y_m, "5G"), {"5G": grids["5G"]},
+                          params)
+        if five.technology:
+            return "phone", (f"no 5G phone: only 5G sector {five.sector_code} reaches here "
+                             f"({five.radio_mbps:.1f} Mbps uplink with a 5G phone)")
+    usable = ["4G", "5G"] if place.phone_tech == "5G" else ["4G"]
+    down = _nearest_site(place, [s for s in sites if s.status != "active"],
+                         max_m=params.search_radius_m, usable=usable)
+    nearest = _nearest_site(place, [s for s in sites if s.status == "active"],
+                            max_m=params.search_radius_m, usable=usable)
+    if down and (nearest is None or down[1] < nearest[1]):
+        site, d = down
+        return "site down", f"site down: the nearest site {site.code} ({d / 1000:.1f} km) is " \
+                            f"{site.status}"
+    if nearest is None:
+        return "distance", f"distance: no site within {params.search_radius_m / 1000:.0f} km"
+    site, d = nearest
+    reason = _terrain_reason(dem, place, site, d, params)
+    if reason:
+        return "terrain", reason
+    return "distance", f"distance: the nearest site {site.code} is {d / 1000:.1f} km away"
+
+
+def seller_verdicts(places: Sequence[Place], grids: Mapping[str, TechGrid], dem: Dem,
+                    sites: Sequence[SiteInfo], backhaul: Mapping[str, SiteBackhaul],
+                    params: ReadinessParams | None = None) -> list[Verdict]:
+    """A verdict with reasons (and a better spot when short) for every seller."""
+    p = params or ReadinessParams()
+    links = [radio_link(place, grids, p) for place in places]
+    in_cell = Counter(link.sector_code for link in links if link.sector_code)
+    cell_streams = {s: min(n, p.concurrent_streams_per_cell) for s, n in in_cell.items()}
+    sector_site = {link.sector_code: link.site_code for link in links if link.sector_code}
+    site_streams: Counter[str] = Counter()
+    for sector, n in cell_streams.items():
+        site_streams[sector_site[sector]] += n
+    by_code = {s.code: s for s in sites}
+    one_more = {code: b.capacity_mbps * p.backhaul_share_for_streams / (site_streams[code] + 1)
+                for code, b in backhaul.items() if b.reachable}
+    out = []
+    for place, link in zip(places, links, strict=True):
+        wanted = p.required_mbps(place.wanted_class)
+        n_cell = cell_streams.get(link.sector_code, 1) if link.sector_code else 0
+        n_site = site_streams.get(link.site_code, 0) if link.site_code else 0
+        b = backhaul.get(link.site_code) if link.site_code else None
+        radio_share = min(link.radio_mbps,
+                          link.radio_mbps / p.uplink.prb_share / max(n_cell, 1))
+        per_stream_bh = (b.capacity_mbps * p.backhaul_share_for_streams / max(n_site, 1)
+                         if b and b.reachable else 0.0)
+        usable = min(radio_share, per_stream_bh) if link.technology else 0.0
+        code = int(service_class_codes([usable], p.thresholds)[0])
+        meets = usable >= wanted
+        if link.technology is None:
+            factor, text = _explain_no_signal(place, grids, dem, sites, p)
+        elif b is None or not b.reachable:
+            factor = "backhaul"
+            text = f"backhaul: site {link.site_code} is cut off ({b.reason if b else 'unknown'})"
+        elif meets:
+            factor, text = "none", (f"meets {place.wanted_class}: {usable:.1f} Mbps via "
+                                    f"{link.technology} sector {link.sector_code}")
+        elif per_stream_bh < radio_share:
+            factor = "backhaul"
+            text = (f"backhaul: {b.kind} {b.capacity_mbps:,.0f} Mbps at site {link.site_code}, "
+                    f"{p.backhaul_share_for_streams:.0%} for streams, shared by {n_site} "
+                    f"stream(s) → {per_stream_bh:.1f} Mbps each")
+        elif radio_share < link.radio_mbps:
+            factor = "cell sharing"
+            text = (f"cell sharing: {n_cell} streams share sector {link.sector_code}'s uplink "
+                    f"→ {radio_share:.1f} of {link.radio_mbps:.1f} Mbps each")
+        else:
+            factor, text = _explain_weak(place, link, grids, dem, by_code, p)
+        spot = None if meets else better_spot(place, wanted, grids, dem, one_more, p)
+        out.append(Verdict(
+            code=place.code, service_class=SERVICE_CLASSES[code], wanted_class=place.wanted_class,
+            meets_wanted=meets, limiting_factor=factor, explanation=text,
+            technology=link.technology, site_code=link.site_code, sector_code=link.sector_code,
+            rsrp_dbm=None if link.rsrp_dbm is None else round(link.rsrp_dbm, 1),
+            radio_mbps=round(link.radio_mbps, 2), backhaul_kind=b.kind if b else None,
+            backhaul_per_stream_mbps=round(per_stream_bh, 2) if b else None,
+            usable_mbps=round(usable, 2), cell_streams=n_cell, site_streams=n_site,
+            better_spot=spot))
+    return out
+
+
+def _explain_weak(place: Place, link: Link, grids: Mapping[str, TechGrid], dem: Dem,
+                  sites: Mapping[str, SiteInfo], params: ReadinessParams) -> tuple[str, str]:
+    """Why a served place's own uplink is short: phone, terrain or plain weak uplink."""
+    if place.phone_tech != "5G" and "5G" in grids:
+        five = radio_link(Place(place.code, place.x_m, place.y_m, "5G"), {"5G": grids["5G"]},
+                          params)
+        if five.radio_mbps > link.radio_mbps:
+            return "phone", (f"no 5G phone: 5G sector {five.sector_code} would give "
+                             f"{five.radio_mbps:.1f} Mbps instead of {link.radio_mbps:.1f}")
+    site = sites.get(link.site_code or "")
+    if site is not None:
+        d = math.hypot(site.x_m - place.x_m, site.y_m - place.y_m)
+        reason = _terrain_reason(dem, place, site, d, params)
+        if reason:
+            return "terrain", reason
+    return "weak uplink", (f"weak uplink: {link.technology} sector {link.sector_code} at "
+                           f"{link.rsrp_dbm:.0f} dBm RSRP gives {link.radio_mbps:.1f} Mbps")
+
+
+# ---------------------------------------------------------------- events
+@dataclass
+class EventOption:
+    """How well one place carries an event of N simultaneous streams."""
+
+    code: str
+    rank: int
+    feasible: bool
+    margin: float  # usable per stream / needed - 1
+    per_stream_mbps: float
+    sellers_nearby: int
+    technology: str | None
+    site_code: str | None
+    explanation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def rank_event_places(candidates: Sequence[Place], *, streams: int, quality: str,
+                      grids: Mapping[str, TechGrid], backhaul: Mapping[str, SiteBackhaul],
+                      sellers: Sequence[Place], travel_radius_m: float,
+                      params: ReadinessParams | None = None) -> list[EventOption]:
+    """Rank places for an event of ``streams`` simultaneous streams at ``quality``.
+
+    The serving cell's uplink is shared by the streams (each gets the cell's full-carrier rate
+    divided by N) and so is the site's backhaul share. Feasible places come first, then those
+    with more sellers within ``travel_radius_m``, then the larger margin.
+    """
+    p = params or ReadinessParams()
+    need = p.required_mbps(quality)
+    xy = np.array([(s.x_m, s.y_m) for s in sellers]).reshape(-1, 2)
+    options = []
+    for place in candidates:
+        link = radio_link(Place(place.code, place.x_m, place.y_m, "5G"), grids, p)
+        b = backhaul.get(link.site_code) if link.site_code else None
+        radio = link.radio_mbps / p.uplink.prb_share / streams
+        bh = b.capacity_mbps * p.backhaul_share_for_streams / streams if b and b.reachable else 0.0
+        per_stream = min(radio, bh) if link.technology else 0.0
+        nearby = int((np.hypot(xy[:, 0] - place.x_m, xy[:, 1] - place.y_m)
+                      <= travel_radius_m).sum())
+        margin = per_stream / need - 1.0
+        if link.technology is None:
+            why = "no usable signal here"
+        else:
+            limit = "backhaul" if bh < radio else "cell uplink"
+            why = (f"{streams} × {quality} via {link.technology} sector {link.sector_code}: "
+                   f"{per_stream:.1f} Mbps per stream vs {need:.1f} needed "
+                   f"({margin:+.0%}, limited by {limit})")
+        options.append(EventOption(place.code, 0, margin >= 0, round(margin, 3),
+                                   round(per_stream, 2), nearby, link.technology,
+                                   link.site_code, f"{why}; {nearby} sellers within "
+                                   f"{travel_radius_m / 1000:.0f} km"))
+    options.sort(key=lambda o: (not o.feasible, -o.sellers_nearby, -o.margin, o.code))
+    for rank, option in enumerate(options, start=1):
+        option.rank = rank
+    return options
+
+
+# ---------------------------------------------------------------- KPIs
+@dataclass(frozen=True)
+class Counted:
+    """A village, seller or commune centre to count in the KPIs."""
+
+    kind: str  # "village" | "seller" | "centre"
+    commune_code: str
+    weight: int  # population for villages, 1 otherwise
+    classes: Mapping[str, str]  # service class by "4G", "5G" and "any"
+
+
+def place_classes(place: Place, grids: Mapping[str, TechGrid],
+                  backhaul: Mapping[str, SiteBackhaul], params: ReadinessParams
+                  ) -> dict[str, str]:
+    """A place's service class per technology alone and with either (no stream sharing)."""
+    out = {}
+    for tech in (*grids, "any"):
+        use = grids if tech == "any" else {tech: grids[tech]}
+        link = radio_link(Place(place.code, place.x_m, place.y_m, "5G"), use, params)
+        b = backhaul.get(link.site_code) if link.site_code else None
+        cap = b.capacity_mbps * params.backhaul_share_for_streams if b and b.reachable else 0.0
+        rate = min(link.radio_mbps, cap) if link.technology else 0.0
+        out[tech] = SERVICE_CLASSES[int(service_class_codes([rate], params.thresholds)[0])]
+    return out
+
+
+def coverage_kpis(items: Sequence[Counted], commune_names: Mapping[str, str]
+                  ) -> list[dict[str, Any]]:
+    """Shares of population, villages and sellers per service class, per commune and for the
+    province, for 4G alone, 5G alone and either; plus the share with any signal."""
+    groups: dict[str, list[Counted]] = {"": list(items)}
+    for item in items:
+        groups.setdefault(item.commune_code, []).append(item)
+    rows = []
+    for code in ["", *sorted(c for c in groups if c)]:
+        members = groups[code]
+        row: dict[str, Any] = {"commune_code": code or "province",
+                               "commune": commune_names.get(code, "Lai Châu (tỉnh)")}
+        for kind, label in (("village", "population"), ("village", "villages"),
+                            ("seller", "sellers")):
+            chosen = [m for m in members if m.kind == kind]
+            weights = np.array([m.weight if label == "population" else 1 for m in chosen])
+            total = max(int(weights.sum()), 1)
+            for tech in ("4G", "5G", "any"):
+                classes = [m.classes.get(tech, "none") for m in chosen]
+                for name in SERVICE_CLASSES:
+                    share = sum(w for w, c in zip(weights, classes, strict=True) if c == name)
+                    row[f"{label}_{tech}_{name}"] = round(share / total, 4)
+                row[f"{label}_{tech}_signal"] = round(
+                    sum(w for w, c in zip(weights, classes, strict=True) if c != "none") / total,
+                    4)
+        centres = [m for m in members if m.kind == "centre"]
+        row["centres_with_signal"] = (
+            round(sum(m.classes["any"] != "none" for m in centres) / len(centres), 4)
+            if centres else None)
+        rows.append(row)
+    return rows
+
+
+def stated_figures_check(province: Mapping[str, Any]) -> dict[str, Any]:
+    """The province's claim (signal at 100% of commune centres, > 98% of villages) against
+    the prediction."""
+    centres = province["centres_with_signal"]
+    villages = province["villages_any_signal"]
+    return {"commune_centres_with_signal": centres, "claimed_centres": 1.0,
+            "centres_claim_holds": centres is not None and centres >= 1.0,
+            "villages_with_signal": villages, "claimed_villages": 0.98,
+            "villages_claim_holds": villages > 0.98}
+
+
+# ---------------------------------------------------------------- fibre cuts
+def cut_impact(isolated_sites: Iterable[str], verdicts: Sequence[Verdict],
+               village_servers: Mapping[str, tuple[str | None, int]]) -> dict[str, Any]:
+    """What a cut that isolates ``isolated_sites`` takes offline: the sellers and villages
+    served by those sites (assuming they fall back to no other site)."""
+    sites = set(isolated_sites)
+    sellers = sorted(v.code for v in verdicts if v.site_code in sites
+                     and v.service_class != "none")
+    villages = sorted(code for code, (site, _) in village_servers.items() if site in sites)
+    return {"sites": sorted(sites), "sellers": sellers, "villages": villages,
+            "population": sum(village_servers[v][1] for v in villages)}
