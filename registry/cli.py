@@ -195,6 +195,101 @@ def coverage_calibrate() -> None:
         raise _fail(exc) from None
 
 
+readiness_group = AppGroup("readiness", help="Livestream readiness, events and fibre cuts.")
+concurrent_option = click.option(
+    "--concurrent-streams", type=click.IntRange(1, 1000), default=None,
+    help="Sellers streaming at once in one cell (default: the READINESS_ setting).")
+
+
+def _inputs(session: Any, concurrent_streams: int | None) -> pipeline.ReadinessInputs:
+    params = pipeline.readiness_params(current_app.config,
+                                       concurrent_streams_per_cell=concurrent_streams)
+    return pipeline.ReadinessInputs(current_app.config, session, params)
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value:6.1%}"
+
+
+@readiness_group.command("report")
+@concurrent_option
+@click.option("--top", default=5, show_default=True, help="Single points of failure to list.")
+def readiness_report(concurrent_streams: int | None, top: int) -> None:
+    """KPI table, seller verdict counts and the top single points of failure, with wall time."""
+    started = time.perf_counter()
+    try:
+        with _sessions()() as session:
+            report = pipeline.readiness_report(_inputs(session, concurrent_streams), top=top)
+    except RegistryError as exc:
+        raise _fail(exc) from None
+    live = ("hd_live", "fullhd_live")
+    click.echo("Coverage KPIs (share of population; villages and sellers with signal)")
+    click.echo(f"{'commune':<22}{'pop ≥720p':>10}{'4G signal':>10}{'5G signal':>10}"
+               f"{'any signal':>11}{'villages':>9}{'sellers ≥720p':>14}")
+    for row in report["kpis"]:
+        click.echo(
+            f"{row['commune'][:21]:<22}"
+            f"{_share(sum(row[f'population_any_{c}'] for c in live)):>10}"
+            f"{_share(row['population_4G_signal']):>10}"
+            f"{_share(row.get('population_5G_signal')):>10}"
+            f"{_share(row['population_any_signal']):>11}{_share(row['villages_any_signal']):>9}"
+            f"{_share(sum(row[f'sellers_any_{c}'] for c in live)):>14}")
+    click.echo(f"\nSeller verdicts by class: {json.dumps(report['verdict_counts'])}")
+    click.echo(f"Limiting factors: {json.dumps(report['limiting_factors'])}")
+    figures = report["stated_figures"]
+    click.echo(f"Stated figures: commune centres with signal "
+               f"{_share(figures['commune_centres_with_signal'])} "
+               f"(claim 100%: {'holds' if figures['centres_claim_holds'] else 'does not hold'}); "
+               f"villages {_share(figures['villages_with_signal'])} (claim > 98%: "
+               f"{'holds' if figures['villages_claim_holds'] else 'does not hold'})")
+    click.echo(f"\nTop {top} single points of failure (fibre links):")
+    for cut in report["single_points_of_failure"]:
+        click.echo(f"  {cut['link_code']}: {len(cut['sites'])} sites, "
+                   f"{len(cut['sellers'])} sellers, {len(cut['villages'])} villages, "
+                   f"{cut['population']:,} people")
+    click.echo(f"\nWall time: {time.perf_counter() - started:.1f} s")
+
+
+@readiness_group.command("sellers")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@concurrent_option
+def readiness_sellers(out: Path, concurrent_streams: int | None) -> None:
+    """Write every seller's verdict to OUT (.csv or .geojson)."""
+    if out.suffix not in (".csv", ".geojson"):
+        raise click.BadParameter("must end in .csv or .geojson", param_hint="OUT")
+    try:
+        with _sessions()() as session:
+            rows = pipeline.seller_readiness(_inputs(session, concurrent_streams))
+    except RegistryError as exc:
+        raise _fail(exc) from None
+    out.write_bytes(io.records_csv(rows) if out.suffix == ".csv" else io.records_geojson(rows))
+    click.echo(f"Wrote {len(rows)} verdicts to {out}")
+
+
+@readiness_group.command("events")
+@click.option("--streams", type=click.IntRange(1, 10_000), required=True)
+@click.option("--quality", type=click.Choice(["basic_live", "sd_live", "hd_live", "fullhd_live"]),
+              default="hd_live", show_default=True)
+@click.option("--travel-km", type=click.FloatRange(0, 200), default=10.0, show_default=True)
+@click.option("--candidates", type=click.Choice(["villages", "communes"]), default="communes",
+              show_default=True)
+@click.option("--top", default=10, show_default=True)
+def readiness_events(streams: int, quality: str, travel_km: float, candidates: str,
+                     top: int) -> None:
+    """Rank event places for STREAMS simultaneous streams at QUALITY, and explain each."""
+    try:
+        with _sessions()() as session:
+            options = pipeline.event_places(_inputs(session, None), streams=streams,
+                                            quality=quality, travel_radius_m=travel_km * 1000,
+                                            candidates=candidates)
+    except RegistryError as exc:
+        raise _fail(exc) from None
+    for option in options[:top]:
+        click.echo(f"{option['rank']:>3}. {option['name']} ({option['code']}): "
+                   f"{option['explanation']}")
+
+
 def init_app(app: Flask) -> None:
-    for command in (init_db, import_command, export_command, render_map, demo, coverage):
+    for command in (init_db, import_command, export_command, render_map, demo, coverage,
+                    readiness_group):
         app.cli.add_command(command)

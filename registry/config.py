@@ -25,4 +25,8 @@ def defaults(instance_path: Path) -> dict[str, object]:
         "COVERAGE_MODEL": "deygout",
         "COVERAGE_ANALYSIS_STEP": 3,
         "COVERAGE_MAX_RADIUS_M": 20_000.0,
+        # Readiness assumptions (see registry.readiness.ReadinessParams).
+        "READINESS_CONCURRENT_STREAMS_PER_CELL": 1,
+        "READINESS_BACKHAUL_SHARE_FOR_STREAMS": 0.5,
+        "READINESS_WALKING_RADIUS_M": 1_500.0,
     }

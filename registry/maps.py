@@ -129,8 +129,8 @@ def add_service_class_overlay(path: Path, m: folium.Map, *, opacity: float = 0.5
         colour = CLASS_COLOURS[name]
         if colour:
             palette[code] = [int(colour[i:i + 2], 16) for i in (1, 3, 5)] + [255]
-    west, north = transform * (0, 0)
-    east, south = transform * (width, height)
+    west, north = transform @ (0, 0)
+    east, south = transform @ (width, height)
     to_lonlat = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
     (lon0, lon1), (lat0, lat1) = to_lonlat.transform([west, east], [south, north])
     folium.raster_layers.ImageOverlay(

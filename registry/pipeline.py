@@ -12,6 +12,7 @@ import functools
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -24,9 +25,19 @@ from pyproj import Transformer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry import terrain
+from registry import backhaul, readiness, terrain
+from registry.backhaul import SiteBackhaul
 from registry.errors import NotFoundError, ValidationError
-from registry.models import Measurement, Sector, Site
+from registry.models import (
+    Commune,
+    FibreLink,
+    FibreNode,
+    Measurement,
+    Sector,
+    Seller,
+    Site,
+    Village,
+)
 from registry.radio.calibration import fit_calibration
 from registry.radio.coverage import (
     NO_SERVER,
@@ -38,11 +49,16 @@ from registry.radio.coverage import (
     write_coverage_geotiffs,
 )
 from registry.radio.linkbudget import SERVICE_CLASS_NODATA, SERVICE_CLASSES
+from registry.readiness import Place, ReadinessParams, SiteInfo, TechGrid
 
 Config = Mapping[str, Any]
+TECHNOLOGIES = ("4G", "5G")
 LAYERS = ("best_server", "rsrp_dbm", "sinr_db", "ul_rate_mbps", "service_class")
+#: Raster names: each layer per technology ("4g_rsrp_dbm", …) and the better of both phones'
+#: service classes ("service_class").
+RASTERS = (*(f"{t.lower()}_{layer}" for t in TECHNOLOGIES for layer in LAYERS), "service_class")
 
-_previous: dict[str, CoverageResult] = {}
+_previous: dict[tuple[str, str], CoverageResult] = {}
 _previous_lock = threading.Lock()
 
 
@@ -74,8 +90,30 @@ def coverage_params(config: Config) -> CoverageParams:
                           max_radius_m=float(config["COVERAGE_MAX_RADIUS_M"]))
 
 
-def sector_specs(session: Session, dem: terrain.Dem) -> list[SectorSpec]:
-    """Every sector of the registry as the radio core's input, in the DEM's CRS."""
+def backhaul_state(session: Session) -> dict[str, SiteBackhaul]:
+    """Each site's backhaul verdict from the stored fibre network."""
+    graph = fibre_network(session)
+    return backhaul.site_backhaul((_site_row(s) for s in session.scalars(select(Site))), graph)
+
+
+def fibre_network(session: Session) -> Any:
+    nodes = [{"code": n.code, "kind": n.kind} for n in session.scalars(select(FibreNode))]
+    links = [{"code": k.code, "from_node_code": k.from_node_code, "to_node_code": k.to_node_code,
+              "status": k.status, "capacity_mbps": k.capacity_mbps, "geometry": k.geom}
+             for k in session.scalars(select(FibreLink))]
+    return backhaul.fibre_graph(nodes, links)
+
+
+def _site_row(site: Site) -> dict[str, Any]:
+    return {"code": site.code, "status": site.status, "backhaul_kind": site.backhaul_kind,
+            "backhaul_capacity_mbps": site.backhaul_capacity_mbps,
+            "fibre_node_code": site.fibre_node_code}
+
+
+def sector_specs(session: Session, dem: terrain.Dem,
+                 reach: Mapping[str, SiteBackhaul]) -> list[SectorSpec]:
+    """Every sector as the radio core's input, in the DEM's CRS; a site that is down or cut
+    off from the core network (``reach``) transmits nothing."""
     rows = session.execute(select(Sector, Site).join(Site, Sector.site_code == Site.code)
                            .order_by(Sector.code)).all()
     to_dem = Transformer.from_crs("EPSG:4326", dem.crs, always_xy=True)
@@ -90,47 +128,73 @@ def sector_specs(session: Session, dem: terrain.Dem) -> list[SectorSpec]:
             mech_tilt_deg=sector.mech_tilt_deg, elec_tilt_deg=sector.elec_tilt_deg,
             h_beamwidth_deg=sector.h_beamwidth_deg, v_beamwidth_deg=sector.v_beamwidth_deg,
             gain_dbi=sector.gain_dbi, tx_power_dbm=sector.tx_power_dbm,
-            site_active=site.status == "active"))
+            site_active=reach[site.code].reachable))
     return specs
 
 
 def run_coverage(config: Config, session: Session, *,
                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Compute (or incrementally update) the coverage mosaics and write them as GeoTIFFs.
+    """Compute (or incrementally update) the coverage of each technology and write the rasters.
 
     Returns the run's summary (also saved as ``coverage/summary.json``).
     """
     started = time.perf_counter()
     dem = working_dem(config)
     params = coverage_params(config)
-    specs = sector_specs(session, dem)
+    specs = sector_specs(session, dem, backhaul_state(session))
     if not specs:
         raise ValidationError("nothing to compute: the registry has no sectors", details=[
             {"field": "sectors", "reason": "import sites and sectors first"}])
     out = coverage_dir(config)
     cache = Path(config["DATA_DIR"]) / "loss-cache"
-    with _previous_lock:
-        previous = _previous.get(str(out))
-        if previous is not None and previous.dem is dem and previous.params == params:
-            result = update_coverage(previous, specs, cache_dir=cache, progress=progress)
-        else:
-            result = compute_coverage(dem, specs, params, cache_dir=cache, progress=progress)
-        _previous[str(out)] = result
-    files = write_coverage_geotiffs(result, out)
-    classes = result.service_class[result.service_class != SERVICE_CLASS_NODATA]
-    counts = np.bincount(classes, minlength=len(SERVICE_CLASSES))
-    summary = {
-        "computed_at": datetime.now(UTC).isoformat(),
-        "wall_s": round(time.perf_counter() - started, 2),
-        "model": params.model, "cell_size_m": abs(result.transform.a),
-        "grid": list(result.service_class.shape), "sectors": len(specs),
-        "site_groups_computed": result.n_computed, "site_groups_reused": result.n_cached,
-        "cell_share_by_class": {name: round(float(n) / max(1, classes.size), 4)
-                                for name, n in zip(SERVICE_CLASSES, counts, strict=True)},
-        "params": json.loads(json.dumps(asdict(params))),
-        "files": {name: path.name for name, path in files.items()}}
+    summary: dict[str, Any] = {"model": params.model, "sectors": len(specs), "technologies": {}}
+    classes = []
+    for path in out.glob("coverage_*.tif"):
+        path.unlink()
+    for tech in TECHNOLOGIES:
+        chosen = [s for s in specs if s.technology == tech]
+        if not chosen:
+            continue
+        key = (str(out), tech)
+        with _previous_lock:
+            previous = _previous.get(key)
+            if previous is not None and previous.dem is dem and previous.params == params:
+                result = update_coverage(previous, chosen, cache_dir=cache, progress=progress)
+            else:
+                result = compute_coverage(dem, chosen, params, cache_dir=cache,
+                                          progress=progress)
+            _previous[key] = result
+        write_coverage_geotiffs(result, out, prefix=f"coverage_{tech.lower()}")
+        classes.append(result.service_class)
+        summary["technologies"][tech] = {
+            "sectors": len(chosen), "site_groups_computed": result.n_computed,
+            "site_groups_reused": result.n_cached}
+        summary.update(cell_size_m=abs(result.transform.a), grid=list(result.service_class.shape))
+    best = np.maximum.reduce(classes)
+    _write_like(out / f"coverage_{TECHNOLOGIES[0].lower()}_service_class.tif",
+                out / "coverage_service_class.tif", best)
+    valid = best[best != SERVICE_CLASS_NODATA]
+    counts = np.bincount(valid, minlength=len(SERVICE_CLASSES))
+    summary.update(
+        computed_at=datetime.now(UTC).isoformat(),
+        wall_s=round(time.perf_counter() - started, 2),
+        cell_share_by_class={name: round(float(n) / max(1, valid.size), 4)
+                             for name, n in zip(SERVICE_CLASSES, counts, strict=True)},
+        params=json.loads(json.dumps(asdict(params))))
     (out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     return summary
+
+
+def _write_like(template: Path, path: Path, data: np.ndarray) -> None:
+    """Write ``data`` as a COG with the georeference and tags of ``template``."""
+    with rasterio.open(template) as src:
+        profile, tags = src.profile, src.tags()
+    profile.update(driver="COG", compress="DEFLATE", blocksize=256,
+                   overview_resampling="nearest")
+    profile.pop("blockxsize", None), profile.pop("blockysize", None), profile.pop("tiled", None)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data, 1)
+        dst.update_tags(**{**tags, "layer": "service_class (best of 4G and 5G phones)"})
 
 
 def coverage_summary(config: Config) -> dict[str, Any]:
@@ -141,48 +205,82 @@ def coverage_summary(config: Config) -> dict[str, Any]:
     return json.loads(path.read_text("utf-8"))
 
 
-def raster_file(config: Config, layer: str) -> Path:
-    if layer not in LAYERS:
-        raise NotFoundError(f"no coverage layer {layer!r}; layers: {', '.join(LAYERS)}")
-    path = coverage_dir(config) / f"coverage_{layer}.tif"
+def raster_file(config: Config, name: str) -> Path:
+    if name not in RASTERS:
+        raise NotFoundError(f"no coverage raster {name!r}; rasters: {', '.join(RASTERS)}")
+    path = coverage_dir(config) / f"coverage_{name}.tif"
     if not path.exists():
         coverage_summary(config)  # raises the explanatory 404
-        raise NotFoundError(f"coverage layer {layer} is missing; recompute the coverage")
+        raise NotFoundError(f"there is no {name} raster (no such sectors in the registry)")
     return path
 
 
+def coverage_grids(config: Config) -> dict[str, TechGrid]:
+    """Each technology's coverage grid, read back from its rasters."""
+    grids = {}
+    for tech in TECHNOLOGIES:
+        prefix = coverage_dir(config) / f"coverage_{tech.lower()}"
+        if not Path(f"{prefix}_best_server.tif").exists():
+            continue
+        arrays = {}
+        for layer in ("best_server", "rsrp_dbm", "ul_rate_mbps"):
+            with rasterio.open(f"{prefix}_{layer}.tif") as src:
+                arrays[layer] = src.read(1)
+                transform, tags = src.transform, src.tags()
+        lookup = [entry.split("/", 1) for entry in json.loads(tags["sector_lookup"])]
+        grids[tech] = TechGrid(tech, transform, arrays["best_server"],
+                               tuple(site for site, _ in lookup),
+                               tuple(sector for _, sector in lookup), arrays["rsrp_dbm"],
+                               arrays["ul_rate_mbps"])
+    if not grids:
+        raise NotFoundError("no coverage has been computed yet: run `flask coverage compute` "
+                            "or POST /api/v1/coverage")
+    return grids
+
+
 def coverage_at(config: Config, points_lonlat: list[tuple[float, float]]) -> list[dict[str, Any]]:
-    """Every coverage value at each lon/lat point, read from the written rasters."""
+    """Every coverage value of each technology at each lon/lat point."""
     values: dict[str, list[Any]] = {}
-    lookup: list[str] = []
-    for layer in LAYERS:
-        with rasterio.open(raster_file(config, layer)) as src:
+    names = [n for n in RASTERS if (coverage_dir(config) / f"coverage_{n}.tif").exists()]
+    if "service_class" not in names:
+        coverage_summary(config)
+    lookups: dict[str, list[str]] = {}
+    for name in names:
+        with rasterio.open(raster_file(config, name)) as src:
             to_raster = Transformer.from_crs("EPSG:4326", src.crs, always_xy=True)
-            xy = [to_raster.transform(lon, lat) for lon, lat in points_lonlat]
-            inside = [src.index(x, y) for x, y in xy]
-            h, w = src.height, src.width
-            values[layer] = [src.read(1, window=((r, r + 1), (c, c + 1)))[0, 0].item()
-                             if 0 <= r < h and 0 <= c < w else None for r, c in inside]
-            if layer == "best_server":
-                lookup = json.loads(src.tags()["sector_lookup"])
+            cells = [src.index(*to_raster.transform(lon, lat)) for lon, lat in points_lonlat]
+            values[name] = [src.read(1, window=((r, r + 1), (c, c + 1)))[0, 0].item()
+                            if 0 <= r < src.height and 0 <= c < src.width else None
+                            for r, c in cells]
+            if name.endswith("best_server"):
+                lookups[name] = json.loads(src.tags()["sector_lookup"])
+
+    def finite(v: float | None) -> float | None:
+        return None if v is None or not np.isfinite(v) else round(float(v), 2)
+
+    def class_name(code: int) -> str:
+        return SERVICE_CLASSES[code] if code != SERVICE_CLASS_NODATA else "nodata"
+
     out = []
     for i, (lon, lat) in enumerate(points_lonlat):
-        if values["best_server"][i] is None:
+        if values["service_class"][i] is None:
             out.append({"lon": lon, "lat": lat, "inside": False})
             continue
-        server = values["best_server"][i]
-        site, sector = lookup[server].split("/", 1) if server != NO_SERVER else (None, None)
-        code = values["service_class"][i]
-
-        def finite(v: float) -> float | None:
-            return None if v is None or not np.isfinite(v) else round(float(v), 2)
-
-        out.append({"lon": lon, "lat": lat, "inside": True, "site_code": site,
-                    "sector_code": sector, "rsrp_dbm": finite(values["rsrp_dbm"][i]),
-                    "sinr_db": finite(values["sinr_db"][i]),
-                    "ul_rate_mbps": finite(values["ul_rate_mbps"][i]),
-                    "service_class": SERVICE_CLASSES[code] if code != SERVICE_CLASS_NODATA
-                    else "nodata"})
+        point: dict[str, Any] = {"lon": lon, "lat": lat, "inside": True,
+                                 "service_class": class_name(values["service_class"][i])}
+        for tech in TECHNOLOGIES:
+            t = tech.lower()
+            if f"{t}_best_server" not in values:
+                continue
+            server = values[f"{t}_best_server"][i]
+            site, sector = (lookups[f"{t}_best_server"][server].split("/", 1)
+                            if server != NO_SERVER else (None, None))
+            point[tech] = {"site_code": site, "sector_code": sector,
+                           "rsrp_dbm": finite(values[f"{t}_rsrp_dbm"][i]),
+                           "sinr_db": finite(values[f"{t}_sinr_db"][i]),
+                           "ul_rate_mbps": finite(values[f"{t}_ul_rate_mbps"][i]),
+                           "service_class": class_name(values[f"{t}_service_class"][i])}
+        out.append(point)
     return out
 
 
@@ -193,7 +291,8 @@ def calibrate(config: Config, session: Session) -> dict[str, Any]:
     if not measurements:
         raise ValidationError("no RSRP measurements to calibrate with", details=[
             {"field": "measurements", "reason": "import measurements with rsrp_dbm first"}])
-    predicted = coverage_at(config, [(m.geom.x, m.geom.y) for m in measurements])
+    at = coverage_at(config, [(m.geom.x, m.geom.y) for m in measurements])
+    predicted = [p.get(m.technology or "4G", {}) for m, p in zip(measurements, at, strict=True)]
     used = [(m, p) for m, p in zip(measurements, predicted, strict=True)
             if p.get("rsrp_dbm") is not None]
     if not used:
@@ -205,3 +304,162 @@ def calibrate(config: Config, session: Session) -> dict[str, Any]:
     report["measurements_skipped"] = len(measurements) - len(used)
     (coverage_dir(config) / "calibration.json").write_text(json.dumps(report, indent=1), "utf-8")
     return report
+
+
+# ---------------------------------------------------------------- readiness
+def readiness_params(config: Config, **overrides: Any) -> ReadinessParams:
+    """Readiness assumptions from the ``READINESS_*`` settings, then ``overrides``."""
+    settings = {name: config[f"READINESS_{name.upper()}"]
+                for name in ("concurrent_streams_per_cell", "backhaul_share_for_streams",
+                             "walking_radius_m")}
+    return ReadinessParams(**{**settings, **{k: v for k, v in overrides.items()
+                                             if v is not None}})
+
+
+class ReadinessInputs:
+    """Everything the readiness analysis reads, loaded once per request or command."""
+
+    def __init__(self, config: Config, session: Session, params: ReadinessParams) -> None:
+        self.params = params
+        self.dem = working_dem(config)
+        self.grids = coverage_grids(config)
+        self.graph = fibre_network(session)
+        sites = list(session.scalars(select(Site).order_by(Site.code)))
+        self.site_nodes = {s.code: s.fibre_node_code for s in sites
+                           if s.backhaul_kind == "fibre" and s.fibre_node_code}
+        self.backhaul = backhaul.site_backhaul((_site_row(s) for s in sites), self.graph)
+        self.to_dem = Transformer.from_crs("EPSG:4326", self.dem.crs, always_xy=True)
+        self.to_lonlat = Transformer.from_crs(self.dem.crs, "EPSG:4326", always_xy=True)
+        techs: dict[str, set[str]] = {}
+        heights: dict[str, float] = {}
+        for sector in session.scalars(select(Sector)):
+            techs.setdefault(sector.site_code, set()).add(sector.technology)
+            heights[sector.site_code] = max(heights.get(sector.site_code, 0.0), sector.height_m)
+        self.sites = []
+        for s in sites:
+            x, y = self.to_dem.transform(s.geom.x, s.geom.y)
+            ground = (s.ground_elevation_m if s.ground_elevation_m is not None
+                      else float(terrain.elevation_at(self.dem, x, y)))
+            self.sites.append(SiteInfo(s.code, x, y, ground + heights.get(s.code, s.tower_height_m),
+                                       s.status, frozenset(techs.get(s.code, ()))))
+        self.sellers = list(session.scalars(select(Seller).order_by(Seller.code)))
+        self.villages = list(session.scalars(select(Village).order_by(Village.code)))
+        self.communes = list(session.scalars(select(Commune).order_by(Commune.code)))
+        village_commune = {v.code: v.commune_code for v in self.villages}
+        self.seller_commune = {s.code: village_commune.get(s.village_code or "", "")
+                               for s in self.sellers}
+
+    def place(self, code: str, lon: float, lat: float, **kw: str) -> Place:
+        x, y = self.to_dem.transform(lon, lat)
+        return Place(code, x, y, **kw)
+
+    def seller_places(self) -> list[Place]:
+        return [self.place(s.code, s.geom.x, s.geom.y, phone_tech=s.phone_tech,
+                           wanted_class=s.wanted_class) for s in self.sellers]
+
+    def lonlat(self, x_m: float, y_m: float) -> tuple[float, float]:
+        lon, lat = self.to_lonlat.transform(x_m, y_m)
+        return round(lon, 6), round(lat, 6)
+
+
+def seller_readiness(inputs: ReadinessInputs) -> list[dict[str, Any]]:
+    """Every seller's verdict as a flat record (lon/lat, better spot in lon/lat)."""
+    verdicts = readiness.seller_verdicts(inputs.seller_places(), inputs.grids, inputs.dem,
+                                         inputs.sites, inputs.backhaul, inputs.params)
+    rows = []
+    for seller, verdict in zip(inputs.sellers, verdicts, strict=True):
+        row = {"name": seller.name, "commune_code": inputs.seller_commune[seller.code],
+               "lon": seller.geom.x, "lat": seller.geom.y, **verdict.to_dict()}
+        spot = row.pop("better_spot")
+        if spot:
+            spot_lon, spot_lat = inputs.lonlat(spot["x_m"], spot["y_m"])
+            row.update(better_spot_lon=spot_lon, better_spot_lat=spot_lat,
+                       better_spot_distance_m=spot["distance_m"],
+                       better_spot_bearing_deg=spot["bearing_deg"],
+                       better_spot_climb_m=spot["climb_m"])
+        rows.append(row)
+    return rows
+
+
+def kpi_table(inputs: ReadinessInputs) -> list[dict[str, Any]]:
+    """KPI rows: the province first, then each commune."""
+    p = inputs.params
+
+    def classes(code: str, lon: float, lat: float) -> dict[str, str]:
+        return readiness.place_classes(inputs.place(code, lon, lat), inputs.grids,
+                                       inputs.backhaul, p)
+
+    items = [readiness.Counted("village", v.commune_code, v.population,
+                               classes(v.code, v.geom.x, v.geom.y)) for v in inputs.villages]
+    items += [readiness.Counted("seller", inputs.seller_commune[s.code], 1,
+                                classes(s.code, s.geom.x, s.geom.y)) for s in inputs.sellers]
+    items += [readiness.Counted("centre", c.code, 1,
+                                classes(c.code, c.admin_center_lon, c.admin_center_lat))
+              for c in inputs.communes if c.admin_center_lon is not None]
+    return readiness.coverage_kpis(items, {c.code: c.name for c in inputs.communes})
+
+
+def fibre_cuts(inputs: ReadinessInputs, verdicts: list[dict[str, Any]], *,
+               link_code: str | None = None) -> list[dict[str, Any]]:
+    """Impact of cutting one link, or of every single point of failure, most sellers first.
+
+    A cut takes offline the sellers and villages served by the sites it isolates (assuming
+    they fall back to no other site, so this is the worst case).
+    """
+    if link_code is None:
+        isolated = backhaul.single_points_of_failure(inputs.graph)
+    else:
+        if not any(link_code in codes for *_, codes in inputs.graph.edges(data="codes")):
+            raise NotFoundError(f"no working fibre link {link_code!r}")
+        isolated = {link_code: backhaul.isolated_by_cut(inputs.graph, link_code)}
+    served = {v["code"]: v["site_code"] for v in verdicts if v["service_class"] != "none"}
+    village_servers = {}
+    for v in inputs.villages:
+        link = readiness.radio_link(inputs.place(v.code, v.geom.x, v.geom.y), inputs.grids,
+                                    inputs.params)
+        village_servers[v.code] = (link.site_code, v.population)
+    rows = []
+    for code, nodes in isolated.items():
+        sites = [s for s, node in inputs.site_nodes.items() if node in nodes]
+        impact = readiness.cut_impact(sites, served, village_servers)
+        rows.append({"link_code": code, "isolated_nodes": len(nodes), **impact})
+    rows.sort(key=lambda r: (-len(r["sellers"]), -r["population"], r["link_code"]))
+    return rows
+
+
+def readiness_report(inputs: ReadinessInputs, *, top: int = 5) -> dict[str, Any]:
+    """Seller verdicts, the KPI table with the province's stated figures checked, and the top
+    single points of failure of the fibre network."""
+    verdicts = seller_readiness(inputs)
+    kpis = kpi_table(inputs)
+    cuts = fibre_cuts(inputs, verdicts)
+    return {"verdicts": verdicts, "kpis": kpis,
+            "verdict_counts": dict(Counter(v["service_class"] for v in verdicts)),
+            "limiting_factors": dict(Counter(v["limiting_factor"] for v in verdicts)),
+            "stated_figures": readiness.stated_figures_check(kpis[0]),
+            "single_points_of_failure": cuts[:top]}
+
+
+def event_places(inputs: ReadinessInputs, *, streams: int, quality: str, travel_radius_m: float,
+                 candidates: str) -> list[dict[str, Any]]:
+    """Ranked event places among villages or commune centres."""
+    if streams < 1:
+        raise ValidationError("bad streams", details=[
+            {"field": "streams", "reason": "must be at least 1"}])
+    if candidates == "villages":
+        places = [inputs.place(v.code, v.geom.x, v.geom.y) for v in inputs.villages]
+        names = {v.code: v.name for v in inputs.villages}
+    elif candidates == "communes":
+        places = [inputs.place(c.code, c.admin_center_lon, c.admin_center_lat)
+                  for c in inputs.communes if c.admin_center_lon is not None]
+        names = {c.code: c.name for c in inputs.communes}
+    else:
+        raise ValidationError("bad candidates", details=[
+            {"field": "candidates", "reason": "must be villages or communes"}])
+    options = readiness.rank_event_places(
+        places, streams=streams, quality=quality, grids=inputs.grids, backhaul=inputs.backhaul,
+        sellers=inputs.seller_places(), travel_radius_m=travel_radius_m, params=inputs.params)
+    by_code = {p.code: p for p in places}
+    return [{"name": names[o.code], **dict(zip(("lon", "lat"), inputs.lonlat(
+        by_code[o.code].x_m, by_code[o.code].y_m), strict=True)), **o.to_dict()}
+            for o in options]

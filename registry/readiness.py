@@ -455,8 +455,8 @@ def coverage_kpis(items: Sequence[Counted], commune_names: Mapping[str, str]
         for kind, label in (("village", "population"), ("village", "villages"),
                             ("seller", "sellers")):
             chosen = [m for m in members if m.kind == kind]
-            weights = np.array([m.weight if label == "population" else 1 for m in chosen])
-            total = max(int(weights.sum()), 1)
+            weights = [m.weight if label == "population" else 1 for m in chosen]
+            total = max(sum(weights), 1)
             for tech in ("4G", "5G", "any"):
                 classes = [m.classes.get(tech, "none") for m in chosen]
                 for name in SERVICE_CLASSES:
@@ -485,13 +485,13 @@ def stated_figures_check(province: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- fibre cuts
-def cut_impact(isolated_sites: Iterable[str], verdicts: Sequence[Verdict],
+def cut_impact(isolated_sites: Iterable[str], served_sellers: Mapping[str, str | None],
                village_servers: Mapping[str, tuple[str | None, int]]) -> dict[str, Any]:
-    """What a cut that isolates ``isolated_sites`` takes offline: the sellers and villages
-    served by those sites (assuming they fall back to no other site)."""
+    """What a cut that isolates ``isolated_sites`` takes offline: the sellers with service
+    (``served_sellers``: seller → serving site) and the villages (village → (serving site,
+    population)) served by those sites, assuming they fall back to no other site."""
     sites = set(isolated_sites)
-    sellers = sorted(v.code for v in verdicts if v.site_code in sites
-                     and v.service_class != "none")
+    sellers = sorted(code for code, site in served_sellers.items() if site in sites)
     villages = sorted(code for code, (site, _) in village_servers.items() if site in sites)
     return {"sites": sorted(sites), "sellers": sellers, "villages": villages,
             "population": sum(village_servers[v][1] for v in villages)}

@@ -12,17 +12,20 @@ import functools
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import rasterio
 import requests
 from sqlalchemy import text
 from werkzeug.serving import make_server
 
 from registry import create_app, db
 from registry.models import Base
+from registry.terrain import synthetic_dem
 
 RAW = Path(__file__).resolve().parent.parent / "geodata" / "raw"
 BACKENDS = os.environ.get("REGISTRY_TEST_BACKENDS", "sqlite,postgis").split(",")
@@ -181,3 +184,34 @@ def loaded(app: Any) -> dict[str, list[dict[str, Any]]]:
     with db.transaction(app.extensions["registry"]["sessions"]) as session:
         store.import_layers(session, layers, actor="test", area_bbox=app.config["AREA_BBOX"])
     return layers
+
+
+#: A 45 km × 25 km synthetic DEM (250 m cells) in UTM 48N around Bình Lư and Tân Phong.
+DEM_ORIGIN = (330_000.0, 2_490_000.0)
+
+
+@pytest.fixture
+def dem(app: Any) -> Path:
+    terrain = synthetic_dem((100, 180), cell_size_m=250.0, seed=7, origin_xy=DEM_ORIGIN,
+                            relief_m=1500.0, base_m=300.0)
+    path = Path(app.config["DATA_DIR"]) / "dem.tif"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", driver="GTiff", width=180, height=100, count=1,
+                       dtype="float32", crs=terrain.crs, transform=terrain.transform) as dst:
+        dst.write(terrain.elevation_m, 1)
+    app.config.update(COVERAGE_ANALYSIS_STEP=1, COVERAGE_MAX_RADIUS_M=10_000.0)
+    return path
+
+
+def run_job(api: Any) -> dict[str, Any]:
+    started = api.post("coverage")
+    assert started.status_code == 202, started.text
+    url = started.headers["Location"]
+    for _ in range(600):
+        job = api.http.get(api.base + url, timeout=30).json()
+        if job["status"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert job["status"] == "done", job
+    assert job["progress"] == 1.0
+    return job["result"]

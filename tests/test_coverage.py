@@ -3,44 +3,12 @@ edits, calibration and the CLI, on both backends, over a small synthetic DEM."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 import rasterio
 
-from registry.terrain import synthetic_dem
-
-#: A 45 km × 25 km synthetic DEM (250 m cells) in UTM 48N around Bình Lư and Tân Phong.
-DEM_ORIGIN = (330_000.0, 2_490_000.0)
-
-
-@pytest.fixture
-def dem(app: Any) -> Path:
-    terrain = synthetic_dem((100, 180), cell_size_m=250.0, seed=7, origin_xy=DEM_ORIGIN,
-                            relief_m=1500.0, base_m=300.0)
-    path = Path(app.config["DATA_DIR"]) / "dem.tif"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", driver="GTiff", width=180, height=100, count=1,
-                       dtype="float32", crs=terrain.crs, transform=terrain.transform) as dst:
-        dst.write(terrain.elevation_m, 1)
-    app.config.update(COVERAGE_ANALYSIS_STEP=1, COVERAGE_MAX_RADIUS_M=10_000.0)
-    return path
-
-
-def run_job(api: Any) -> dict[str, Any]:
-    started = api.post("coverage")
-    assert started.status_code == 202, started.text
-    url = started.headers["Location"]
-    for _ in range(600):
-        job = api.http.get(api.base + url, timeout=30).json()
-        if job["status"] in ("done", "failed"):
-            break
-        time.sleep(0.1)
-    assert job["status"] == "done", job
-    assert job["progress"] == 1.0
-    return job["result"]
+from tests.conftest import run_job
 
 
 def test_coverage_needs_a_dem(loaded: Any, api: Any) -> None:
@@ -53,22 +21,28 @@ def test_coverage_needs_a_dem(loaded: Any, api: Any) -> None:
 
 def test_coverage_job_rasters_and_points(loaded: Any, dem: Path, api: Any) -> None:
     result = run_job(api)
-    assert result["sectors"] == 3 and result["site_groups_computed"] == 2
+    assert result["sectors"] == 3
+    assert result["technologies"] == {"4G": {"sectors": 3, "site_groups_computed": 2,
+                                             "site_groups_reused": 0}}
     summary = api.get("coverage").json()
     assert summary["model"] == "deygout" and summary["cell_size_m"] == 250.0
+    assert set(summary["rasters"]) == {"4g_best_server", "4g_rsrp_dbm", "4g_sinr_db",
+                                       "4g_ul_rate_mbps", "4g_service_class", "service_class"}
     raster = api.http.get(summary["rasters"]["service_class"], timeout=30)
     assert raster.status_code == 200
     with rasterio.MemoryFile(raster.content) as mem, mem.open() as src:
         assert src.crs.to_epsg() == 32648 and src.tags()["model"] == "deygout"
         assert src.overviews(1) is not None
     at_site = api.get("coverage/point", params={"lon": 103.6795, "lat": 22.3525}).json()
-    assert at_site["inside"] and at_site["site_code"] == "VT-BL-01"
-    assert at_site["rsrp_dbm"] > -90 and at_site["service_class"] != "none"
+    assert at_site["inside"] and at_site["4G"]["site_code"] == "VT-BL-01"
+    assert at_site["4G"]["rsrp_dbm"] > -90 and at_site["service_class"] != "none"
+    assert at_site["service_class"] == at_site["4G"]["service_class"]
     outside = api.get("coverage/point", params={"lon": 102.5, "lat": 22.0}).json()
     assert outside == {"lon": 102.5, "lat": 22.0, "inside": False}
     for bad in ({"lon": 200, "lat": 22}, {"lat": 22}, {"lon": "x", "lat": 22}):
         assert api.get("coverage/point", params=bad).status_code == 400
     assert api.get("coverage/elevation.tif").status_code == 404
+    assert api.get("coverage/5g_rsrp_dbm.tif").status_code == 404  # no 5G sectors here
 
 
 def test_editing_a_site_recomputes_only_that_site(loaded: Any, dem: Path, api: Any) -> None:
@@ -79,15 +53,21 @@ def test_editing_a_site_recomputes_only_that_site(loaded: Any, dem: Path, api: A
     for sector in ("VT-BL-01-1", "VT-BL-01-2"):
         assert api.patch(f"sectors/{sector}", json={"height_m": 58, "version": 1}
                          ).status_code == 200
-    result = run_job(api)
+    result = run_job(api)["technologies"]["4G"]
     assert (result["site_groups_computed"], result["site_groups_reused"]) == (1, 1)
     after = api.get("coverage/point", params={"lon": 103.6795, "lat": 22.3525}).json()
-    assert after["rsrp_dbm"] != before["rsrp_dbm"]
+    assert after["4G"]["rsrp_dbm"] != before["4G"]["rsrp_dbm"]
     # A site that is down serves nobody.
     assert api.patch("sites/VT-BL-01", json={"status": "down", "version": 2}).status_code == 200
     run_job(api)
     down = api.get("coverage/point", params={"lon": 103.6795, "lat": 22.3525}).json()
-    assert down["site_code"] != "VT-BL-01"
+    assert down["4G"]["site_code"] != "VT-BL-01"
+    # So does a site whose fibre is cut: VT-BL-01 is back up, its only fibre link is cut.
+    assert api.patch("sites/VT-BL-01", json={"status": "active", "version": 3}).status_code == 200
+    assert api.patch("fibre_links/FL-1", json={"status": "cut", "version": 1}).status_code == 200
+    run_job(api)
+    cut = api.get("coverage/point", params={"lon": 103.6795, "lat": 22.3525}).json()
+    assert cut["4G"]["site_code"] != "VT-BL-01"
 
 
 def test_calibration_from_measurements(loaded: Any, dem: Path, api: Any) -> None:

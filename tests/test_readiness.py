@@ -164,7 +164,9 @@ def test_a_fibre_bridge_cut_counts_exactly_the_sellers_of_its_two_sites() -> Non
     verdicts = seller_verdicts(sellers, grids, dem, infos,
                                backhaul.site_backhaul(sites, graph))
     cut_sites = {s["code"] for s in sites if s["fibre_node_code"] in isolated}
-    impact = cut_impact(cut_sites, verdicts, {"V1": ("S1", 300), "V2": ("S3", 200)})
+    served = {v.code: v.site_code for v in verdicts if v.service_class != "none"}
+    assert set(served) == {"A", "B", "C", "D"}
+    impact = cut_impact(cut_sites, served, {"V1": ("S1", 300), "V2": ("S3", 200)})
     assert impact["sites"] == ["S1", "S2"]
     assert impact["sellers"] == ["A", "B", "C"]
     assert (impact["villages"], impact["population"]) == (["V1"], 300)

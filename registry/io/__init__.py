@@ -8,7 +8,14 @@ stored records and produce files QGIS and spreadsheets open directly.
 from __future__ import annotations
 
 from registry.io.readers import FORMATS, frame_rows, read_layers
-from registry.io.writers import export_csv, export_geojson, export_gpkg, layer_frame
+from registry.io.writers import (
+                                 export_csv,
+                                 export_geojson,
+                                 export_gpkg,
+                                 layer_frame,
+                                 records_csv,
+                                 records_geojson,
+)
 
 __all__ = ["FORMATS", "export_csv", "export_geojson", "export_gpkg", "frame_rows", "layer_frame",
-           "read_layers"]
+           "read_layers", "records_csv", "records_geojson"]

@@ -60,3 +60,18 @@ def export_gpkg(session: Session, path: Path) -> Path:
             options["geometry_type"] = model.geometry_type
         pyogrio.write_dataframe(frame, path, **options)
     return path
+
+
+def records_csv(rows: list[dict[str, Any]]) -> bytes:
+    """Flat records (e.g. seller verdicts or KPI rows) as CSV."""
+    return pd.DataFrame(rows).to_csv(index=False).encode("utf-8")
+
+
+def records_geojson(rows: list[dict[str, Any]]) -> bytes:
+    """Flat records with ``lon``/``lat`` as a GeoJSON FeatureCollection of points."""
+    features = [{"type": "Feature", "id": row.get("code"),
+                 "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]},
+                 "properties": {k: v for k, v in row.items() if k not in ("lon", "lat")}}
+                for row in rows]
+    return json.dumps({"type": "FeatureCollection", "features": features},
+                      ensure_ascii=False).encode("utf-8")

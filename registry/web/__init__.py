@@ -20,10 +20,11 @@ def _wants_json() -> bool:
 
 
 def init_app(app: Flask) -> None:
-    from registry.web import api, coverage, pages
+    from registry.web import api, coverage, pages, readiness
 
     app.register_blueprint(api.bp)
     app.register_blueprint(coverage.bp)
+    app.register_blueprint(readiness.bp)
     app.register_blueprint(pages.bp)
 
     @app.errorhandler(RegistryError)

@@ -46,15 +46,17 @@ def job(job_id: str) -> Any:
 @bp.get("/coverage")
 def summary() -> Any:
     doc = pipeline.coverage_summary(current_app.config)
-    doc["rasters"] = {layer: url_for("coverage.raster", layer=layer, _external=True)
-                      for layer in pipeline.LAYERS}
+    folder = pipeline.coverage_dir(current_app.config)
+    doc["rasters"] = {name: url_for("coverage.raster", name=name, _external=True)
+                      for name in pipeline.RASTERS
+                      if (folder / f"coverage_{name}.tif").exists()}
     return jsonify(doc)
 
 
-@bp.get("/coverage/<layer>.tif")
-def raster(layer: str) -> Any:
-    return send_file(pipeline.raster_file(current_app.config, layer), mimetype="image/tiff",
-                     as_attachment=True, download_name=f"coverage_{layer}.tif")
+@bp.get("/coverage/<name>.tif")
+def raster(name: str) -> Any:
+    return send_file(pipeline.raster_file(current_app.config, name), mimetype="image/tiff",
+                     as_attachment=True, download_name=f"coverage_{name}.tif")
 
 
 def _coordinate(name: str, low: float, high: float) -> float:

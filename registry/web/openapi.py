@@ -6,6 +6,7 @@ from typing import Any
 
 from registry import schemas
 from registry.models import BY_LAYER
+from registry.pipeline import RASTERS
 
 ERROR = {"type": "object", "required": ["error", "message"], "properties": {
     "error": {"type": "string"}, "message": {"type": "string"},
@@ -104,10 +105,10 @@ def openapi_document() -> dict[str, Any]:
         "parameters": [{"name": "job_id", "in": "path", "required": True,
                         "schema": {"type": "string"}}],
         "responses": {"200": _json(job), **_errors(404)}}}
-    paths["/api/v1/coverage/{layer}.tif"] = {"get": {
+    paths["/api/v1/coverage/{name}.tif"] = {"get": {
         "summary": "A coverage raster (cloud-optimised GeoTIFF)",
-        "parameters": [{"name": "layer", "in": "path", "required": True, "schema": {
-            "enum": ["best_server", "rsrp_dbm", "sinr_db", "ul_rate_mbps", "service_class"]}}],
+        "parameters": [{"name": "name", "in": "path", "required": True, "schema": {
+            "enum": list(RASTERS)}}],
         "responses": {"200": {"description": "GeoTIFF"}, **_errors(404)}}}
     paths["/api/v1/coverage/point"] = {"get": {
         "summary": "Every coverage value at a point",
@@ -117,6 +118,31 @@ def openapi_document() -> dict[str, Any]:
     paths["/api/v1/coverage/calibration"] = {"post": {
         "summary": "Fit RSRP offsets (global and per site) from stored measurements",
         "responses": {"200": _json({"type": "object"}), **_errors(400, 404)}}}
+    streams = {"name": "concurrent_streams", "in": "query", "schema": {"type": "integer"},
+               "description": "sellers streaming at once in one cell"}
+    fmt = {"name": "format", "in": "query", "schema": {"enum": ["geojson", "csv", "json"]}}
+    paths["/api/v1/readiness/sellers"] = {"get": {
+        "summary": "Every seller's verdict, limiting factor and better spot",
+        "parameters": [streams, fmt], "responses": {"200": _json({"type": "object"}),
+                                                    **_errors(400, 404)}}}
+    paths["/api/v1/readiness/kpis"] = {"get": {
+        "summary": "Coverage KPIs per commune and for the province",
+        "parameters": [streams, fmt], "responses": {"200": _json({"type": "object"}),
+                                                    **_errors(400, 404)}}}
+    paths["/api/v1/readiness/events"] = {"get": {
+        "summary": "Event places ranked for N simultaneous streams at a quality",
+        "parameters": [
+            {"name": "streams", "in": "query", "required": True, "schema": {"type": "integer"}},
+            {"name": "quality", "in": "query", "schema": {
+                "enum": ["basic_live", "sd_live", "hd_live", "fullhd_live"]}},
+            {"name": "travel_km", "in": "query", "schema": {"type": "number"}},
+            {"name": "candidates", "in": "query", "schema": {"enum": ["communes", "villages"]}},
+            fmt],
+        "responses": {"200": _json({"type": "object"}), **_errors(400, 404)}}}
+    paths["/api/v1/backhaul/cuts"] = {"get": {
+        "summary": "Impact of fibre cuts: every single point of failure, or one link",
+        "parameters": [{"name": "link", "in": "query", "schema": {"type": "string"}}, streams],
+        "responses": {"200": _json({"type": "array"}), **_errors(400, 404)}}}
     components = {layer: schemas.json_schema(model) for layer, model in BY_LAYER.items()}
     components["Error"] = ERROR
     components["Geometry"] = {"type": "object", "required": ["type", "coordinates"],

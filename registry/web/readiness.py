@@ -1,0 +1,92 @@
+"""Readiness API: seller verdicts, KPIs, event places and fibre-cut impact (GeoJSON, CSV, JSON).
+
+Thin: parse the query, call ``registry.pipeline``, shape the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from registry import io, pipeline
+from registry.errors import ValidationError
+from registry.web import sessions
+
+bp = Blueprint("readiness", __name__, url_prefix="/api/v1")
+
+
+def _number(name: str, default: float, low: float, high: float, kind: type = float) -> Any:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise ValidationError(f"bad {name}", details=[
+            {"field": name, "reason": f"must be a {kind.__name__} from {low} to {high}"}])
+    return value
+
+
+def _inputs(session: Any) -> pipeline.ReadinessInputs:
+    streams = _number("concurrent_streams", None, 1, 1000, int)
+    params = pipeline.readiness_params(current_app.config, concurrent_streams_per_cell=streams)
+    return pipeline.ReadinessInputs(current_app.config, session, params)
+
+
+def _table(rows: list[dict[str, Any]], name: str, *, geo: bool) -> Any:
+    fmt = request.args.get("format", "geojson" if geo else "json")
+    if fmt == "csv":
+        return Response(io.records_csv(rows), mimetype="text/csv", headers={
+            "Content-Disposition": f"attachment; filename={name}.csv"})
+    if fmt == "geojson" and geo:
+        return Response(io.records_geojson(rows), mimetype="application/geo+json")
+    if fmt == "json":
+        return jsonify(rows)
+    raise ValidationError("bad format", details=[{"field": "format", "reason": (
+        "must be geojson, csv or json" if geo else "must be json or csv")}])
+
+
+@bp.get("/readiness/sellers")
+def sellers() -> Any:
+    """Every seller's verdict, reasons and better spot."""
+    with sessions()() as session:
+        return _table(pipeline.seller_readiness(_inputs(session)), "seller_verdicts", geo=True)
+
+
+@bp.get("/readiness/kpis")
+def kpis() -> Any:
+    """Coverage KPIs per commune and for the province (first row)."""
+    with sessions()() as session:
+        rows = pipeline.kpi_table(_inputs(session))
+    if request.args.get("format") == "csv":
+        return _table(rows, "coverage_kpis", geo=False)
+    return jsonify({"rows": rows, "stated_figures": pipeline.readiness.stated_figures_check(
+        rows[0])})
+
+
+@bp.get("/readiness/events")
+def events() -> Any:
+    """Event places ranked for ``streams`` simultaneous streams at ``quality``."""
+    streams = _number("streams", None, 1, 10_000, int)
+    if streams is None:
+        raise ValidationError("bad streams", details=[{"field": "streams",
+                                                       "reason": "is required"}])
+    with sessions()() as session:
+        rows = pipeline.event_places(
+            _inputs(session), streams=streams, quality=request.args.get("quality", "hd_live"),
+            travel_radius_m=_number("travel_km", 10.0, 0, 200) * 1000,
+            candidates=request.args.get("candidates", "communes"))
+    return _table(rows, "event_places", geo=True)
+
+
+@bp.get("/backhaul/cuts")
+def cuts() -> Any:
+    """Impact of every single point of failure (or of one link: ``?link=CODE``)."""
+    with sessions()() as session:
+        inputs = _inputs(session)
+        verdicts = pipeline.seller_readiness(inputs)
+        rows = pipeline.fibre_cuts(inputs, verdicts, link_code=request.args.get("link"))
+    return jsonify(rows)

@@ -1,0 +1,105 @@
+"""Readiness through the app (API over real HTTP and CLI) on the sample registry, both backends."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture
+def covered(loaded: Any, dem: Path, runner: Any) -> dict[str, Any]:
+    result = runner.invoke(args=["coverage", "compute"])
+    assert result.exit_code == 0, result.output
+    return loaded
+
+
+def test_readiness_needs_coverage(loaded: Any, dem: Path, api: Any) -> None:
+    for path in ("readiness/sellers", "readiness/kpis", "backhaul/cuts"):
+        r = api.get(path)
+        assert r.status_code == 404 and "no coverage" in r.json()["message"]
+
+
+def test_seller_verdicts(covered: Any, api: Any) -> None:
+    doc = api.get("readiness/sellers").json()
+    [feature] = doc["features"]
+    props = feature["properties"]
+    assert feature["id"] == "SEL-1" and feature["geometry"]["type"] == "Point"
+    assert props["site_code"] == "VT-BL-01" and props["technology"] == "4G"
+    assert props["service_class"] in ("none", "data_only", "basic_live", "sd_live", "hd_live",
+                                      "fullhd_live")
+    assert props["limiting_factor"] and props["explanation"]
+    assert props["backhaul_kind"] == "fibre" and props["commune_code"] == "03390"
+    rows = list(csv.DictReader(io.StringIO(api.get("readiness/sellers",
+                                                   params={"format": "csv"}).text)))
+    assert rows[0]["code"] == "SEL-1" and rows[0]["service_class"] == props["service_class"]
+    assert api.get("readiness/sellers", params={"format": "xml"}).status_code == 400
+    assert api.get("readiness/sellers", params={"concurrent_streams": 0}).status_code == 400
+
+
+def test_concurrency_and_a_cut_fibre_change_the_verdict(covered: Any, api: Any,
+                                                         runner: Any) -> None:
+    before = api.get("readiness/sellers").json()["features"][0]["properties"]
+    assert api.patch("fibre_links/FL-1", json={"status": "cut", "version": 1}).status_code == 200
+    after = api.get("readiness/sellers").json()["features"][0]["properties"]
+    assert after["site_code"] == before["site_code"]  # the rasters are not recomputed yet
+    assert after["service_class"] == "none" and after["limiting_factor"] == "backhaul"
+    assert "cut off" in after["explanation"]
+
+
+def test_kpis(covered: Any, api: Any) -> None:
+    doc = api.get("readiness/kpis").json()
+    province, *communes = doc["rows"]
+    assert province["commune_code"] == "province"
+    assert {c["commune"] for c in communes} == {"Bình Lư", "Tân Phong"}
+    for label in ("population", "villages", "sellers"):
+        for tech in ("4G", "any"):
+            total = sum(province[f"{label}_{tech}_{c}"] for c in (
+                "none", "data_only", "basic_live", "sd_live", "hd_live", "fullhd_live"))
+            assert total == pytest.approx(1.0, abs=1e-3)
+    assert set(doc["stated_figures"]) >= {"centres_claim_holds", "villages_claim_holds"}
+    text = api.get("readiness/kpis", params={"format": "csv"}).text
+    assert text.splitlines()[0].startswith("commune_code,commune,")
+
+
+def test_event_places(covered: Any, api: Any) -> None:
+    doc = api.get("readiness/events", params={"streams": 3, "quality": "sd_live"}).json()
+    ranks = [f["properties"]["rank"] for f in doc["features"]]
+    assert ranks == [1, 2]
+    assert "3 × sd_live" in doc["features"][0]["properties"]["explanation"] or \
+        "no usable signal" in doc["features"][0]["properties"]["explanation"]
+    villages = api.get("readiness/events", params={"streams": 1, "candidates": "villages",
+                                                   "format": "json"}).json()
+    assert {v["code"] for v in villages} == {"V-BL-1", "V-TP-1"}
+    for bad in ({}, {"streams": 0}, {"streams": 2, "quality": "4k"},
+                {"streams": 2, "candidates": "towns"}, {"streams": 2, "travel_km": -1}):
+        r = api.get("readiness/events", params=bad)
+        assert r.status_code == 400, bad
+
+
+def test_fibre_cut_impact(covered: Any, api: Any) -> None:
+    [cut] = api.get("backhaul/cuts").json()
+    assert cut["link_code"] == "FL-1" and cut["sites"] == ["VT-BL-01"]
+    sellers = api.get("readiness/sellers").json()["features"]
+    served = [f["id"] for f in sellers if f["properties"]["service_class"] != "none"]
+    assert cut["sellers"] == served
+    assert api.get("backhaul/cuts", params={"link": "FL-1"}).json() == [cut]
+    assert api.get("backhaul/cuts", params={"link": "NOPE"}).status_code == 404
+
+
+def test_readiness_cli(covered: Any, runner: Any, tmp_path: Path) -> None:
+    report = runner.invoke(args=["readiness", "report"])
+    assert report.exit_code == 0, report.output
+    for text in ("Coverage KPIs", "Bình Lư", "Seller verdicts by class",
+                 "Top 5 single points of failure", "FL-1", "Wall time"):
+        assert text in report.output
+    out = tmp_path / "v.geojson"
+    assert runner.invoke(args=["readiness", "sellers", str(out)]).exit_code == 0
+    assert '"SEL-1"' in out.read_text("utf-8")
+    bad = runner.invoke(args=["readiness", "sellers", str(tmp_path / "v.txt")])
+    assert bad.exit_code != 0
+    events = runner.invoke(args=["readiness", "events", "--streams", "2"])
+    assert events.exit_code == 0 and "  1. " in events.output
