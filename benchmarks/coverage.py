@@ -205,9 +205,9 @@ def single_thread_rows(analysis_step: int) -> list[Row]:
             "reference",
         ),
         (
-            "(a) line_of_sight sweep, 1 thread",
+            "(a) line_of_sight (propagation), 1 thread",
             f"{los_rate / 1e6:.1f} Mcells/s",
-            f"{t_los * 1e3:.1f} ms; agrees on {agreement:.2%} of cells",
+            f"{t_los * 1e3:.1f} ms; agrees on {agreement:.4%} of cells",
             f"{los_rate / gdal_rate:.2f}x GDAL (goal >= 1.0x)",
         ),
     ]

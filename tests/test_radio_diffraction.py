@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from affine import Affine
 
+from registry.radio._kernels import _knife_edge_fast
 from registry.radio.coverage import CoverageParams, site_path_loss
 from registry.radio.diffraction import (
     KNIFE_EDGE_V_MIN,
@@ -40,6 +41,15 @@ def test_knife_edge_formula_and_threshold() -> None:
     assert (
         0.0 < knife_edge_loss_db(-0.7799) < 0.01
     )  # the formula is continuous at -0.78 to 0.005 dB
+
+
+def test_tabulated_knife_edge_matches_the_formula() -> None:
+    """The sweep's J(v) table: within 0.002 dB everywhere, 0 at and below -0.78."""
+    v = np.concatenate([np.linspace(-2.0, 130.0, 200_001), [KNIFE_EDGE_V_MIN, 500.0]])
+    error = [abs(_knife_edge_fast(x) - knife_edge_loss_db(x)) for x in v]
+    assert max(error) < 0.002
+    assert _knife_edge_fast(KNIFE_EDGE_V_MIN) == 0.0
+    assert _knife_edge_fast(-0.7799) > 0.0
 
 
 def test_exact_deygout_flat_and_single_edge() -> None:

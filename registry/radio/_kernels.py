@@ -1,7 +1,27 @@
 """Compiled kernels of the radio engine (private; use `registry.radio.coverage`).
 
-The radial sweep
-================
+Line of sight (`los_grid`)
+==========================
+The scheme of GDAL's viewshed (`gdal_viewshed`, edge mode): rows are walked
+outward from the observer row, each row outward from the observer column,
+and every cell takes its horizon from its two neighbours nearer the
+observer, the ones its line to the observer passes between. State per cell:
+the horizon as a rise per step along the cell's major axis (the larger of
+its row and column offsets), the largest of the interpolated horizon and
+the cell's own terrain. With major offset t and minor offset x the
+neighbours are at major offset t - 1 (for |x| < t the cells (t - 1, x) and
+(t - 1, x - 1) of the previous row, the inner loops over a row vectorise; for
+|x| > t the cells (t, x - 1) of the same row and (t - 1, x - 1)), weighted
+1 - x/t and x/t. A cell is visible when its centre, raised by the target
+height, is not below that horizon. Terrain is lowered by d² / (2 k R) for
+earth curvature. One pass, O(1) per cell, row-contiguous memory, float32.
+Like GDAL's, it is an approximation of the exact per-cell line of sight
+(the horizon is interpolated, not traced); on the benchmark DEM it agrees
+with `gdal.ViewshedGenerate` on 99.9998 % of the cells within the radius.
+No-data cells are hidden and block everything behind them.
+
+The radial sweep (Deygout)
+==========================
 A site sits at the centre cell [n, n] of a square window of (2n + 1)² DEM
 cells (NaN outside the DEM). The window is cut into four cones: down, up
 (diagonal cells included) and right, left. In a cone, t = 1..n counts rows
@@ -14,19 +34,13 @@ between the two straddling cells (on a grid line this is bilinear
 interpolation) and lowered by d² / (2 k R) for earth curvature (the same as
 adding the bulge d1 d2 / (2 k R) of each receiver's path).
 
-Receivers. Cell (t, j) is evaluated from the rays' samples at rows 1..t-1;
-the receiver is the cell centre (its own elevation + receiver height, its
-own distance). State per ray, updated in O(1) amortised per sample:
-
-* line of sight (`los_sweep`): the running maximum elevation slope seen from
-  the site. A cell's horizon is interpolated linearly between the two rays
-  bracketing it (ray positions k t / n on its row); it is visible when its
-  own slope reaches that horizon.
-* Deygout (`deygout_sweep`): the upper convex hull of the (distance, height)
-  samples, kept by the monotone-chain rule. Hulls cannot be interpolated, so
-  a cell is evaluated by the nearest ray at its row,
-  k = step * floor((2 j n + t step) / (2 t step)) in exact integers: at most
-  half a ray spacing (half a cell on the DEM grid) from the cell centre.
+Receivers. Cell (t, j) is evaluated from the samples at rows 1..t-1 of the
+nearest ray at its row, k = step * floor((2 j n + t step) / (2 t step)) in
+exact integers: at most half a ray spacing (half a cell on the DEM grid)
+from the cell centre; the receiver is the cell centre (its own elevation +
+receiver height, its own distance). Each ray keeps the upper convex hull of
+its (distance, height) samples by the monotone-chain rule, O(1) amortised
+per sample.
 
 Why the hull is enough for Deygout. For c > 0, the points with v >= c lie
 above the concave curve h = c sqrt(lambda d1 d2 / 2 d); a point under the
@@ -40,18 +54,15 @@ obstruct; only edges with v <= 0 (Fresnel-zone clearance losses of at most
 6 dB each) may come from the hull rather than the best non-hull sample.
 The other difference to an exact per-cell profile is geometric: the profile
 is that of the owning ray, not of the straight line to the cell centre.
-
-Loop order. `los_sweep` walks row by row with all rays of a cone at once
-(contiguous memory, one float of state per ray); `deygout_sweep` walks ray
-by ray (each ray keeps its hull hot in cache). Both use the same cones, rays
-and samples (`_cone`, `_sample`).
+J(v) is read from a table (step 1/16 in v, linear interpolation, within
+0.0016 dB of the formula; the formula beyond v = 128).
 
 The scalar model functions (path loss, J(v), antenna pattern) are the public
 ones, made callable from compiled code by `numba.extending.register_jitable`.
 
 Kernels are compiled with fastmath flags that keep NaN semantics: NaN marks
-missing terrain. A ray is cut at its first NaN sample: cells beyond it are
-hidden in `los_sweep` and get no value (NaN) in `deygout_sweep`.
+missing terrain. A ray is cut at its first NaN sample: cells beyond it get
+no value (NaN) in `deygout_sweep`.
 """
 
 from __future__ import annotations
@@ -62,7 +73,7 @@ import numpy as np
 from numba import njit
 
 from registry.radio.antenna import sector_gain_dbi
-from registry.radio.diffraction import knife_edge_loss_db
+from registry.radio.diffraction import KNIFE_EDGE_V_MIN, knife_edge_loss_db
 from registry.radio.pathloss import (
     SPEED_OF_LIGHT_M_S,
     cost231_hata_db,
@@ -70,15 +81,21 @@ from registry.radio.pathloss import (
     rma_path_loss_db,
 )
 
-LOS_HIDDEN = np.uint8(0)
-LOS_VISIBLE = np.uint8(1)
-LOS_UNKNOWN = np.uint8(255)  # out of range or no terrain data
-_FAR = 1e300  # finite stand-in for an infinite slope (keeps interpolation NaN-free)
+_FAR = 1e30  # finite float32 stand-in for an infinite slope (keeps interpolation NaN-free)
 
 # No "nnan"/"ninf": NaN marks missing terrain and must survive optimisation.
 _FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 _JIT = {"cache": True, "nogil": True, "fastmath": _FASTMATH, "error_model": "numpy"}
 _INLINE = {**_JIT, "inline": "always"}
+
+# J(v) tabulated for v = -0.78 + i / 16 up to v = 128, linearly interpolated
+# (largest deviation from the formula 0.0016 dB, measured on 10^6 points);
+# the formula itself beyond the table.
+_J_STEP = 1.0 / 16.0
+_J_TABLE = np.array(
+    [knife_edge_loss_db(KNIFE_EDGE_V_MIN + i * _J_STEP) for i in range(2062)], dtype=np.float64
+)
+_J_TABLE[0] = 6.9 + 20.0 * math.log10(math.sqrt(0.88**2 + 1.0) - 0.88)  # the limit at v -> -0.78+
 
 
 @njit(**_INLINE)
@@ -116,18 +133,39 @@ def _sample(win, n, t, ar, ac, br, bc, j0, frac):
     return z0 + frac * (z1 - z0) if frac > 0.0 else z0
 
 
+@njit(**_INLINE)
+def _offset_max(t, d_row, d_col, r_max2, limit):
+    """Largest column offset x <= limit with (x d_col)² + (t d_row)² <= r_max²; -1 if none."""
+    rest = r_max2 - (t * d_row) ** 2
+    if rest < 0.0:
+        return -1
+    x = min(int(math.sqrt(rest) / d_col), limit)
+    while x >= 0 and (x * d_col) ** 2 > rest:
+        x -= 1
+    while x < limit and ((x + 1) * d_col) ** 2 <= rest:
+        x += 1
+    return x
+
+
+@njit(**_INLINE)
+def _los_cell(zr, o, state, c, out_c0, offset, h_rx, inv_major, horizon, far):
+    """Visibility of cell c of a row from its interpolated horizon; store its own horizon."""
+    z = zr[c]
+    rise = z + offset
+    o[c - out_c0] = (rise + h_rx) * inv_major >= horizon
+    state[c] = max(horizon, rise * inv_major) if z == z else far
+
+
 @njit(**_JIT)
-def los_sweep(win, n, step, phase_r, phase_c, d_row, d_col, z_tx, rx_h, inv_2kr, r_max, out):
-    """Line of sight from the site to every lattice cell of the window.
+def los_grid(elev, r0, c0, d_row, d_col, z_tx, rx_h, inv_2kr, r_max, out, out_r0, out_c0):
+    """Line of sight from cell [r0, c0] to every cell of `elev` within the radius.
 
     Parameters
     ----------
-    win : float32[2n+1, 2n+1]
-        Terrain, site at [n, n], NaN = no data.
-    n, step : int
-        Half-width (a multiple of step) and the odd analysis step.
-    phase_r, phase_c : int
-        First window row/column on the analysis lattice.
+    elev : float32[rows, cols]
+        Terrain, NaN = no data (C-contiguous).
+    r0, c0 : int
+        Observer cell.
     d_row, d_col : float
         Cell size along y and x, metres.
     z_tx : float
@@ -138,59 +176,87 @@ def los_sweep(win, n, step, phase_r, phase_c, d_row, d_col, z_tx, rx_h, inv_2kr,
         1 / (2 k R), 1/metres.
     r_max : float
         Radius, metres.
-    out : uint8[nI, nJ]
-        LOS_VISIBLE / LOS_HIDDEN on the lattice; must be pre-filled with LOS_UNKNOWN.
+    out : bool[h, w]
+        Set True where visible, False where hidden or without terrain, for
+        the cells within the radius; ``out[0, 0]`` is cell (out_r0, out_c0).
+        Cells beyond the radius are left as they are.
+    out_r0, out_c0 : int
+        Cell of ``out[0, 0]``.
     """
-    n_rays = 2 * (n // step) + 1
-    slope = np.empty(n_rays)  # minor offset per major row
-    seg2 = np.empty(n_rays)  # squared distance per major row
-    inv_seg = np.empty(n_rays)
-    state = np.empty(n_rays)  # running maximum elevation slope seen from the site
-    inv_step = 1.0 / step
+    rows, cols = elev.shape
     r_max2 = r_max * r_max
-    if (n - phase_r) % step == 0 and (n - phase_c) % step == 0 and win[n, n] == win[n, n]:
-        out[(n - phase_r) // step, (n - phase_c) // step] = LOS_VISIBLE
-    for cone in range(4):
-        ar, ac, br, bc, d_major, d_minor, strict, t_phase, j_phase = _cone(
-            cone, n, step, phase_r, phase_c, d_row, d_col
-        )
-        for i in range(n_rays):
-            slope[i] = (i * step - n) / n
-            seg2[i] = d_major * d_major + (slope[i] * d_minor) ** 2
-            inv_seg[i] = 1.0 / math.sqrt(seg2[i])
-            state[i] = -_FAR
-        t_last = min(n, int(r_max / d_major))
-        for t in range(1, t_last + 1):
-            dt2 = (t * d_major) ** 2
-            if (t - t_phase) % step == 0 and dt2 <= r_max2:
-                ray_per_offset = n / (t * step)  # rays (fractional index) per minor offset
-                j_max = min(t - (1 if strict else 0), int(math.sqrt(r_max2 - dt2) / d_minor))
-                j = -j_max + (j_phase + j_max) % step  # first lattice offset >= -j_max
-                while j <= j_max:
-                    dist2 = (j * d_minor) ** 2 + dt2
-                    r = n + t * ar + j * br
-                    c = n + t * ac + j * bc
-                    z = win[r, c]
-                    if z == z:
-                        # horizon interpolated between the two rays bracketing the cell
-                        ray = j * ray_per_offset + n // step
-                        k = min(int(ray), n_rays - 2)
-                        horizon = state[k] + (ray - k) * (state[k + 1] - state[k])
-                        rise = z - dist2 * inv_2kr + rx_h - z_tx
-                        visible = rise >= horizon * math.sqrt(dist2)
-                        ii = int((r - phase_r) * inv_step + 0.5)
-                        jj = int((c - phase_c) * inv_step + 0.5)
-                        out[ii, jj] = LOS_VISIBLE if visible else LOS_HIDDEN
-                    j += step
-            tf = float(t)
-            drop = tf * tf * inv_2kr
-            inv_t = 1.0 / tf
-            for i in range(n_rays):
-                x = slope[i] * tf
-                j0 = math.floor(x)
-                z = _sample(win, n, t, ar, ac, br, bc, j0, x - j0)
-                s = (z - drop * seg2[i] - z_tx) * inv_seg[i] * inv_t
-                state[i] = max(state[i], s) if z == z else _FAR  # no data: blocked
+    size = max(rows, cols) + 1
+    inv = np.empty(size, np.float32)  # 1 / major offset
+    inv[0] = 0.0
+    for i in range(1, size):
+        inv[i] = 1.0 / i
+    base = np.empty(cols, np.float32)  # - observer elevation - curvature drop of the column offset
+    for c in range(cols):
+        base[c] = -(((c - c0) * d_col) ** 2) * inv_2kr - z_tx
+    h_rx = np.float32(rx_h)
+    far = np.float32(_FAR)
+    first = np.empty(cols, np.float32)  # horizon state of the observer row
+    prev = np.empty(cols, np.float32)
+    cur = np.empty(cols, np.float32)
+    # observer row: outward along the row, from the straight neighbour only
+    x_hi = _offset_max(0, d_row, d_col, r_max2, cols - 1 - c0)
+    x_lo = _offset_max(0, d_row, d_col, r_max2, c0)
+    out[r0 - out_r0, c0 - out_c0] = elev[r0, c0] == elev[r0, c0]
+    first[c0] = -far
+    zr = elev[r0]
+    o = out[r0 - out_r0]
+    for c in range(c0 + 1, c0 + x_hi + 1):
+        _los_cell(zr, o, first, c, out_c0, base[c], h_rx, inv[c - c0], first[c - 1], far)
+    for c in range(c0 - 1, c0 - x_lo - 1, -1):
+        _los_cell(zr, o, first, c, out_c0, base[c], h_rx, inv[c0 - c], first[c + 1], far)
+    for sign in (1, -1):
+        prev[:] = first
+        for t in range(1, (rows - 1 - r0 if sign > 0 else r0) + 1):
+            x_hi = _offset_max(t, d_row, d_col, r_max2, cols - 1 - c0)
+            if x_hi < 0:
+                break
+            x_lo = _offset_max(t, d_row, d_col, r_max2, c0)
+            r = r0 + sign * t
+            zr = elev[r]
+            o = out[r - out_r0]
+            drop = np.float32(-((t * d_row) ** 2) * inv_2kr)
+            inv_t = inv[t]
+            # cells nearer the column axis (|x| < t): previous row only, vectorised
+            for c in range(c0 + 1, c0 + min(x_hi, t - 1) + 1):
+                h = prev[c] + (c - c0) * inv_t * (prev[c - 1] - prev[c])
+                _los_cell(zr, o, cur, c, out_c0, base[c] + drop, h_rx, inv_t, h, far)
+            for c in range(c0 - min(x_lo, t - 1), c0):
+                h = prev[c] + (c0 - c) * inv_t * (prev[c + 1] - prev[c])
+                _los_cell(zr, o, cur, c, out_c0, base[c] + drop, h_rx, inv_t, h, far)
+            _los_cell(zr, o, cur, c0, out_c0, base[c0] + drop, h_rx, inv_t, prev[c0], far)
+            # diagonal, then the cells nearer the row axis (|x| > t): outward along the row
+            if x_hi >= t:
+                c = c0 + t
+                _los_cell(zr, o, cur, c, out_c0, base[c] + drop, h_rx, inv_t, prev[c - 1], far)
+            for c in range(c0 + t + 1, c0 + x_hi + 1):
+                s = inv[c - c0]
+                h = cur[c - 1] + t * s * (prev[c - 1] - cur[c - 1])
+                _los_cell(zr, o, cur, c, out_c0, base[c] + drop, h_rx, s, h, far)
+            if x_lo >= t:
+                c = c0 - t
+                _los_cell(zr, o, cur, c, out_c0, base[c] + drop, h_rx, inv_t, prev[c + 1], far)
+            for c in range(c0 - t - 1, c0 - x_lo - 1, -1):
+                s = inv[c0 - c]
+                h = cur[c + 1] + t * s * (prev[c + 1] - cur[c + 1])
+                _los_cell(zr, o, cur, c, out_c0, base[c] + drop, h_rx, s, h, far)
+            prev, cur = cur, prev
+
+
+@njit(**_INLINE)
+def _knife_edge_fast(v):
+    """J(v) by the table (within 0.0016 dB of `knife_edge_loss_db`; 0 for v <= -0.78)."""
+    if v <= KNIFE_EDGE_V_MIN:
+        return 0.0
+    x = (v - KNIFE_EDGE_V_MIN) * (1.0 / _J_STEP)
+    if x >= _J_TABLE.shape[0] - 1:
+        return knife_edge_loss_db(v)
+    i = int(x)
+    return _J_TABLE[i] + (x - i) * (_J_TABLE[i + 1] - _J_TABLE[i])
 
 
 @njit(**_INLINE)
@@ -242,8 +308,28 @@ def deygout_sweep(
 ):
     """Free-space + Deygout (3 edges) loss from the site to every lattice cell of the window.
 
-    Parameters are those of `los_sweep`, plus `freqs` (float64[nf], MHz) and
-    `out` (float32[nf, nI, nJ], loss in dB, pre-filled with NaN).
+    Parameters
+    ----------
+    win : float32[2n+1, 2n+1]
+        Terrain, site at [n, n], NaN = no data.
+    n, step : int
+        Half-width (a multiple of step) and the odd analysis step.
+    phase_r, phase_c : int
+        First window row/column on the analysis lattice.
+    d_row, d_col : float
+        Cell size along y and x, metres.
+    z_tx : float
+        Absolute elevation of the antenna, metres.
+    rx_h : float
+        Receiver height above ground, metres.
+    inv_2kr : float
+        1 / (2 k R), 1/metres.
+    r_max : float
+        Radius, metres.
+    freqs : float64[nf]
+        Frequencies, MHz.
+    out : float32[nf, nI, nJ]
+        Loss in dB on the lattice; must be pre-filled with NaN.
     """
     nf = freqs.shape[0]
     inv_sqrt_lambda = np.empty(nf)
@@ -312,12 +398,12 @@ def deygout_sweep(
                         jj = int((c - phase_c) * inv_step + 0.5)
                         for f in range(nf):
                             loss = fspl_1m[f] + log_d3
-                            j_main = knife_edge_loss_db(g_main * inv_sqrt_lambda[f])
+                            j_main = _knife_edge_fast(g_main * inv_sqrt_lambda[f])
                             if j_main > 0.0:
                                 loss += (
                                     j_main
-                                    + knife_edge_loss_db(left[p] * inv_sqrt_lambda[f])
-                                    + knife_edge_loss_db(g_right * inv_sqrt_lambda[f])
+                                    + _knife_edge_fast(left[p] * inv_sqrt_lambda[f])
+                                    + _knife_edge_fast(g_right * inv_sqrt_lambda[f])
                                 )
                             out[f, ii, jj] = loss
                 t_mod += 1
@@ -351,7 +437,7 @@ def empirical_sweep(
     hata_c,
     out,
 ):
-    """RMa (LOS/NLOS from `los`, the `los_sweep` output) or COST-231 Hata loss on the lattice.
+    """RMa (LOS/NLOS from `los`, bool on the lattice) or COST-231 Hata loss on the lattice.
 
     Parameters as in `deygout_sweep`; `use_rma` selects RMa, else Hata.
     """
@@ -368,9 +454,8 @@ def empirical_sweep(
             d = math.sqrt(dist2)
             for f in range(freqs.shape[0]):
                 if use_rma:
-                    visible = los[ii, jj] == LOS_VISIBLE
                     out[f, ii, jj] = rma_path_loss_db(
-                        d, freqs[f], h_bs, rx_h, visible, rma_h, rma_w
+                        d, freqs[f], h_bs, rx_h, los[ii, jj], rma_h, rma_w
                     )
                 else:
                     out[f, ii, jj] = cost231_hata_db(d, freqs[f], h_bs, rx_h, hata_c)

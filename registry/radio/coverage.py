@@ -6,8 +6,9 @@ Pipeline
    group's basic transmission loss is computed once for all its frequencies
    by a radial sweep over a square window of the DEM around the site (radius
    `CoverageParams.max_radius_m`; see `registry.radio._kernels` for the sweep
-   and how it relates to the exact Deygout method). Losses are cached on disk
-   by the hash of their inputs (DEM fingerprint, antenna position and height,
+   and how it relates to the exact Deygout method; RMa takes its LOS/NLOS
+   from the propagation of `line_of_sight`). Losses are cached on disk by
+   the hash of their inputs (DEM fingerprint, antenna position and height,
    frequencies, loss parameters), so an unchanged site is never recomputed.
 2. Each sector's pattern (TR 36.814) and power per resource element turn the
    loss into RSRP; the mosaic keeps, per cell, the best server (strongest
@@ -75,7 +76,7 @@ Progress = Callable[[int, int], None]
 
 TILE_SIZE = 128  # mosaic tile side in analysis cells (unit of parallel work and of updates)
 NO_SERVER = -1  # best_server value where no sector reaches
-_LOSS_VERSION = 1  # part of every loss cache key: bump when the loss computation changes
+_LOSS_VERSION = 2  # part of every loss cache key: bump when the loss computation changes
 
 
 @dataclass(frozen=True)
@@ -312,13 +313,14 @@ def line_of_sight(
     k_factor: float = K_FACTOR,
     earth_radius_m: float = EARTH_RADIUS_M,
 ) -> tuple[np.ndarray, Affine]:
-    """Line-of-sight mask from an observer, by the radial sweep.
+    """Line-of-sight mask from an observer, by neighbour propagation (GDAL's scheme).
 
     The observer stands at the centre of the DEM cell containing (x, y), at
     that cell's elevation + `observer_height_m`; a cell is visible when its
-    centre, raised by `target_height_m`, is not below the horizon of the sweep
-    rays bracketing it (see `registry.radio._kernels`). Earth curvature uses
-    the effective radius k R (the equivalent GDAL curvature coefficient is 1/k).
+    centre, raised by `target_height_m`, is not below the horizon interpolated
+    from its two neighbours nearer the observer (see `registry.radio._kernels`).
+    Earth curvature uses the effective radius k R (the equivalent GDAL
+    curvature coefficient is 1/k).
 
     Parameters
     ----------
@@ -343,28 +345,25 @@ def line_of_sight(
     r, c = _site_cell(dem, x_m, y_m)
     if not math.isfinite(dem.elevation_m[r, c]):
         raise ValueError(f"no ground elevation at ({x_m}, {y_m})")
-    w = _window(dem, r, c, max_distance_m, 1)
-    win = _terrain_window(dem, r, c, w.n)
-    out = np.full(w.shape, _kernels.LOS_UNKNOWN, dtype=np.uint8)
+    n = _window(dem, r, c, max_distance_m, 1).n
+    r_lo, c_lo = max(r - n, 0), max(c - n, 0)
+    r_hi, c_hi = min(r + n + 1, dem.shape[0]), min(c + n + 1, dem.shape[1])
+    mask = np.zeros((r_hi - r_lo, c_hi - c_lo), dtype=np.bool_)
     dx, dy = dem.cell_size
-    _kernels.los_sweep(
-        win,
-        w.n,
-        1,
-        0,
-        0,
+    _kernels.los_grid(
+        dem.elevation_m,
+        r,
+        c,
         dy,
         dx,
-        float(win[w.n, w.n]) + observer_height_m,
+        float(dem.elevation_m[r, c]) + observer_height_m,
         target_height_m,
         _inv_2kr(k_factor, earth_radius_m),
         max_distance_m,
-        out,
+        mask,
+        r_lo,
+        c_lo,
     )
-    r_lo, c_lo = max(w.row0, 0), max(w.col0, 0)
-    r_hi = min(w.row0 + out.shape[0], dem.shape[0])
-    c_hi = min(w.col0 + out.shape[1], dem.shape[1])
-    mask = out[r_lo - w.row0 : r_hi - w.row0, c_lo - w.col0 : c_hi - w.col0] == _kernels.LOS_VISIBLE
     return mask, dem.transform @ Affine.translation(c_lo, r_lo)
 
 
@@ -461,22 +460,13 @@ def site_path_loss(
             out,
         )
     else:
-        los = np.full(w.shape, _kernels.LOS_UNKNOWN, dtype=np.uint8)
+        los = np.zeros(w.shape, dtype=np.bool_)
         if p.model == "rma":
-            _kernels.los_sweep(
-                win,
-                w.n,
-                step,
-                w.phase_r,
-                w.phase_c,
-                dy,
-                dx,
-                z_tx,
-                rx_h,
-                inv_2kr,
-                p.max_radius_m,
-                los,
+            full = np.zeros(win.shape, dtype=np.bool_)
+            _kernels.los_grid(
+                win, w.n, w.n, dy, dx, z_tx, rx_h, inv_2kr, p.max_radius_m, full, 0, 0
             )
+            los = np.ascontiguousarray(full[w.phase_r :: step, w.phase_c :: step])
         _kernels.empirical_sweep(
             win,
             w.n,
