@@ -54,5 +54,11 @@ class ConflictError(RegistryError):
         return body
 
 
+class PreconditionRequired(RegistryError):
+    """A write that must say which version it changes did not (HTTP 428)."""
+
+    status = 428
+
+
 class ImportRejected(ValidationError):
     """An import had invalid rows; nothing was stored. ``details`` is the per-row report."""

@@ -7,6 +7,7 @@ so layers compose (as geopandas' ``explore`` does).
 from __future__ import annotations
 
 import base64
+import html
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import rasterio
 from folium.plugins import MarkerCluster
 from pyproj import Transformer
@@ -76,9 +78,18 @@ def _popup_fields(frame: gpd.GeoDataFrame, fields: list[str]) -> list[str]:
     return [f for f in fields if f in frame.columns]
 
 
+def _escaped(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A copy whose text is HTML-escaped: folium puts popup and tooltip values in innerHTML."""
+    out = frame.copy()
+    for name in out.columns:
+        if name != out.geometry.name and not pd.api.types.is_numeric_dtype(out[name]):
+            out[name] = out[name].map(lambda v: html.escape(v) if isinstance(v, str) else v)
+    return out
+
+
 def add_communes(frame: gpd.GeoDataFrame, m: folium.Map) -> folium.Map:
     folium.GeoJson(
-        frame[["code", "name", "population", "geometry"]], name=TITLES["communes"],
+        _escaped(frame[["code", "name", "population", "geometry"]]), name=TITLES["communes"],
         style_function=lambda _f: {"color": COLOURS["communes"], "weight": 1.5,
                                    "fillOpacity": 0.05},
         tooltip=folium.GeoJsonTooltip(["name", "population"], aliases=["Xã", "Dân số"]),
@@ -90,7 +101,7 @@ def add_points(frame: gpd.GeoDataFrame, m: folium.Map, *, layer: str, title: str
                fields: list[str], radius: float = 5, cluster: bool = False) -> folium.Map:
     """Circle markers with a popup of ``fields``; clustered when there are many."""
     fields = _popup_fields(frame, fields)
-    data = frame[[*fields, "geometry"]]
+    data = _escaped(frame[[*fields, "geometry"]])
     target: Any = folium.FeatureGroup(name=title)
     target.add_to(m)
     if cluster:
@@ -106,7 +117,7 @@ def add_points(frame: gpd.GeoDataFrame, m: folium.Map, *, layer: str, title: str
 def add_fibre(frame: gpd.GeoDataFrame, m: folium.Map) -> folium.Map:
     fields = _popup_fields(frame, ["code", "road", "capacity_mbps", "status"])
     folium.GeoJson(
-        frame[[*fields, "geometry"]], name=TITLES["fibre_links"],
+        _escaped(frame[[*fields, "geometry"]]), name=TITLES["fibre_links"],
         style_function=lambda f: {
             "color": FIBRE_STATUS_COLOURS.get(f["properties"].get("status"), "#ff7f00"),
             "weight": 4 if f["properties"].get("road") else 2},

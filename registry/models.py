@@ -18,7 +18,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from registry.db import Geometry, UtcDateTime
 
-OPERATORS = ("452-01", "452-02", "452-04", "452-05", "452-07", "452-08")
 SITE_STATUS = ("planned", "active", "down")
 BACKHAUL_KINDS = ("fibre", "microwave", "satellite")
 LINK_STATUS = ("planned", "active", "cut")
@@ -89,7 +88,7 @@ class Spatial:
 
 class Named:
     name: Mapped[str] = col(String(200), doc="name as written, with diacritics (NFC)")
-    name_key: Mapped[str] = mapped_column(String(200), index=True, default="")
+    name_key: Mapped[str] = mapped_column(Text, index=True, default="")
 
 
 class Commune(Named, Spatial, Record):
@@ -142,7 +141,7 @@ class Site(Named, Spatial, Record):
     __tablename__ = "sites"
     layer = "sites"
 
-    operator: Mapped[str] = col(String(7), pattern=r"^\d{3}-\d{2,3}$", doc="MCC-MNC")
+    operator: Mapped[str] = col(String(7), pattern=r"^[0-9]{3}-[0-9]{2,3}$", doc="MCC-MNC")
     commune_code: Mapped[str | None] = col(String(64), ForeignKey("communes.code"),
                                            nullable=True, index=True)
     tower_height_m: Mapped[float] = col(Float, ge=0, le=300)
@@ -201,8 +200,8 @@ class LivestreamEvent(Named, Spatial, Record):
     start: Mapped[datetime] = col(UtcDateTime())
     duration_min: Mapped[int] = col(Integer, ge=1, le=7 * 24 * 60)
     streams: Mapped[int] = col(Integer, ge=1, le=10_000)
-    orders: Mapped[int | None] = col(Integer, nullable=True, ge=0)
-    views: Mapped[int | None] = col(Integer, nullable=True, ge=0)
+    orders: Mapped[int | None] = col(Integer, nullable=True, ge=0, le=1_000_000_000)
+    views: Mapped[int | None] = col(Integer, nullable=True, ge=0, le=2_000_000_000)
     synthetic: Mapped[bool] = col(Boolean)
 
 
@@ -212,7 +211,7 @@ class Measurement(Spatial, Record):
 
     kind: Mapped[str] = col(String(20), choices=MEASUREMENT_KINDS)
     measured_at: Mapped[datetime] = col(UtcDateTime())
-    operator: Mapped[str | None] = col(String(7), nullable=True, pattern=r"^\d{3}-\d{2,3}$")
+    operator: Mapped[str | None] = col(String(7), nullable=True, pattern=r"^[0-9]{3}-[0-9]{2,3}$")
     technology: Mapped[str | None] = col(String(2), nullable=True, choices=TECHNOLOGIES)
     site_code: Mapped[str | None] = col(String(64), ForeignKey("sites.code"), nullable=True,
                                         index=True, doc="serving site, when known")

@@ -31,6 +31,10 @@ CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 READ_ONLY = frozenset({"id", "created_at", "updated_at", "version", "name_key", "geom",
                        "min_lon", "min_lat", "max_lon", "max_lat"})
 TRUE_WORDS = {"true", "1", "yes", "y", "t"}
+INT32_MAX = 2**31 - 1  # every integer column is a 32-bit integer on PostgreSQL
+YEARS = (1900, 2100)  # date-times outside these years are typing errors
+#: Control characters (but tab, newline, carriage return) and unpaired UTF-16 surrogates.
+BAD_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 FALSE_WORDS = {"false", "0", "no", "n", "f", ""}
 
 
@@ -57,24 +61,55 @@ def _coerce(column: Any, value: Any) -> Any:
         if word in TRUE_WORDS | FALSE_WORDS:
             return word in TRUE_WORDS
         raise ValueError("must be true or false")
-    if isinstance(kind, Integer | Float):
-        wanted = "an integer" if isinstance(kind, Integer) else "a number"
+    if isinstance(kind, Integer):
+        return _integer(value)
+    if isinstance(kind, Float):
         try:
             number = float(value) if not isinstance(value, bool) else math.nan
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             number = math.nan
-        if not math.isfinite(number) or (isinstance(kind, Integer) and not number.is_integer()):
-            raise ValueError(f"must be {wanted}")
-        return int(number) if isinstance(kind, Integer) else number
+        if not math.isfinite(number):
+            raise ValueError("must be a number")
+        return number
     if isinstance(kind, UtcDateTime):
         stamp = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-        return stamp if stamp.tzinfo else stamp.replace(tzinfo=LOCAL_TZ)
+        stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=LOCAL_TZ)
+        if not YEARS[0] <= stamp.year <= YEARS[1]:
+            raise ValueError(f"must be a date-time between the years {YEARS[0]} and {YEARS[1]}")
+        return stamp.astimezone(UTC).replace(microsecond=0)
     if not isinstance(value, str):
         raise ValueError("must be text")
-    text = _nfc(value)
+    text = _nfc(check_text(value))
     if kind.length and len(text) > kind.length:
         raise ValueError(f"is longer than {kind.length} characters")
     return text
+
+
+def _integer(value: Any) -> int:
+    """An exact integer from an int, an integral float or decimal digits, within int32."""
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]{1,12}(\.0*)?", value):
+        number = int(value.split(".")[0])
+    else:
+        number = None
+    if number is None or not -INT32_MAX <= number <= INT32_MAX:
+        raise ValueError("must be an integer")
+    return number
+
+
+def check_text(value: str, field: str | None = None) -> str:
+    """Refuse control characters and unpaired surrogates (databases reject or mangle them)."""
+    if BAD_CHARACTERS.search(value):
+        if field is None:
+            raise ValueError("must not contain control characters")
+        raise ValidationError(f"bad {field}", details=[
+            {"field": field, "reason": "must not contain control characters"}])
+    return value
 
 
 def _check_constraints(column: Any, value: Any) -> str | None:
@@ -93,12 +128,14 @@ def _check_constraints(column: Any, value: Any) -> str | None:
 def parse_geometry(raw: Any) -> BaseGeometry:
     """A shapely geometry from GeoJSON (dict), WKT (str) or a shapely object."""
     if isinstance(raw, BaseGeometry):
-        return raw
-    if isinstance(raw, str):
-        return shapely.from_wkt(raw)
-    if isinstance(raw, dict):
-        return shape(raw)
-    raise ValueError("must be a GeoJSON geometry object")
+        geom = raw
+    elif isinstance(raw, str):
+        geom = shapely.from_wkt(raw)
+    elif isinstance(raw, dict):
+        geom = shape(raw)
+    else:
+        raise ValueError("must be a GeoJSON geometry object")
+    return shapely.force_2d(geom)  # heights above ground are fields, not Z coordinates
 
 
 def _check_geometry(model: type[Record], geom: BaseGeometry,
@@ -154,7 +191,7 @@ def validate(model: type[Record], data: dict[str, Any], *,
             continue
         try:
             value = _coerce(column, value)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             reason = str(exc) if str(exc).startswith("must ") else f"cannot be read: {exc}"
             errors.append({"field": name, "reason": reason})
             continue

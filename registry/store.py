@@ -32,6 +32,8 @@ from registry.models import (
 )
 
 BBox = tuple[float, float, float, float]
+#: Row key of values a reader supplies only for new records (e.g. OpenCelliD's defaults).
+CREATE_DEFAULTS = "_create_defaults"
 
 
 def references(model: type[Record]) -> dict[str, type[Record]]:
@@ -163,10 +165,12 @@ def _flush(session: Session, model: type[Record], code: str) -> None:
         raise ConflictError(f"{model.layer} {code!r} conflicts with stored records "
                             f"(duplicate code or still referenced): {exc.orig}") from None
     except StaleDataError:
-        current = session.scalar(select(model).where(model.code == code).execution_options(
-            populate_existing=True))
+        # The session's transaction is gone; read what won the race in a fresh one.
+        with Session(session.get_bind()) as fresh:
+            current = fresh.scalar(select(model).where(model.code == code))
+            feature = schemas.to_feature(current) if current else None
         raise ConflictError(f"{model.layer} {code!r} was changed by someone else",
-                            current=schemas.to_feature(current) if current else None) from None
+                            current=feature) from None
 
 
 def create_record(session: Session, model: type[Record], data: Mapping[str, Any], *, actor: str,
@@ -213,6 +217,10 @@ def delete_record(session: Session, model: type[Record], code: str, *,
         raise ConflictError(f"{model.layer} {code!r} is at version {record.version}, "
                             f"not {expected_version}", current=schemas.to_feature(record))
     before = schemas.to_feature(record)
+    cascaded = (list(session.scalars(select(Sector).where(Sector.site_code == code)))
+                if model is Site else [])
+    for sector in cascaded:
+        _audit(session, Sector, sector.code, "delete", actor, schemas.to_feature(sector), None)
     session.delete(record)
     _flush(session, model, code)
     _audit(session, model, code, "delete", actor, before, None)
@@ -226,28 +234,38 @@ class ImportReport:
     created: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
     unchanged: dict[str, int] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-                "notes": self.notes}
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
+
+
+def _stale_row(stored: Record | None, version: Any) -> str | None:
+    """Why a row exported at ``version`` may not overwrite ``stored``, if it may not."""
+    if stored is None or version in (None, ""):
+        return None
+    if str(version).strip() != str(stored.version):
+        return (f"the file has version {version} of {stored.code!r} but the registry has "
+                f"version {stored.version}: export again and redo the edit")
+    return None
 
 
 def import_layers(session: Session, layers: Mapping[str, Sequence[Mapping[str, Any]]], *,
-                  actor: str, area_bbox: BBox | None, report: ImportReport | None = None,
-                  progress: Any = None) -> ImportReport:
+                  actor: str, area_bbox: BBox | None, progress: Any = None) -> ImportReport:
     """Upsert rows by code into several layers at once, all or nothing.
 
     Every row of every layer is validated first; if any is wrong, ImportRejected lists each
     problem with its layer, row number (1-based) and field, and nothing is written. Rows equal
-    to the stored record change nothing, so re-importing the same file is a no-op.
+    to the stored record change nothing, so re-importing the same file is a no-op. A row only
+    changes the fields it carries; one carrying a ``version`` other than the stored one is
+    refused (it was exported before someone else's edit). Values under ``CREATE_DEFAULTS`` in a
+    row are used only when the record is new.
     """
     unknown = [name for name in layers if name not in BY_LAYER]
     if unknown:
         raise ValidationError("unknown layers", details=[
             {"field": "layer", "reason": f"{n!r} is not a layer; known: {', '.join(BY_LAYER)}"}
             for n in unknown])
-    report = report or ImportReport()
+    report = ImportReport()
     errors: list[dict[str, Any]] = []
     cleaned: dict[str, list[dict[str, Any]]] = {}
     pending: dict[str, set[str]] = {}
@@ -255,11 +273,23 @@ def import_layers(session: Session, layers: Mapping[str, Sequence[Mapping[str, A
         rows = layers.get(model.layer)
         if rows is None:
             continue
+        existing = find_by_codes(session, model, (str(r.get("code")) for r in rows))
         good: list[dict[str, Any]] = []
         seen: dict[str, int] = {}
-        for i, row in enumerate(rows, start=1):
+        for i, raw in enumerate(rows, start=1):
+            row = dict(raw)
+            defaults = row.pop(CREATE_DEFAULTS, {})
+            stored = existing.get(str(row.get("code")))
+            problem = _stale_row(stored, row.get("version"))
+            if problem:
+                errors.append({"layer": model.layer, "row": i, "field": "version",
+                               "reason": problem})
+                continue
+            # Fields missing from the file keep their stored values (or defaults when new).
+            merged = ({**schemas.to_properties(stored), "geometry": getattr(stored, "geom", None),
+                       **row} if stored else {**defaults, **row})
             try:
-                clean = schemas.validate(model, dict(row), area_bbox=area_bbox)
+                clean = schemas.validate(model, merged, area_bbox=area_bbox)
             except ValidationError as exc:
                 errors += [{"layer": model.layer, "row": i, **d} for d in exc.details]
                 continue

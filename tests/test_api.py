@@ -76,15 +76,16 @@ def test_create_update_delete(loaded: Any, api: Any, layer: str) -> None:
     assert updated.json()["properties"]["version"] == 2
     assert api.get(f"{layer}/NEW-{layer}").json()["properties"][field] == value
 
-    # Full replacement with PUT, the version given as If-Match.
+    # PUT (like PATCH, it changes the fields it carries), the version given as If-Match.
     put = api.put(f"{layer}/NEW-{layer}", json=feature(row), headers={"If-Match": '"2"'})
     assert put.status_code == 200, put.text
     assert put.json()["properties"]["version"] == 3
 
-    deleted = api.delete(f"{layer}/NEW-{layer}")
+    assert api.delete(f"{layer}/NEW-{layer}").status_code == 428  # say which version
+    deleted = api.delete(f"{layer}/NEW-{layer}", headers={"If-Match": '"3"'})
     assert deleted.status_code == 204
     assert api.get(f"{layer}/NEW-{layer}").status_code == 404
-    assert api.delete(f"{layer}/NEW-{layer}").status_code == 404
+    assert api.delete(f"{layer}/NEW-{layer}", params={"version": 3}).status_code == 404
 
 
 @pytest.mark.parametrize("layer", LAYERS)
@@ -238,12 +239,12 @@ def test_pagination(loaded: Any, api: Any) -> None:
 
 def test_delete_of_referenced_record_is_a_conflict(loaded: Any, api: Any) -> None:
     code = loaded["communes"][0]["code"]
-    r = api.delete(f"communes/{code}")
+    r = api.delete(f"communes/{code}", params={"version": 1})
     assert r.status_code == 409
     assert api.get(f"communes/{code}").status_code == 200
     # Deleting a site takes its sectors with it.
-    assert api.delete("measurements/M-1").status_code == 204
-    assert api.delete("sites/VT-BL-01").status_code == 204
+    assert api.delete("measurements/M-1", params={"version": 1}).status_code == 204
+    assert api.delete("sites/VT-BL-01", params={"version": 1}).status_code == 204
     assert api.get("sectors", params={"q": "vt-bl-01"}).json()["numberMatched"] == 0
 
 

@@ -80,7 +80,7 @@ def test_calibration_from_measurements(loaded: Any, dem: Path, api: Any) -> None
 
 def test_calibration_without_measurements(loaded: Any, dem: Path, api: Any,
                                           runner: Any) -> None:
-    assert api.delete("measurements/M-1").status_code == 204
+    assert api.delete("measurements/M-1", params={"version": 1}).status_code == 204
     assert runner.invoke(args=["coverage", "compute"]).exit_code == 0
     r = api.post("coverage/calibration")
     assert r.status_code == 400 and r.json()["details"][0]["field"] == "measurements"

@@ -2,8 +2,8 @@
 
 OpenCelliD rows are single cells with an *estimated* position. Cells of one eNodeB/gNodeB are
 grouped into a site placed at their mean position; each cell becomes a sector. Fields OpenCelliD
-does not carry (frequency, azimuth, power, heights) take the documented defaults below, which
-planners should replace with real engineering data.
+does not carry (frequency, azimuth, power, heights) take the documented defaults below when a
+record is created; re-importing moves sites but keeps what planners have entered since.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry.errors import ImportRejected, ValidationError
+from registry.store import CREATE_DEFAULTS
 
 HEADER = ("radio", "mcc", "net", "area", "cell", "unit", "lon", "lat", "range", "samples",
           "changeable", "created", "updated", "averageSignal")
@@ -98,21 +99,26 @@ def read_opencellid(data: bytes, _layer: str | None = None, *,
         site_code = f"OC-{operator}-{radio}-{area}-{node}"
         lon = sum(c[1] for c in cells) / len(cells)
         lat = sum(c[2] for c in cells) / len(cells)
-        sites.append({"code": site_code, "name": f"{radio} {area}/{node}", "operator": operator,
-                      "tower_height_m": defaults.tower_height_m, "status": "active",
-                      "backhaul_kind": "fibre", "backhaul_capacity_mbps": 1000.0,
-                      "geometry": {"type": "Point", "coordinates": [lon, lat]}})
+        sites.append({
+            "code": site_code, "operator": operator,
+            "geometry": {"type": "Point", "coordinates": [lon, lat]},
+            CREATE_DEFAULTS: {"name": f"{radio} {area}/{node}", "status": "active",
+                              "tower_height_m": defaults.tower_height_m,
+                              "backhaul_kind": "fibre", "backhaul_capacity_mbps": 1000.0}})
         lte = tech == "4G"
         for local_id, _, _ in sorted(cells):
             sectors.append({
                 "code": f"{site_code}-{local_id}", "site_code": site_code, "technology": tech,
-                "band": defaults.lte_band if lte else defaults.nr_band,
-                "freq_mhz": defaults.lte_freq_mhz if lte else defaults.nr_freq_mhz,
-                "bandwidth_mhz": defaults.lte_bandwidth_mhz if lte else defaults.nr_bandwidth_mhz,
-                "azimuth_deg": (local_id % 3) * 120.0, "mech_tilt_deg": defaults.mech_tilt_deg,
-                "elec_tilt_deg": defaults.elec_tilt_deg,
-                "h_beamwidth_deg": defaults.h_beamwidth_deg,
-                "v_beamwidth_deg": defaults.v_beamwidth_deg, "gain_dbi": defaults.gain_dbi,
-                "tx_power_dbm": defaults.tx_power_dbm if lte else defaults.nr_tx_power_dbm,
-                "height_m": defaults.antenna_height_m})
+                CREATE_DEFAULTS: {
+                    "band": defaults.lte_band if lte else defaults.nr_band,
+                    "freq_mhz": defaults.lte_freq_mhz if lte else defaults.nr_freq_mhz,
+                    "bandwidth_mhz": (defaults.lte_bandwidth_mhz if lte
+                                      else defaults.nr_bandwidth_mhz),
+                    "azimuth_deg": (local_id % 3) * 120.0,
+                    "mech_tilt_deg": defaults.mech_tilt_deg,
+                    "elec_tilt_deg": defaults.elec_tilt_deg,
+                    "h_beamwidth_deg": defaults.h_beamwidth_deg,
+                    "v_beamwidth_deg": defaults.v_beamwidth_deg, "gain_dbi": defaults.gain_dbi,
+                    "tx_power_dbm": defaults.tx_power_dbm if lte else defaults.nr_tx_power_dbm,
+                    "height_m": defaults.antenna_height_m}})
     return {"sites": sites, "sectors": sectors}

@@ -72,12 +72,13 @@ def frame_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def read_geojson(data: bytes, layer: str | None) -> Layers:
     try:
         doc = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _bad_file("GeoJSON", str(exc)) from None
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, huge numbers, deep nesting
+        raise _bad_file("GeoJSON", str(exc)[:200]) from None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(
             doc.get("features"), list):
         raise _bad_file("GeoJSON", "expected a FeatureCollection with a features array")
-    name = _layer_name(layer or doc.get("name"), "GeoJSON")
+    named = doc.get("name") if isinstance(doc.get("name"), str) else None
+    name = _layer_name(layer or named, "GeoJSON")
     rows = []
     for i, feature in enumerate(doc["features"], start=1):
         if not isinstance(feature, dict) or not isinstance(feature.get("properties") or {}, dict):
@@ -129,7 +130,7 @@ def read_gpkg(data: bytes, layer: str | None) -> Layers:
         try:
             names = [str(n) for n, _ in pyogrio.list_layers(tmp.name)]
         except Exception as exc:  # GDAL raises its own error types for non-GeoPackage bytes
-            raise _bad_file("GeoPackage", str(exc)) from None
+            raise _bad_file("GeoPackage", str(exc).replace(tmp.name, "the file")) from None
         wanted = [_layer_name(layer, "GeoPackage")] if layer else [n for n in names
                                                                     if n in BY_LAYER]
         if not wanted or any(n not in names for n in wanted):

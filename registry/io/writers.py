@@ -9,6 +9,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import pyogrio
+from sqlalchemy import Boolean, Float, Integer
 from sqlalchemy.orm import Session
 
 from registry import schemas, store
@@ -22,9 +23,18 @@ def layer_frame(session: Session, model: type[Record]) -> pd.DataFrame:
     rows = [schemas.to_properties(r) for r in records]
     columns = [*schemas.input_columns(model), "version", "created_at", "updated_at"]
     frame = pd.DataFrame(rows, columns=columns)
-    for name in ("created_at", "updated_at", *(n for n, c in schemas.input_columns(model).items()
-                                               if isinstance(c.type, UtcDateTime))):
+    # Types from the columns, not the data: an all-empty column stays numeric in the file.
+    for name, column in schemas.input_columns(model).items():
+        kind = column.type
+        frame[name] = (
+            pd.to_datetime(frame[name], utc=True, format="ISO8601")
+            if isinstance(kind, UtcDateTime)
+            else frame[name].astype("Int64" if isinstance(kind, Integer) else "Float64"
+                                    if isinstance(kind, Float) else "boolean"
+                                    if isinstance(kind, Boolean) else "string"))
+    for name in ("created_at", "updated_at"):
         frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
+    frame["version"] = frame["version"].astype("Int64")
     if model.geometry_type is None:
         return frame
     return gpd.GeoDataFrame(frame, geometry=[r.geom for r in records], crs="EPSG:4326")

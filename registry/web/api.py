@@ -5,15 +5,17 @@ Views only parse the request, call ``registry.store`` / ``registry.io`` and shap
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from registry import io, schemas, store
 from registry.db import transaction
-from registry.errors import NotFoundError, RegistryError, ValidationError
+from registry.errors import NotFoundError, PreconditionRequired, ValidationError
 from registry.models import BY_LAYER, Record
 from registry.web import sessions
 from registry.web.openapi import openapi_document
@@ -21,8 +23,13 @@ from registry.web.openapi import openapi_document
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-class PreconditionRequired(RegistryError):
-    status = 428
+@bp.url_value_preprocessor
+def _check_url_values(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """Codes in URLs and text filters go to the database: refuse control characters early."""
+    for name, value in (values or {}).items():
+        schemas.check_text(value, name)
+    for name in ("q", "commune"):
+        schemas.check_text(request.args.get(name, ""), name)
 
 
 def _model(layer: str) -> type[Record]:
@@ -32,7 +39,7 @@ def _model(layer: str) -> type[Record]:
 
 
 def _flag(name: str) -> bool:
-    return request.args.get(name, "").lower() in ("1", "true", "yes")
+    return request.args.get(name, "").strip().lower() in schemas.TRUE_WORDS
 
 
 def _area() -> tuple[float, float, float, float] | None:
@@ -61,15 +68,20 @@ def _bbox_arg() -> tuple[float, float, float, float] | None:
         bbox = tuple(float(v) for v in raw.split(","))
     except ValueError:
         bbox = ()
-    if len(bbox) != 4 or bbox[0] > bbox[2] or bbox[1] > bbox[3]:
+    if (len(bbox) != 4 or not all(math.isfinite(v) for v in bbox) or bbox[0] > bbox[2]
+            or bbox[1] > bbox[3] or bbox[0] < -180 or bbox[2] > 180 or bbox[1] < -90
+            or bbox[3] > 90):
         raise ValidationError("bad bbox", details=[{"field": "bbox", "reason": (
-            "must be min_lon,min_lat,max_lon,max_lat with min ≤ max")}])
+            "must be min_lon,min_lat,max_lon,max_lat in degrees with min ≤ max")}])
     return bbox  # type: ignore[return-value]
 
 
 def _body() -> dict[str, Any]:
     """The request's record as flat fields (+ ``geometry``), from a Feature or a plain object."""
-    doc = request.get_json(silent=True)
+    try:
+        doc = request.get_json(silent=True)
+    except RecursionError:  # absurdly nested JSON
+        doc = None
     if not isinstance(doc, dict):
         raise ValidationError("the body must be a JSON object (a GeoJSON Feature or fields)",
                               details=[{"field": "body", "reason": "is not a JSON object"}])
@@ -88,16 +100,20 @@ def _body() -> dict[str, Any]:
 
 
 def _expected_version(data: dict[str, Any]) -> int:
-    raw = request.headers.get("If-Match", "").strip('"W/ ') or data.pop("version", None)
+    """The version the client is changing: If-Match header, or ``version`` in body or query."""
+    raw = (request.headers.get("If-Match", "").strip('"W/ ') or data.pop("version", None)
+           or request.args.get("version"))
     data.pop("version", None)
     if raw is None or raw == "":
         raise PreconditionRequired("say which version you are changing", details=[
-            {"field": "version", "reason": "is required (in the body or an If-Match header)"}])
-    try:
+            {"field": "version", "reason": "is required (If-Match header, or version in the "
+                                           "body or the query)"}])
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) < 10:
         return int(raw)
-    except (TypeError, ValueError):
-        raise ValidationError("bad version", details=[
-            {"field": "version", "reason": "must be an integer"}]) from None
+    raise ValidationError("bad version", details=[
+        {"field": "version", "reason": "must be a whole number"}])
 
 
 def _feature_response(record: Record, status: int = 200) -> Response:
@@ -131,15 +147,17 @@ def list_layer(layer: str) -> Any:
                                             commune=request.args.get("commune"),
                                             q=request.args.get("q"), limit=limit, offset=offset)
         features = [schemas.to_feature(r) for r in records]
+    base = url_for("api.list_layer", layer=layer, _external=True)
     args = {k: v for k, v in request.args.items() if k not in ("offset", "limit")}
+
+    def page(start: int) -> str:
+        return f"{base}?{urlencode({**args, 'offset': start, 'limit': limit})}"
+
     links = [{"rel": "self", "href": request.url}]
     if offset + limit < total:
-        links.append({"rel": "next", "href": url_for("api.list_layer", layer=layer, _external=True,
-                                                     offset=offset + limit, limit=limit, **args)})
+        links.append({"rel": "next", "href": page(offset + limit)})
     if offset > 0:
-        links.append({"rel": "prev", "href": url_for("api.list_layer", layer=layer, _external=True,
-                                                     offset=max(0, offset - limit), limit=limit,
-                                                     **args)})
+        links.append({"rel": "prev", "href": page(max(0, offset - limit))})
     doc: dict[str, Any] = {"type": "FeatureCollection", "features": features,
                            "numberMatched": total, "numberReturned": len(features),
                            "links": links}
@@ -182,7 +200,7 @@ def update(layer: str, code: str) -> Any:
 @bp.delete("/<layer>/<code>")
 def delete(layer: str, code: str) -> Any:
     model = _model(layer)
-    version = _int_arg("version", -1, 0, 2**31) if "version" in request.args else None
+    version = _expected_version({})
     with transaction(sessions()) as session:
         store.delete_record(session, model, code, expected_version=version, actor="api")
     return "", 204
