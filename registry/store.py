@@ -66,6 +66,7 @@ def _filters(session: Session, model: type[Record], *, bbox: BBox | None, commun
         else:
             where.append(_bbox_clause(model, bbox))
     if commune is not None:
+        get_record(session, Commune, commune)  # an unknown commune is a 404 for every layer
         if model is Commune:
             where.append(Commune.code == commune)
         elif "commune_code" in model.__table__.c:

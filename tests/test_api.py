@@ -213,7 +213,8 @@ def test_commune_filter(loaded: Any, api: Any) -> None:
     for layer, codes in expected.items():
         doc = api.get(layer, params={"commune": binh_lu}).json()
         assert [f["id"] for f in doc["features"]] == codes, layer
-    assert api.get("fibre_nodes", params={"commune": "00000"}).status_code == 404
+    for layer in ("fibre_nodes", "villages", "sectors"):
+        assert api.get(layer, params={"commune": "00000"}).status_code == 404
 
 
 def test_bbox_filter_and_errors(loaded: Any, api: Any) -> None:

@@ -217,6 +217,14 @@ def test_gpkg_opens_with_every_layer(app: Any, loaded: Any, tmp_path: Path) -> N
     assert info["crs"] == "EPSG:4326" and info["features"] == 2
 
 
+def test_csv_export_defuses_formulas_and_opens_in_spreadsheets(loaded: Any, api: Any) -> None:
+    assert api.patch("sellers/SEL-1", json={"handle": "=HYPERLINK(\"x\")", "version": 1}
+                     ).status_code == 200
+    data = api.get("export", params={"format": "csv", "layer": "sellers"}).content
+    assert data.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM
+    assert "'=HYPERLINK" in data.decode("utf-8-sig") and "Lò Thị Mai" in data.decode("utf-8-sig")
+
+
 def test_export_errors(api: Any) -> None:
     assert api.get("export", params={"format": "shp"}).status_code == 400
     r = api.get("export", params={"format": "csv"})

@@ -48,6 +48,19 @@ def export_geojson(session: Session, layer: str) -> bytes:
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
 
 
+#: Leading characters that make spreadsheets evaluate a cell as a formula (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    """CSV for spreadsheets: UTF-8 with a BOM (Excel then reads the diacritics), and text
+    cells that would start a formula prefixed with an apostrophe."""
+    def defuse(value: Any) -> Any:
+        return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+    return frame.map(defuse).to_csv(index=False).encode("utf-8-sig")
+
+
 def export_csv(session: Session, layer: str) -> bytes:
     frame = layer_frame(session, BY_LAYER[layer])
     if isinstance(frame, gpd.GeoDataFrame):
@@ -57,7 +70,7 @@ def export_csv(session: Session, layer: str) -> bytes:
             frame["lon"], frame["lat"] = geoms.x, geoms.y
         else:
             frame["geometry"] = geoms.to_wkt()
-    return frame.to_csv(index=False).encode("utf-8")
+    return _csv(frame)
 
 
 def export_gpkg(session: Session, path: Path) -> Path:
@@ -74,7 +87,7 @@ def export_gpkg(session: Session, path: Path) -> Path:
 
 def records_csv(rows: list[dict[str, Any]]) -> bytes:
     """Flat records (e.g. seller verdicts or KPI rows) as CSV."""
-    return pd.DataFrame(rows).to_csv(index=False).encode("utf-8")
+    return _csv(pd.DataFrame(rows))
 
 
 def records_geojson(rows: list[dict[str, Any]]) -> bytes:

@@ -132,7 +132,7 @@ def index() -> Any:
 
 @bp.get("/openapi.json")
 def openapi() -> Any:
-    return jsonify(openapi_document())
+    return jsonify(openapi_document(current_app.config["MAX_PAGE_SIZE"]))
 
 
 @bp.get("/<layer>")

@@ -25,7 +25,7 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _feature(layer: str, *, write: bool) -> dict[str, Any]:
+def _feature(layer: str, *, write: bool, partial: bool = False) -> dict[str, Any]:
     model = BY_LAYER[layer]
     geometry: dict[str, Any] = ({"type": "null"} if model.geometry_type is None
                                 else {"$ref": "#/components/schemas/Geometry"})
@@ -34,13 +34,16 @@ def _feature(layer: str, *, write: bool) -> dict[str, Any]:
         props = {"allOf": [props, {"type": "object", "properties": {
             "version": {"type": "integer"}, "created_at": {"type": "string"},
             "updated_at": {"type": "string"}}}]}
-    required = ["type", "properties"] + (["geometry"] if model.geometry_type else [])
+    if partial:  # an update carries only the fields it changes
+        props = {"type": "object", "properties": schemas.json_schema(model)["properties"]}
+    required = ["type", "properties"] + (["geometry"] if model.geometry_type and not partial
+                                         else [])
     return {"type": "object", "required": required, "properties": {
         "type": {"const": "Feature"}, "id": {"type": "string"}, "geometry": geometry,
         "properties": props}}
 
 
-def openapi_document() -> dict[str, Any]:
+def openapi_document(max_page_size: int) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     params = [
         {"name": "bbox", "in": "query", "schema": {"type": "string"},
@@ -50,7 +53,7 @@ def openapi_document() -> dict[str, Any]:
         {"name": "q", "in": "query", "schema": {"type": "string"},
          "description": "name contains (case and diacritics ignored)"},
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                    "maximum": 1000}},
+                                                    "maximum": max_page_size}},
         {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}]
     outside = {"name": "allow_outside_area", "in": "query", "schema": {"type": "boolean"}}
     code = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -58,6 +61,8 @@ def openapi_document() -> dict[str, Any]:
         feature = _feature(layer, write=False)
         body = {"required": True, "content": {"application/json": {
             "schema": _feature(layer, write=True)}}}
+        change = {"required": True, "content": {"application/json": {
+            "schema": _feature(layer, write=True, partial=True)}}}
         paths[f"/api/v1/{layer}"] = {
             "get": {"summary": f"List {layer} as a GeoJSON FeatureCollection", "parameters": params,
                     "responses": {"200": _json({"type": "object", "properties": {
@@ -71,14 +76,14 @@ def openapi_document() -> dict[str, Any]:
                    "description": "the version being changed (or `version` in the properties)"}
         paths[f"/api/v1/{layer}/{{code}}"] = {
             "get": {"parameters": [code], "responses": {"200": _json(feature), **_errors(404)}},
-            "put": {"parameters": [code, version, outside], "requestBody": body,
+            "put": {"parameters": [code, version, outside], "requestBody": change,
                     "responses": {"200": _json(feature), **_errors(400, 404, 409, 428)}},
-            "patch": {"parameters": [code, version, outside], "requestBody": body,
+            "patch": {"parameters": [code, version, outside], "requestBody": change,
                       "responses": {"200": _json(feature), **_errors(400, 404, 409, 428)}},
-            "delete": {"parameters": [code, {"name": "version", "in": "query",
-                                             "schema": {"type": "integer"}}],
+            "delete": {"parameters": [code, version, {"name": "version", "in": "query",
+                                                      "schema": {"type": "integer"}}],
                        "responses": {"204": {"description": "Deleted"},
-                                     **_errors(400, 404, 409)}}}
+                                     **_errors(400, 404, 409, 428)}}}
     paths["/api/v1/import"] = {"post": {
         "summary": "Import a file, all or nothing",
         "parameters": [{"name": "format", "in": "query", "schema": {
