@@ -33,8 +33,8 @@ def test_seller_verdicts(covered: Any, api: Any) -> None:
                                       "fullhd_live")
     assert props["limiting_factor"] and props["explanation"]
     assert props["backhaul_kind"] == "fibre" and props["commune_code"] == "03390"
-    rows = list(csv.DictReader(io.StringIO(api.get("readiness/sellers",
-                                                   params={"format": "csv"}).text)))
+    rows = list(csv.DictReader(io.StringIO(api.get("readiness/sellers", params={
+        "format": "csv"}).content.decode("utf-8-sig"))))
     assert rows[0]["code"] == "SEL-1" and rows[0]["service_class"] == props["service_class"]
     assert api.get("readiness/sellers", params={"format": "xml"}).status_code == 400
     assert api.get("readiness/sellers", params={"concurrent_streams": 0}).status_code == 400
@@ -61,7 +61,7 @@ def test_kpis(covered: Any, api: Any) -> None:
                 "none", "data_only", "basic_live", "sd_live", "hd_live", "fullhd_live"))
             assert total == pytest.approx(1.0, abs=1e-3)
     assert set(doc["stated_figures"]) >= {"centres_claim_holds", "villages_claim_holds"}
-    text = api.get("readiness/kpis", params={"format": "csv"}).text
+    text = api.get("readiness/kpis", params={"format": "csv"}).content.decode("utf-8-sig")
     assert text.splitlines()[0].startswith("commune_code,commune,")
 
 

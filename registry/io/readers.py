@@ -92,6 +92,13 @@ def read_geojson(data: bytes, layer: str | None) -> Layers:
     return {name: rows}
 
 
+def _undefused(value: str | None) -> str | None:
+    """Undo the apostrophe our CSV export puts before text that looks like a formula."""
+    if value and len(value) > 1 and value[0] == "'" and value[1] in "=+-@\t\r":
+        return value[1:]
+    return value
+
+
 def read_csv(data: bytes, layer: str | None) -> Layers:
     """CSV with a header; points from lon/lat columns, other shapes from a WKT ``geometry``."""
     name = _layer_name(layer, "CSV")
@@ -111,7 +118,7 @@ def read_csv(data: bytes, layer: str | None) -> Layers:
     for raw in raw_rows:
         if None in raw:
             raise _bad_file("CSV", f"line {reader.line_num}: more values than header columns")
-        row = {k.strip(): v for k, v in raw.items() if k not in (lon, lat)}
+        row = {k.strip(): _undefused(v) for k, v in raw.items() if k not in (lon, lat)}
         if lon and lat:
             try:
                 row["geometry"] = {"type": "Point",
