@@ -8,7 +8,9 @@ mode="${1:-demo}"
 # Debian packages each mode needs; installed only when missing.
 pkgs=(python3-venv)
 if [ "$mode" = test ]; then
-  pkgs+=(postgresql postgresql-15-postgis-3 gdal-bin libgdal-dev)
+  # PostGIS for the second storage backend, GDAL as the viewshed reference, Chromium for the
+  # browser tests (driven by the playwright package; no browser is downloaded).
+  pkgs+=(postgresql postgresql-15-postgis-3 gdal-bin libgdal-dev chromium)
 fi
 
 missing=()

@@ -35,7 +35,7 @@ def test_import_and_export_every_format(runner: Any, app: Any, tmp_path: Path) -
     one = tmp_path / "sites.csv"
     assert runner.invoke(args=["export", str(one), "--format", "csv", "--layer", "sites"]
                          ).exit_code == 0
-    assert one.read_text().splitlines()[0].startswith("code,name,")
+    assert one.read_text("utf-8-sig").splitlines()[0].startswith("code,name,")
 
 
 def test_bad_import_exits_non_zero_and_changes_nothing(runner: Any, app: Any, loaded: Any,

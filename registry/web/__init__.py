@@ -20,8 +20,9 @@ def _wants_json() -> bool:
 
 
 def init_app(app: Flask) -> None:
-    from registry.web import api, coverage, pages, readiness
+    from registry.web import api, coverage, i18n, pages, readiness
 
+    i18n.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(coverage.bp)
     app.register_blueprint(readiness.bp)

@@ -1,0 +1,65 @@
+"""Languages of the pages: Vietnamese and English with Flask-Babel.
+
+The language comes from ``?lang=`` (remembered in a cookie), then that cookie, then the
+browser's ``Accept-Language``; numbers are formatted by the chosen locale.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, g, request
+from flask_babel import Babel, format_decimal, format_percent, get_locale
+
+LANGUAGES = ("vi", "en")
+DEFAULT_LANGUAGE = "vi"
+COOKIE = "lang"
+#: A year, in seconds: how long the language choice is remembered.
+COOKIE_MAX_AGE_S = 365 * 24 * 3600
+
+
+def select_locale() -> str:
+    """``?lang=``, then the ``lang`` cookie, then Accept-Language, then Vietnamese."""
+    chosen = request.args.get("lang")
+    if chosen in LANGUAGES:
+        g.set_language = chosen
+        return chosen
+    cookie = request.cookies.get(COOKIE)
+    if cookie in LANGUAGES:
+        return cookie
+    return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
+
+
+def number(value: Any, digits: int = 0) -> str:
+    """A number in the page's locale ("1.234,5" in Vietnamese, "1,234.5" in English)."""
+    if value is None:
+        return "—"
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    return format_decimal(value, format=pattern)
+
+
+def percent(value: Any, digits: int = 1) -> str:
+    """A share (0…1) as a percentage in the page's locale."""
+    if value is None:
+        return "—"
+    pattern = "#,##0" + ("." + "0" * digits if digits else "") + "%"
+    return format_percent(value, format=pattern)
+
+
+def init_app(app: Flask) -> None:
+    Babel(app, locale_selector=select_locale, default_locale=DEFAULT_LANGUAGE,
+          default_translation_directories="translations")
+    app.jinja_env.filters["num"] = number
+    app.jinja_env.filters["pct"] = percent
+
+    @app.context_processor
+    def _languages() -> dict[str, Any]:
+        return {"current_language": str(get_locale() or DEFAULT_LANGUAGE),
+                "languages": LANGUAGES}
+
+    @app.after_request
+    def _remember_language(response: Response) -> Response:
+        chosen = g.get("set_language")
+        if chosen:
+            response.set_cookie(COOKIE, chosen, max_age=COOKIE_MAX_AGE_S, samesite="Lax")
+        return response
