@@ -31,6 +31,7 @@ os.environ.setdefault("GDAL_NUM_THREADS", "1")
 import argparse
 import csv
 import dataclasses
+import functools
 import sys
 import tempfile
 import time
@@ -282,6 +283,17 @@ def print_table(rows: Sequence[Row]) -> None:
         print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
 
 
+@functools.cache
+def registry_inputs() -> tuple[Dem, list[SectorSpec]]:
+    """The registry's DEM and every sector of it (settings from REGISTRY_* as for the app)."""
+    from registry import create_app, pipeline
+
+    app = create_app()
+    with app.app_context(), app.extensions["registry"]["sessions"]() as session:
+        dem = pipeline.working_dem(app.config)
+        return dem, pipeline.sector_specs(session, dem, pipeline.backhaul_state(session))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -293,14 +305,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--sites", type=int, default=700, help="synthetic sites (without --sectors)"
     )
+    parser.add_argument(
+        "--registry", action="store_true",
+        help="(c)/(d) on the registry's own DEM and sectors (e.g. after `flask demo`)",
+    )
     args = parser.parse_args(argv)
 
     def province_dem() -> Dem:
+        if args.registry:
+            return registry_inputs()[0]
         if args.dem is not None:
             return load_dem(args.dem, crs=None)
         return synthetic_dem((4300, 5700), cell_size_m=30.0, seed=2, relief_m=2800.0)
 
     def province_sectors(dem: Dem) -> list[SectorSpec]:
+        if args.registry:
+            return registry_inputs()[1]
         if args.sectors is not None:
             return read_sectors(args.sectors)
         return synthetic_sectors(dem, args.sites)

@@ -29,8 +29,10 @@ fi
 if [ "$mode" = test ]; then
   .venv/bin/pip install -q -e '.[dev]'
   # GDAL's Python bindings must match the system library; used as the reference in tests.
-  .venv/bin/python -c "import osgeo.gdal" 2>/dev/null ||
+  if ! .venv/bin/python -c "import osgeo.gdal" 2>/dev/null; then
+    .venv/bin/pip install -q wheel "setuptools>=68"
     .venv/bin/pip install -q --no-build-isolation "GDAL==$(gdal-config --version)"
+  fi
 else
   .venv/bin/pip install -q -e .
 fi
