@@ -814,23 +814,48 @@ def compute_coverage(
     elevation, transform = _analysis_grid(dem, p.analysis_step)
     tiles = _tiles(elevation.shape)
     tick = _progress_counter(progress, len(groups) + len(tiles))
+    out = {
+        "best_server": np.full(elevation.shape, NO_SERVER, dtype=np.int32),
+        "rsrp_dbm": np.full(elevation.shape, np.nan, dtype=np.float32),
+        "sinr_db": np.full(elevation.shape, np.nan, dtype=np.float32),
+        "ul_rate_mbps": np.zeros(elevation.shape, dtype=np.float32),
+        "service_class": np.zeros(elevation.shape, dtype=np.uint8),
+    }
+    result = _losses_and_mosaic(
+        dem, p, sectors, groups, tiles, transform, elevation, out, {}, cache_dir, workers, tick
+    )
+    logger.info(
+        "coverage: %d site groups (%d computed), %d tiles",
+        len(groups),
+        result.n_computed,
+        len(tiles),
+    )
+    return result
+
+
+def _losses_and_mosaic(
+    dem: Dem,
+    p: CoverageParams,
+    sectors: tuple[SectorSpec, ...],
+    groups: list[_SiteGroup],
+    tiles: list[tuple[int, int, int, int]],
+    transform: Affine,
+    elevation: np.ndarray,
+    out: dict[str, np.ndarray],
+    known: Mapping[str, SiteLoss],
+    cache_dir: str | Path | None,
+    workers: int | None,
+    tick: Callable[[], None],
+) -> CoverageResult:
+    """Resolve every site group's loss (known, cached or computed), mosaic ``tiles`` into
+    ``out`` and wrap it all in a result."""
     cache = Path(cache_dir) if cache_dir is not None else None
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-        losses, n_computed = _resolve_losses(dem, groups, p, {}, cache, pool, tick)
-        out = {
-            "best_server": np.full(elevation.shape, NO_SERVER, dtype=np.int32),
-            "rsrp_dbm": np.full(elevation.shape, np.nan, dtype=np.float32),
-            "sinr_db": np.full(elevation.shape, np.nan, dtype=np.float32),
-            "ul_rate_mbps": np.zeros(elevation.shape, dtype=np.float32),
-            "service_class": np.zeros(elevation.shape, dtype=np.uint8),
-        }
+        losses, n_computed = _resolve_losses(dem, groups, p, known, cache, pool, tick)
         inputs = _MosaicInputs(
             sectors, tuple(groups), losses, _sector_table(sectors, p), elevation, transform, p
         )
         _run_mosaic(inputs, tiles, out, pool, tick)
-    logger.info(
-        "coverage: %d site groups (%d computed), %d tiles", len(groups), n_computed, len(tiles)
-    )
     return CoverageResult(
         dem,
         p,
@@ -884,43 +909,28 @@ def update_coverage(
     elevation, transform = _analysis_grid(dem, p.analysis_step)
     tiles = [t for t in _tiles(elevation.shape) if any(_overlaps(b, t) for b in touched)]
     tick = _progress_counter(progress, len(groups) + len(tiles))
-    cache = Path(cache_dir) if cache_dir is not None else None
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-        losses, n_computed = _resolve_losses(
-            dem, groups, p, previous.site_losses, cache, pool, tick
-        )
-        remap = np.full(len(previous.sectors) + 1, NO_SERVER, dtype=np.int32)
-        index = {(s.site_code, s.sector_code): i for i, s in enumerate(sectors)}
-        for i, s in enumerate(previous.sectors):
-            remap[i] = index.get((s.site_code, s.sector_code), NO_SERVER)
-        out = {
-            "best_server": remap[previous.best_server],  # NO_SERVER (-1) maps to the last entry
-            "rsrp_dbm": previous.rsrp_dbm.copy(),
-            "sinr_db": previous.sinr_db.copy(),
-            "ul_rate_mbps": previous.ul_rate_mbps.copy(),
-            "service_class": previous.service_class.copy(),
-        }
-        inputs = _MosaicInputs(
-            sectors, tuple(groups), losses, _sector_table(sectors, p), elevation, transform, p
-        )
-        _run_mosaic(inputs, tiles, out, pool, tick)
+    remap = np.full(len(previous.sectors) + 1, NO_SERVER, dtype=np.int32)
+    index = {(s.site_code, s.sector_code): i for i, s in enumerate(sectors)}
+    for i, s in enumerate(previous.sectors):
+        remap[i] = index.get((s.site_code, s.sector_code), NO_SERVER)
+    out = {
+        "best_server": remap[previous.best_server],  # NO_SERVER (-1) maps to the last entry
+        "rsrp_dbm": previous.rsrp_dbm.copy(),
+        "sinr_db": previous.sinr_db.copy(),
+        "ul_rate_mbps": previous.ul_rate_mbps.copy(),
+        "service_class": previous.service_class.copy(),
+    }
+    result = _losses_and_mosaic(
+        dem, p, sectors, groups, tiles, transform, elevation, out, previous.site_losses,
+        cache_dir, workers, tick,
+    )
     logger.info(
         "coverage update: %d site groups changed, %d computed, %d tiles re-mosaicked",
         len(changed),
-        n_computed,
+        result.n_computed,
         len(tiles),
     )
-    return CoverageResult(
-        dem,
-        p,
-        sectors,
-        transform,
-        dem.crs,
-        site_losses=losses,
-        n_computed=n_computed,
-        n_cached=len(groups) - n_computed,
-        **out,
-    )
+    return result
 
 
 # --------------------------------------------------------------------------- outputs
