@@ -435,8 +435,9 @@ def _sectors(sites: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         for band in bands:
             spec = BANDS[band]
             bandwidth = float(rng.choice(spec.bandwidths_mhz))  # one carrier per band and site
+            # A band's panels share one mounting platform on the tower.
+            antenna_height = site.tower_height_m - rng.uniform(*ANTENNA_BELOW_TOP_M)
             for k, azimuth in enumerate(azimuths, start=1):
-                antenna_height = site.tower_height_m - rng.uniform(*ANTENNA_BELOW_TOP_M)
                 rows.append(
                     {
                         "code": f"{site.code}-{spec.tag}-{k}",
