@@ -494,7 +494,7 @@ def site_path_loss(
 
 
 def _sector_signature(sector: SectorSpec) -> str:
-    return json.dumps(asdict(sector), sort_keys=True)
+    return repr(sector)  # a frozen dataclass of plain values: its repr names every field
 
 
 def _group_sectors(
