@@ -368,9 +368,13 @@ def elevation_at(dem: Dem, x_m: ArrayLike, y_m: ArrayLike) -> np.ndarray:
     c1 = np.minimum(c0 + 1, cols - 1)
     fr = r - r0
     fc = c - c0
-    z = dem.elevation_m.astype(np.float64, copy=False)
-    top = z[r0, c0] * (1.0 - fc) + z[r0, c1] * fc
-    bottom = z[r1, c0] * (1.0 - fc) + z[r1, c1] * fc
+    z = dem.elevation_m  # float32; only the sampled cells are widened, never the whole grid
+
+    def at(rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
+        return z[rr, cc].astype(np.float64)
+
+    top = at(r0, c0) * (1.0 - fc) + at(r0, c1) * fc
+    bottom = at(r1, c0) * (1.0 - fc) + at(r1, c1) * fc
     return np.where(inside, top * (1.0 - fr) + bottom * fr, np.nan)
 
 
