@@ -67,12 +67,12 @@ from registry.radio.linkbudget import (
     uplink_budget,
     uplink_rate_mbps,
 )
+from registry.readiness import LIVE_CLASSES
 from registry.terrain import EARTH_RADIUS_M, K_FACTOR, Dem, elevation_at
 
 logger = logging.getLogger(__name__)
 
 BackhaulKind = Literal["fibre", "microwave", "satellite"]
-LIVE_TARGETS = ("basic_live", "sd_live", "hd_live", "fullhd_live")
 
 
 # --------------------------------------------------------------------------- records
@@ -144,8 +144,8 @@ class GainParams:
     backhaul_share_for_streams: float = 0.5  # as `ReadinessParams.backhaul_share_for_streams`
 
     def __post_init__(self) -> None:
-        if self.target_class not in LIVE_TARGETS:
-            raise ValueError(f"target_class must be one of {', '.join(LIVE_TARGETS)}")
+        if self.target_class not in LIVE_CLASSES:
+            raise ValueError(f"target_class must be one of {', '.join(LIVE_CLASSES)}")
 
 
 @dataclass(frozen=True, eq=False)
