@@ -76,45 +76,12 @@ def synthetic_instance(seed: int = 7) -> dict[str, Any]:
 
 
 def registry_instance() -> dict[str, Any]:
-    """The registry's demo: DEM, villages, sellers, sites, fibre nodes and coverage."""
-    from pyproj import Transformer
-    from sqlalchemy import select
-
-    from registry import create_app, pipeline, readiness
-    from registry.models import FibreNode
+    """The registry's demo: DEM, area, demand, fibre nodes, fibre-fed sites, centres."""
+    from registry import create_app, pipeline
 
     app = create_app()
     with app.app_context(), app.extensions["registry"]["sessions"]() as session:
-        inputs = pipeline.ReadinessInputs(app.config, session,
-                                          pipeline.readiness_params(app.config))
-        dem: Dem = inputs.dem
-        to_dem = Transformer.from_crs("EPSG:4326", dem.crs, always_xy=True)
-
-        def project(geom: Any) -> Any:
-            return shapely.transform(geom, lambda c: np.column_stack(to_dem.transform(
-                c[:, 0], c[:, 1])))
-
-        def current(code: str, lon: float, lat: float) -> str:
-            return readiness.place_classes(inputs.place(code, lon, lat), inputs.grids,
-                                           inputs.backhaul, inputs.params)["any"]
-
-        area = shapely.union_all([project(c.geom) for c in inputs.communes])
-        demand = [DemandPoint(v.code, *to_dem.transform(v.geom.x, v.geom.y),
-                              population=float(v.population or 0),
-                              current_class=current(v.code, v.geom.x, v.geom.y))
-                  for v in inputs.villages]
-        demand += [DemandPoint(s.code, *to_dem.transform(s.geom.x, s.geom.y), sellers=1.0,
-                               current_class=current(s.code, s.geom.x, s.geom.y))
-                   for s in inputs.sellers]
-        nodes = [Hub(n.code, *to_dem.transform(n.geom.x, n.geom.y))
-                 for n in session.scalars(select(FibreNode))]
-        fed = [Hub(s.code, s.x_m, s.y_m) for s in inputs.sites
-               if inputs.backhaul[s.code].kind == "fibre" and inputs.backhaul[s.code].reachable]
-        centres = [(c.code, *to_dem.transform(c.admin_center_lon, c.admin_center_lat))
-                   for c in inputs.communes if c.admin_center_lon is not None]
-        return {"name": "registry demo", "dem": dem, "area": area, "demand": demand,
-                "fibre_nodes": nodes, "fibre_fed": fed, "centres": centres,
-                "params": pipeline.coverage_params(app.config)}
+        return {"name": "registry demo", **pipeline.siting_inputs(app.config, session)}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import geopandas as gpd
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
@@ -97,11 +98,13 @@ def export_command(out: Path, fmt: str, layer: str | None) -> None:
             click.echo(f"Wrote {path}")
 
 
-def render_registry_map(out: Path) -> Path:
-    """Render the registry's layers as a standalone HTML map."""
+def render_registry_map(out: Path, *, extra: dict[str, Any] | None = None) -> Path:
+    """Render the registry's layers (and ``extra`` ones, e.g. chosen sites) as a standalone
+    HTML map."""
     with _sessions()() as session:
         frames = {name: io.layer_frame(session, BY_LAYER[name])
                   for name in ("communes", "fibre_links", "sites", "villages", "sellers")}
+    frames.update(extra or {})
     out.parent.mkdir(parents=True, exist_ok=True)
     classes = pipeline.coverage_dir(current_app.config) / "coverage_service_class.tif"
     m = maps.registry_map(frames, service_class_tif=classes if classes.exists() else None)
@@ -289,7 +292,49 @@ def readiness_events(streams: int, quality: str, travel_km: float, candidates: s
                    f"{option['explanation']}")
 
 
+siting_group = AppGroup("siting", help="Choose new sites and their backhaul for a budget.")
+
+
+@siting_group.command("run")
+@click.option("--candidates", type=click.IntRange(1, 20_000), default=2000, show_default=True)
+@click.option("--max-sites", type=click.IntRange(1, 500), default=20, show_default=True)
+@click.option("--budget", "budget_mvnd", type=click.FloatRange(0), default=None,
+              help="Budget in million VND (default: no budget, only --max-sites).")
+@click.option("--spacing-km", type=click.FloatRange(0), default=3.0, show_default=True,
+              help="Minimum distance between chosen sites.")
+@click.option("--candidate-spacing-km", type=click.FloatRange(0.1), default=1.0,
+              show_default=True)
+@click.option("--method", type=click.Choice(["ip", "greedy"]), default="ip", show_default=True)
+@click.option("--top", default=10, show_default=True, help="Sites to print.")
+def siting_run(candidates: int, max_sites: int, budget_mvnd: float | None, spacing_km: float,
+               candidate_spacing_km: float, method: str, top: int) -> None:
+    """Choose sites (lazy greedy or the HiGHS integer program), print them, map them."""
+    try:
+        with _sessions()() as session:
+            result = pipeline.run_siting(
+                current_app.config, session, candidates=candidates, max_sites=max_sites,
+                budget_mvnd=budget_mvnd, spacing_km=spacing_km,
+                candidate_spacing_km=candidate_spacing_km, method=method)
+    except RegistryError as exc:
+        raise _fail(exc) from None
+    gap = "" if result["mip_gap"] is None else f", MIP gap {result['mip_gap']:.2e}"
+    click.echo(f"{result['method']} ({result['status']}{gap}): {len(result['sites'])} sites "
+               f"of {result['candidates']} candidates, cost {result['cost_mvnd']:,.0f} M VND, "
+               f"{result['wall_s']} s")
+    for rank, site in enumerate(result["sites"][:top], start=1):
+        click.echo(f"{rank:>3}. {site['code']} ({site['lon']:.4f}, {site['lat']:.4f}) "
+                   f"{site['total_cost_mvnd']:,.0f} M VND, backhaul {site['backhaul']}: lifts "
+                   f"{site['sellers_lifted']} sellers, {site['population_lifted']:,} people")
+    frame = gpd.GeoDataFrame(
+        [{k: v for k, v in s.items() if k != "lifted"} for s in result["sites"]],
+        geometry=gpd.points_from_xy([s["lon"] for s in result["sites"]],
+                                    [s["lat"] for s in result["sites"]]), crs="EPSG:4326")
+    out = Path(current_app.config["MAPS_DIR"]) / "siting.html"
+    render_registry_map(out, extra={"siting": frame})
+    click.echo(f"Map: {out}")
+
+
 def init_app(app: Flask) -> None:
     for command in (init_db, import_command, export_command, render_map, demo, coverage,
-                    readiness_group):
+                    readiness_group, siting_group):
         app.cli.add_command(command)

@@ -25,10 +25,10 @@ from registry.radio.linkbudget import SERVICE_CLASS_NODATA, SERVICE_CLASSES
 
 #: Fill colours per layer (ColorBrewer Set1), used by the legend too.
 COLOURS = {"villages": "#4daf4a", "sites": "#e41a1c", "sellers": "#984ea3",
-           "fibre_links": "#ff7f00", "communes": "#377eb8"}
+           "fibre_links": "#ff7f00", "communes": "#377eb8", "siting": "#000000"}
 TITLES = {"communes": "Xã / Communes", "fibre_links": "Cáp quang / Fibre",
           "villages": "Thôn bản / Villages", "sites": "Trạm BTS / Sites",
-          "sellers": "Người bán / Sellers"}
+          "sellers": "Người bán / Sellers", "siting": "Trạm đề xuất / Proposed sites"}
 #: Service-class colours (ColorBrewer RdYlGn), transparent where there is no service.
 CLASS_COLOURS = {"none": None, "data_only": "#d7191c", "basic_live": "#fdae61",
                  "sd_live": "#ffffbf", "hd_live": "#a6d96a", "fullhd_live": "#1a9641"}
@@ -171,7 +171,9 @@ def registry_map(layers: dict[str, gpd.GeoDataFrame], m: folium.Map | None = Non
         ("villages", ["code", "name", "commune_code", "population"], 4),
         ("sites", ["code", "name", "operator", "status", "tower_height_m", "backhaul_kind",
                    "backhaul_capacity_mbps"], 5),
-        ("sellers", ["code", "name", "products", "platform", "phone_tech", "wanted_class"], 4)]
+        ("sellers", ["code", "name", "products", "platform", "phone_tech", "wanted_class"], 4),
+        ("siting", ["code", "total_cost_mvnd", "backhaul", "marginal_gain", "sellers_lifted",
+                    "population_lifted"], 8)]
     for layer, fields, radius in point_layers:
         frame = layers.get(layer)
         if frame is not None and len(frame):
@@ -179,7 +181,7 @@ def registry_map(layers: dict[str, gpd.GeoDataFrame], m: folium.Map | None = Non
                        cluster=len(frame) > 300)
     legend = "".join(f'<div><span style="background:{COLOURS[layer]};display:inline-block;'
                      f'width:10px;height:10px;margin-right:4px"></span>{title}</div>'
-                     for layer, title in TITLES.items())
+                     for layer, title in TITLES.items() if layer in layers)
     if service_class_tif is not None:
         legend += "".join(f'<div><span style="background:{CLASS_COLOURS[name]};opacity:.7;'
                           f'display:inline-block;width:10px;height:10px;margin-right:4px">'

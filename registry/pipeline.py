@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 import rasterio
+import shapely
 from pyproj import Transformer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry import backhaul, readiness, terrain
+from registry import backhaul, readiness, siting, terrain
 from registry.backhaul import SiteBackhaul
 from registry.errors import NotFoundError, ValidationError
 from registry.models import (
@@ -463,3 +464,95 @@ def event_places(inputs: ReadinessInputs, *, streams: int, quality: str, travel_
     return [{"name": names[o.code], **dict(zip(("lon", "lat"), inputs.lonlat(
         by_code[o.code].x_m, by_code[o.code].y_m), strict=True)), **o.to_dict()}
             for o in options]
+
+
+# ---------------------------------------------------------------- siting
+def siting_inputs(config: Config, session: Session) -> dict[str, Any]:
+    """The siting problem of the registry: DEM, area, demand points with their current class,
+    fibre nodes, fibre-fed sites and commune centres, all in the DEM's CRS."""
+    inputs = ReadinessInputs(config, session, readiness_params(config))
+    to_dem = inputs.to_dem
+
+    def project(geom: Any) -> Any:
+        return shapely.transform(geom, lambda c: np.column_stack(to_dem.transform(
+            c[:, 0], c[:, 1])))
+
+    def current(code: str, lon: float, lat: float) -> str:
+        return readiness.place_classes(inputs.place(code, lon, lat), inputs.grids,
+                                       inputs.backhaul, inputs.params)["any"]
+
+    demand = [siting.DemandPoint(v.code, *to_dem.transform(v.geom.x, v.geom.y),
+                                 population=float(v.population or 0),
+                                 current_class=current(v.code, v.geom.x, v.geom.y))
+              for v in inputs.villages]
+    demand += [siting.DemandPoint(s.code, *to_dem.transform(s.geom.x, s.geom.y), sellers=1.0,
+                                  current_class=current(s.code, s.geom.x, s.geom.y))
+               for s in inputs.sellers]
+    return {
+        "inputs": inputs, "dem": inputs.dem,
+        "area": shapely.union_all([project(c.geom) for c in inputs.communes]),
+        "demand": demand,
+        "fibre_nodes": [siting.Hub(n.code, *to_dem.transform(n.geom.x, n.geom.y))
+                        for n in session.scalars(select(FibreNode))],
+        "fibre_fed": [siting.Hub(s.code, s.x_m, s.y_m) for s in inputs.sites
+                      if inputs.backhaul[s.code].kind == "fibre"
+                      and inputs.backhaul[s.code].reachable],
+        "centres": [(c.code, *to_dem.transform(c.admin_center_lon, c.admin_center_lat))
+                    for c in inputs.communes if c.admin_center_lon is not None],
+        "params": coverage_params(config)}
+
+
+def run_siting(config: Config, session: Session, *, candidates: int, max_sites: int,
+               budget_mvnd: float | None, spacing_km: float, candidate_spacing_km: float,
+               method: str) -> dict[str, Any]:
+    """Choose up to ``max_sites`` new sites within the budget; each chosen site with its cost,
+    backhaul and what it lifts to the target class. Saved as ``siting/latest.json``."""
+    if method not in ("greedy", "ip"):
+        raise ValidationError("bad method", details=[
+            {"field": "method", "reason": "must be greedy or ip"}])
+    started = time.perf_counter()
+    problem = siting_inputs(config, session)
+    dem, inputs = problem["dem"], problem["inputs"]
+    cands = siting.generate_candidates(dem, problem["area"],
+                                       min_spacing_m=candidate_spacing_km * 1000,
+                                       n_max=candidates, extra_points=problem["centres"])
+    costs = siting.site_costs(dem, cands, fibre_nodes=problem["fibre_nodes"],
+                              fibre_fed_sites=problem["fibre_fed"])
+    matrix = siting.candidate_gains(dem, cands, problem["demand"], params=problem["params"],
+                                    backhaul_capacity_mbps=[c.capacity_mbps for c in costs])
+    select_sites = siting.ip_select if method == "ip" else siting.greedy_select
+    chosen = select_sites(matrix, costs=np.array([c.total_cost for c in costs]),
+                          budget=budget_mvnd, max_sites=max_sites,
+                          min_spacing_m=spacing_km * 1000)
+    sites = []
+    for i, gain in zip(chosen.chosen, chosen.marginal_gains, strict=True):
+        candidate, cost, lifted = cands[i], costs[i], matrix.covers[i]
+        lon, lat = inputs.lonlat(candidate.x_m, candidate.y_m)
+        sites.append({
+            "code": candidate.code, "lon": lon, "lat": lat, "source": candidate.source,
+            "ground_elevation_m": round(candidate.ground_elevation_m, 1),
+            "total_cost_mvnd": round(cost.total_cost, 1), "backhaul": cost.kind,
+            "backhaul_to": cost.to, "backhaul_distance_m": round(cost.distance_m),
+            "marginal_gain": round(gain, 1),
+            "population_lifted": int(matrix.population[lifted].sum()),
+            "sellers_lifted": int(matrix.sellers[lifted].sum()),
+            "lifted": [matrix.demand[j].code for j in lifted]})
+    result = {
+        "method": chosen.method, "status": chosen.status, "mip_gap": chosen.mip_gap,
+        "objective": chosen.objective, "cost_mvnd": round(chosen.cost, 1),
+        "candidates": len(cands), "budget_mvnd": budget_mvnd, "max_sites": max_sites,
+        "target_class": siting.GainParams().target_class, "sites": sites,
+        "wall_s": round(time.perf_counter() - started, 2),
+        "computed_at": datetime.now(UTC).isoformat()}
+    folder = Path(config["DATA_DIR"]) / "siting"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "latest.json").write_text(json.dumps(result, indent=1, ensure_ascii=False),
+                                        encoding="utf-8")
+    return result
+
+
+def latest_siting(config: Config) -> dict[str, Any]:
+    path = Path(config["DATA_DIR"]) / "siting" / "latest.json"
+    if not path.exists():
+        raise NotFoundError("no siting run yet: run `flask siting run` or POST /api/v1/siting")
+    return json.loads(path.read_text("utf-8"))

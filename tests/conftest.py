@@ -203,8 +203,9 @@ def dem(app: Any) -> Path:
     return path
 
 
-def run_job(api: Any) -> dict[str, Any]:
-    started = api.post("coverage")
+def run_job(api: Any, path: str = "coverage", **kw: Any) -> dict[str, Any]:
+    """Start a background job over HTTP, follow it to the end and return its result."""
+    started = api.post(path, **kw)
     assert started.status_code == 202, started.text
     url = started.headers["Location"]
     for _ in range(600):

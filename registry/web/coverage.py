@@ -3,6 +3,8 @@ point, calibrate against measurements. Thin: every call goes to ``registry.pipel
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, send_file, url_for
@@ -18,21 +20,67 @@ def _runner() -> Any:
     return current_app.extensions["registry"]["jobs"]
 
 
-@bp.post("/coverage")
-def start() -> Any:
-    """Start (or incrementally update) the coverage computation; 202 with the job to follow."""
+def _start(kind: str, work: Callable[[Any, Any], dict[str, Any]]) -> Any:
+    """Run ``work(config, session)`` as a background job; 202 with the job to follow."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
     def body(progress: Any) -> dict[str, Any]:
         with app.app_context(), sessions()() as session:
-            return pipeline.run_coverage(app.config, session, progress=progress)
+            return work(app.config, session, progress)
 
-    pipeline.working_dem(app.config)  # a missing DEM is the caller's 404 now, not a failed job
-    job = _runner().submit("coverage", body)
+    job = _runner().submit(kind, body)
     response = jsonify(job.to_dict())
     response.status_code = 202
     response.headers["Location"] = url_for("coverage.job", job_id=job.id)
     return response
+
+
+@bp.post("/coverage")
+def start() -> Any:
+    """Start (or incrementally update) the coverage computation; 202 with the job to follow."""
+    pipeline.working_dem(current_app.config)  # a missing DEM is a 404 now, not a failed job
+    return _start("coverage", lambda config, session, progress: pipeline.run_coverage(
+        config, session, progress=progress))
+
+
+def _arg(name: str, default: float | None, low: float, high: float) -> float | None:
+    """A number from the query (a NaN default makes it required)."""
+    raw = request.args.get(name)
+    if raw is None and not (default is not None and math.isnan(default)):
+        return default
+    try:
+        value = float(raw) if raw is not None else math.nan
+    except ValueError:
+        value = math.nan
+    if not low <= value <= high:
+        raise ValidationError(f"bad {name}", details=[
+            {"field": name, "reason": f"must be a number from {low} to {high}"}])
+    return value
+
+
+@bp.post("/siting")
+def start_siting() -> Any:
+    """Choose new sites for a budget as a background job (query: candidates, max_sites,
+    budget_mvnd, spacing_km, candidate_spacing_km, method)."""
+    pipeline.coverage_grids(current_app.config)  # needs the current coverage: 404 if none
+    options = {
+        "candidates": int(_arg("candidates", 2000, 1, 20_000) or 2000),
+        "max_sites": int(_arg("max_sites", 20, 1, 500) or 20),
+        "budget_mvnd": _arg("budget_mvnd", None, 0, 1e9),
+        "spacing_km": _arg("spacing_km", 3.0, 0, 100),
+        "candidate_spacing_km": _arg("candidate_spacing_km", 1.0, 0.1, 100),
+        "method": request.args.get("method", "ip")}
+    if options["method"] not in ("ip", "greedy"):
+        raise ValidationError("bad method", details=[
+            {"field": "method", "reason": "must be ip or greedy"}])
+    return _start("siting", lambda config, session, _progress: pipeline.run_siting(
+        config, session, **options))
+
+
+@bp.get("/siting")
+def siting_result() -> Any:
+    """The latest siting run: chosen sites with cost, backhaul and what each lifts."""
+    return jsonify(pipeline.latest_siting(current_app.config))
 
 
 @bp.get("/jobs/<job_id>")
@@ -59,20 +107,9 @@ def raster(name: str) -> Any:
                      as_attachment=True, download_name=f"coverage_{name}.tif")
 
 
-def _coordinate(name: str, low: float, high: float) -> float:
-    try:
-        value = float(request.args[name])
-    except (KeyError, ValueError):
-        value = float("nan")
-    if not low <= value <= high:
-        raise ValidationError(f"bad {name}", details=[
-            {"field": name, "reason": f"is required, a number from {low} to {high}"}])
-    return value
-
-
 @bp.get("/coverage/point")
 def point() -> Any:
-    lon, lat = _coordinate("lon", -180, 180), _coordinate("lat", -90, 90)
+    lon, lat = _arg("lon", math.nan, -180, 180), _arg("lat", math.nan, -90, 90)
     return jsonify(pipeline.coverage_at(current_app.config, [(lon, lat)])[0])
 
 
