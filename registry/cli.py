@@ -14,7 +14,7 @@ import geopandas as gpd
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from registry import db, io, maps, pipeline, store
+from registry import db, io, maps, pipeline, scenarios, store
 from registry.errors import RegistryError
 from registry.models import BY_LAYER
 
@@ -334,7 +334,55 @@ def siting_run(candidates: int, max_sites: int, budget_mvnd: float | None, spaci
     click.echo(f"Map: {out}")
 
 
+scenario_group = AppGroup("scenario", help="What-if scenarios: save, preview, promote.")
+
+
+@scenario_group.command("save")
+@click.argument("name")
+@click.argument("changes", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def scenario_save(name: str, changes: Path) -> None:
+    """Save scenario NAME from a JSON file: a list of {action, layer, code, data}."""
+    try:
+        doc = json.loads(changes.read_text("utf-8"))
+        scenarios.save(_sessions(), name, doc)
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"{changes} is not JSON: {exc}") from None
+    except RegistryError as exc:
+        raise _fail(exc) from None
+    click.echo(f"Saved scenario {name} ({len(doc)} changes)")
+
+
+@scenario_group.command("preview")
+@click.argument("name")
+def scenario_preview(name: str) -> None:
+    """What NAME changes (the registry is not touched)."""
+    try:
+        result = scenarios.preview(current_app.config, _sessions(), name)
+    except RegistryError as exc:
+        raise _fail(exc) from None
+    for key, delta in result["kpi_delta"].items():
+        if delta:
+            click.echo(f"  {key}: {delta:+.2%}")
+    for kind in ("sellers", "villages"):
+        for row in result[kind]:
+            click.echo(f"  {kind[:-1]} {row['code']} {row['name']}: "
+                       f"{row['before']} → {row['after']}")
+    click.echo(f"Population gaining a class: {result['population_gaining']:,}; "
+               f"losing: {result['population_losing']:,}")
+
+
+@scenario_group.command("promote")
+@click.argument("name")
+def scenario_promote(name: str) -> None:
+    """Add NAME's new sites (and their sectors) to the registry as planned."""
+    try:
+        result = scenarios.promote(_sessions(), name, actor="cli")
+    except RegistryError as exc:
+        raise _fail(exc) from None
+    click.echo(f"Added as planned: {', '.join(result['sites'])}")
+
+
 def init_app(app: Flask) -> None:
     for command in (init_db, import_command, export_command, render_map, demo, coverage,
-                    readiness_group, siting_group):
+                    readiness_group, siting_group, scenario_group):
         app.cli.add_command(command)

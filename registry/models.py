@@ -235,6 +235,19 @@ class Audit(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
+class Scenario(Base):
+    """A named what-if: changes to sites, sectors and fibre links, kept apart from the registry
+    until its new sites are promoted (see ``registry.scenarios``)."""
+
+    __tablename__ = "scenarios"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True, index=True)
+    changes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
+    promoted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
 #: Registry layers in dependency order (a layer only references layers before it).
 LAYERS: tuple[type[Record], ...] = (Commune, FibreNode, FibreLink, Site, Sector, Village, Seller,
                                   LivestreamEvent, Measurement)

@@ -68,7 +68,8 @@ def dem_file(config: Config) -> Path:
 
 
 def coverage_dir(config: Config) -> Path:
-    return Path(config["DATA_DIR"]) / "coverage"
+    """Where the coverage rasters go (``COVERAGE_DIR``, e.g. a scenario's own folder)."""
+    return Path(config.get("COVERAGE_DIR") or Path(config["DATA_DIR"]) / "coverage")
 
 
 @functools.lru_cache(maxsize=2)

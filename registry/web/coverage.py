@@ -8,9 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, send_file, url_for
+from sqlalchemy import select
 
-from registry import pipeline
+from registry import pipeline, scenarios
 from registry.errors import NotFoundError, ValidationError
+from registry.models import Scenario
 from registry.web import sessions
 
 bp = Blueprint("coverage", __name__, url_prefix="/api/v1")
@@ -117,3 +119,44 @@ def point() -> Any:
 def calibration() -> Any:
     with sessions()() as session:
         return jsonify(pipeline.calibrate(current_app.config, session))
+
+
+@bp.get("/scenarios")
+def scenarios_list() -> Any:
+    with sessions()() as session:
+        rows = session.scalars(select(Scenario).order_by(Scenario.name))
+        return jsonify([{"name": r.name, "changes": len(r.changes),
+                         "promoted_at": r.promoted_at.isoformat() if r.promoted_at else None}
+                        for r in rows])
+
+
+@bp.put("/scenarios/<name>")
+def scenario_save(name: str) -> Any:
+    """Create or replace a scenario: ``{"changes": [{action, layer, code, data}, ...]}``.
+    The changes are checked against the registry (and rolled back); nothing is stored in it."""
+    body = request.get_json(silent=True)
+    changes = body.get("changes") if isinstance(body, dict) else None
+    return jsonify(scenarios.save(sessions(), name, changes))
+
+
+@bp.get("/scenarios/<name>")
+def scenario_get(name: str) -> Any:
+    with sessions()() as session:
+        scenario = scenarios.get(session, name)
+        return jsonify({"name": scenario.name, "changes": scenario.changes})
+
+
+@bp.post("/scenarios/<name>/preview")
+def scenario_preview(name: str) -> Any:
+    """KPI deltas and the sellers and villages that gain or lose a class, as a background job."""
+    with sessions()() as session:
+        scenarios.get(session, name)  # 404 now rather than a failed job
+    pipeline.coverage_grids(current_app.config)  # the baseline coverage must exist
+    return _start("scenario-preview", lambda config, _session, progress: scenarios.preview(
+        config, sessions(), name, progress=progress))
+
+
+@bp.post("/scenarios/<name>/promote")
+def scenario_promote(name: str) -> Any:
+    """Add the scenario's new sites and their sectors to the registry as planned."""
+    return jsonify(scenarios.promote(sessions(), name, actor="api"))
