@@ -8,11 +8,28 @@ from flask import Flask, current_app, jsonify, render_template, request
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 
-from registry.errors import RegistryError
+from registry.errors import RegistryError, ValidationError
 
 
 def sessions() -> sessionmaker[Session]:
     return current_app.extensions["registry"]["sessions"]
+
+
+def query_number(name: str, default: Any, low: float, high: float, *, integer: bool = False,
+                 required: bool = False) -> Any:
+    """A number from the query string within [low, high]; a clear 400 naming it otherwise."""
+    raw = request.args.get(name)
+    if raw is None and not required:
+        return default
+    try:
+        value = (int if integer else float)(raw) if raw is not None else None
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:  # NaN fails the comparison too
+        kind = "an integer" if integer else "a number"
+        raise ValidationError(f"bad {name}", details=[{"field": name, "reason": (
+            f"{'is required, ' if required else 'must be '}{kind} from {low} to {high}")}])
+    return value
 
 
 def _wants_json() -> bool:

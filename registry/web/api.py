@@ -17,7 +17,7 @@ from registry import io, schemas, store
 from registry.db import transaction
 from registry.errors import NotFoundError, PreconditionRequired, ValidationError
 from registry.models import BY_LAYER, Record
-from registry.web import sessions
+from registry.web import query_number, sessions
 from registry.web.openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -44,20 +44,6 @@ def _flag(name: str) -> bool:
 
 def _area() -> tuple[float, float, float, float] | None:
     return None if _flag("allow_outside_area") else current_app.config["AREA_BBOX"]
-
-
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise ValidationError(f"bad {name}", details=[
-            {"field": name, "reason": f"must be an integer from {low} to {high}"}])
-    return value
 
 
 def _bbox_arg() -> tuple[float, float, float, float] | None:
@@ -138,9 +124,9 @@ def openapi() -> Any:
 @bp.get("/<layer>")
 def list_layer(layer: str) -> Any:
     model = _model(layer)
-    limit = _int_arg("limit", current_app.config["PAGE_SIZE"], 1,
-                     current_app.config["MAX_PAGE_SIZE"])
-    offset = _int_arg("offset", 0, 0, 10**9)
+    limit = query_number("limit", current_app.config["PAGE_SIZE"], 1,
+                         current_app.config["MAX_PAGE_SIZE"], integer=True)
+    offset = query_number("offset", 0, 0, 10**9, integer=True)
     bbox = _bbox_arg()
     with sessions()() as session:
         records, total = store.list_records(session, model, bbox=bbox,

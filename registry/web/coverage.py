@@ -3,7 +3,6 @@ point, calibrate against measurements. Thin: every call goes to ``registry.pipel
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +12,7 @@ from sqlalchemy import select
 from registry import pipeline, scenarios
 from registry.errors import NotFoundError, ValidationError
 from registry.models import Scenario
-from registry.web import sessions
+from registry.web import query_number, sessions
 
 bp = Blueprint("coverage", __name__, url_prefix="/api/v1")
 
@@ -45,32 +44,17 @@ def start() -> Any:
         config, session, progress=progress))
 
 
-def _arg(name: str, default: float | None, low: float, high: float) -> float | None:
-    """A number from the query (a NaN default makes it required)."""
-    raw = request.args.get(name)
-    if raw is None and not (default is not None and math.isnan(default)):
-        return default
-    try:
-        value = float(raw) if raw is not None else math.nan
-    except ValueError:
-        value = math.nan
-    if not low <= value <= high:
-        raise ValidationError(f"bad {name}", details=[
-            {"field": name, "reason": f"must be a number from {low} to {high}"}])
-    return value
-
-
 @bp.post("/siting")
 def start_siting() -> Any:
     """Choose new sites for a budget as a background job (query: candidates, max_sites,
     budget_mvnd, spacing_km, candidate_spacing_km, method)."""
     pipeline.coverage_grids(current_app.config)  # needs the current coverage: 404 if none
     options = {
-        "candidates": int(_arg("candidates", 2000, 1, 20_000) or 2000),
-        "max_sites": int(_arg("max_sites", 20, 1, 500) or 20),
-        "budget_mvnd": _arg("budget_mvnd", None, 0, 1e9),
-        "spacing_km": _arg("spacing_km", 3.0, 0, 100),
-        "candidate_spacing_km": _arg("candidate_spacing_km", 1.0, 0.1, 100),
+        "candidates": query_number("candidates", 2000, 1, 20_000, integer=True),
+        "max_sites": query_number("max_sites", 20, 1, 500, integer=True),
+        "budget_mvnd": query_number("budget_mvnd", None, 0, 1e9),
+        "spacing_km": query_number("spacing_km", 3.0, 0, 100),
+        "candidate_spacing_km": query_number("candidate_spacing_km", 1.0, 0.1, 100),
         "method": request.args.get("method", "ip")}
     if options["method"] not in ("ip", "greedy"):
         raise ValidationError("bad method", details=[
@@ -111,7 +95,8 @@ def raster(name: str) -> Any:
 
 @bp.get("/coverage/point")
 def point() -> Any:
-    lon, lat = _arg("lon", math.nan, -180, 180), _arg("lat", math.nan, -90, 90)
+    lon = query_number("lon", None, -180, 180, required=True)
+    lat = query_number("lat", None, -90, 90, required=True)
     return jsonify(pipeline.coverage_at(current_app.config, [(lon, lat)])[0])
 
 

@@ -11,27 +11,13 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from registry import io, pipeline
 from registry.errors import ValidationError
-from registry.web import sessions
+from registry.web import query_number, sessions
 
 bp = Blueprint("readiness", __name__, url_prefix="/api/v1")
 
 
-def _number(name: str, default: float, low: float, high: float, kind: type = float) -> Any:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = None
-    if value is None or not low <= value <= high:
-        raise ValidationError(f"bad {name}", details=[
-            {"field": name, "reason": f"must be a {kind.__name__} from {low} to {high}"}])
-    return value
-
-
 def _inputs(session: Any) -> pipeline.ReadinessInputs:
-    streams = _number("concurrent_streams", None, 1, 1000, int)
+    streams = query_number("concurrent_streams", None, 1, 1000, integer=True)
     params = pipeline.readiness_params(current_app.config, concurrent_streams_per_cell=streams)
     return pipeline.ReadinessInputs(current_app.config, session, params)
 
@@ -70,14 +56,11 @@ def kpis() -> Any:
 @bp.get("/readiness/events")
 def events() -> Any:
     """Event places ranked for ``streams`` simultaneous streams at ``quality``."""
-    streams = _number("streams", None, 1, 10_000, int)
-    if streams is None:
-        raise ValidationError("bad streams", details=[{"field": "streams",
-                                                       "reason": "is required"}])
+    streams = query_number("streams", None, 1, 10_000, integer=True, required=True)
     with sessions()() as session:
         rows = pipeline.event_places(
             _inputs(session), streams=streams, quality=request.args.get("quality", "hd_live"),
-            travel_radius_m=_number("travel_km", 10.0, 0, 200) * 1000,
+            travel_radius_m=query_number("travel_km", 10.0, 0, 200) * 1000,
             candidates=request.args.get("candidates", "communes"))
     return _table(rows, "event_places", geo=True)
 
