@@ -27,6 +27,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     if not app.config.get("SECRET_KEY"):
+        # Fine for one process (the CLI, `flask run`); sessions end when it stops. Production
+        # (`registry.wsgi`) refuses to start without REGISTRY_SECRET_KEY.
         app.config["SECRET_KEY"] = secrets.token_hex(32)
     app.config["AREA_BBOX"] = tuple(app.config["AREA_BBOX"])
 

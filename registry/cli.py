@@ -1,4 +1,5 @@
-"""`flask` commands: init-db, import, export, demo, render-map. Thin: parse, call, report."""
+"""`flask` commands: init-db, import, export, demo, render-map, coverage, readiness, siting,
+scenario, users. Thin: parse, call, report."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import click
 import geopandas as gpd
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import select
 
-from registry import db, io, maps, pipeline, scenarios, store
+from registry import accounts, db, io, maps, pipeline, scenarios, store
 from registry.errors import RegistryError
-from registry.models import BY_LAYER
+from registry.models import BY_LAYER, ROLES, User
 
 log = logging.getLogger(__name__)
 
@@ -382,7 +384,70 @@ def scenario_promote(name: str) -> None:
     click.echo(f"Added as planned: {', '.join(result['sites'])}")
 
 
+users_group = AppGroup("users", help="Accounts: create users (the first admin too), roles, "
+                                     "API tokens.")
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@users_group.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_create(username: str, role: str, password_stdin: bool) -> None:
+    """Create a user; `flask users create NAME --role admin` makes the first admin."""
+    try:
+        with db.transaction(_sessions()) as session:
+            accounts.create_user(session, username, _password(password_stdin), role)
+    except RegistryError as exc:
+        raise _fail(exc) from None
+    click.echo(f"Created {role} {username}")
+
+
+@users_group.command("set")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES))
+@click.option("--active/--disabled", default=None, help="Allow or stop signing in.")
+@click.option("--password", "new_password", is_flag=True, help="Prompt for a new password.")
+@click.option("--password-stdin", is_flag=True, help="Read a new password from standard input.")
+def users_set(username: str, role: str | None, active: bool | None, new_password: bool,
+              password_stdin: bool) -> None:
+    """Change a user's role, status or password (their open sessions end)."""
+    password = _password(password_stdin) if new_password or password_stdin else None
+    try:
+        with db.transaction(_sessions()) as session:
+            accounts.update_user(session, username, role=role, active=active, password=password)
+    except RegistryError as exc:
+        raise _fail(exc) from None
+    click.echo(f"Updated {username}")
+
+
+@users_group.command("list")
+def users_list() -> None:
+    """Every user with role and status."""
+    with _sessions()() as session:
+        for user in session.scalars(select(User).order_by(User.username)):
+            click.echo(f"{user.username}\t{user.role}\t{'active' if user.active else 'disabled'}")
+
+
+@users_group.command("token")
+@click.argument("username")
+@click.argument("name")
+def users_token(username: str, name: str) -> None:
+    """Issue an API token for a script; it is printed once and only its hash is kept."""
+    try:
+        with db.transaction(_sessions()) as session:
+            _token, plain = accounts.issue_token(session, username, name)
+    except RegistryError as exc:
+        raise _fail(exc) from None
+    click.echo(plain)
+
+
 def init_app(app: Flask) -> None:
     for command in (init_db, import_command, export_command, render_map, demo, coverage,
-                    readiness_group, siting_group, scenario_group):
+                    readiness_group, siting_group, scenario_group, users_group):
         app.cli.add_command(command)

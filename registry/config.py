@@ -19,6 +19,13 @@ def defaults(instance_path: Path) -> dict[str, object]:
         "PAGE_SIZE": 100,
         "MAX_PAGE_SIZE": 1000,
         "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+        # Accounts: whether reading (pages and API) needs a signed-in viewer; writes always
+        # need an editor. Session cookies are HTTPS-only, script-proof and same-site.
+        "READ_REQUIRES_LOGIN": False,
+        "SESSION_COOKIE_SECURE": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "PERMANENT_SESSION_LIFETIME": 8 * 3600,
         "JSON_SORT_KEYS": False,
         # Coverage: path-loss model, analysis grid step in DEM cells (odd; 3 = 90 m cells on the
         # 30 m DEM, profiles still sampled at 30 m) and the radius computed around each site.

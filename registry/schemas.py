@@ -278,3 +278,16 @@ def json_schema(model: type[Record]) -> dict[str, Any]:
             required.append(name)
         props[name] = schema
     return {"type": "object", "properties": props, "required": required}
+
+
+def audit_entry(entry: Any) -> dict[str, Any]:
+    """One history entry as JSON: who, when, what, the fields that changed, before and after."""
+    before = (entry.before or {}).get("properties", {})
+    after = (entry.after or {}).get("properties", {})
+    changed = sorted(k for k in set(before) | set(after)
+                     if k not in READ_ONLY and before.get(k) != after.get(k))
+    if (entry.before or {}).get("geometry") != (entry.after or {}).get("geometry"):
+        changed.append("geometry")
+    return {"id": entry.id, "at": _jsonable(entry.at), "actor": entry.actor,
+            "action": entry.action, "changed": changed, "before": entry.before,
+            "after": entry.after}

@@ -174,22 +174,27 @@ def _flush(session: Session, model: type[Record], code: str) -> None:
                             current=feature) from None
 
 
+def exists(session: Session, model: type[Record], code: str) -> bool:
+    return session.scalar(select(model.id).where(model.code == code)) is not None
+
+
 def create_record(session: Session, model: type[Record], data: Mapping[str, Any], *, actor: str,
-                  area_bbox: BBox | None) -> Record:
+                  area_bbox: BBox | None, action: str = "create") -> Record:
     clean = schemas.validate(model, dict(data), area_bbox=area_bbox)
     _check_references(session, model, clean)
-    if session.scalar(select(model.id).where(model.code == clean["code"])) is not None:
+    if exists(session, model, clean["code"]):
         raise ConflictError(f"{model.layer} {clean['code']!r} already exists",
                             current=schemas.to_feature(get_record(session, model, clean["code"])))
     record = model(**clean)
     session.add(record)
     _flush(session, model, record.code)
-    _audit(session, model, record.code, "create", actor, None, schemas.to_feature(record))
+    _audit(session, model, record.code, action, actor, None, schemas.to_feature(record))
     return record
 
 
 def update_record(session: Session, model: type[Record], code: str, data: Mapping[str, Any], *,
-                  expected_version: int | None, actor: str, area_bbox: BBox | None) -> Record:
+                  expected_version: int | None, actor: str, area_bbox: BBox | None,
+                  action: str = "update") -> Record:
     """Change some fields; ``expected_version`` (required by the API) guards lost updates."""
     record = get_record(session, model, code)
     if expected_version is not None and expected_version != record.version:
@@ -207,7 +212,7 @@ def update_record(session: Session, model: type[Record], code: str, data: Mappin
     before = schemas.to_feature(record)
     if _apply(record, clean):
         _flush(session, model, code)
-        _audit(session, model, code, "update", actor, before, schemas.to_feature(record))
+        _audit(session, model, code, action, actor, before, schemas.to_feature(record))
     return record
 
 
@@ -225,6 +230,33 @@ def delete_record(session: Session, model: type[Record], code: str, *,
     session.delete(record)
     _flush(session, model, code)
     _audit(session, model, code, "delete", actor, before, None)
+
+
+# ---------------------------------------------------------------- history
+
+def history(session: Session, model: type[Record], code: str) -> list[Audit]:
+    """Every recorded write of one record, oldest first (deleted records keep theirs)."""
+    return list(session.scalars(select(Audit).where(
+        Audit.entity == model.layer, Audit.key == code).order_by(Audit.id)))
+
+
+def restore_record(session: Session, model: type[Record], code: str, audit_id: int, *,
+                   expected_version: int | None, actor: str) -> Record:
+    """Bring a record back to its state after history entry ``audit_id`` (for a deletion: the
+    state it was deleted in), as a new write audited as ``restore``; a deleted record is created
+    again. References are checked as for any write; the area check is not (it was stored)."""
+    entry = session.get(Audit, audit_id)
+    if entry is None or entry.entity != model.layer or entry.key != code:
+        raise NotFoundError(f"no history entry {audit_id} for {model.layer} {code!r}")
+    snapshot = entry.after or entry.before or {}
+    data = {k: v for k, v in snapshot.get("properties", {}).items()
+            if k not in schemas.READ_ONLY}
+    if model.geometry_type is not None:
+        data["geometry"] = snapshot.get("geometry")
+    if not exists(session, model, code):
+        return create_record(session, model, data, actor=actor, area_bbox=None, action="restore")
+    return update_record(session, model, code, data, expected_version=expected_version,
+                         actor=actor, area_bbox=None, action="restore")
 
 
 # ---------------------------------------------------------------- importing

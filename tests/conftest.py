@@ -11,6 +11,7 @@ import copy
 import functools
 import json
 import os
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -20,11 +21,13 @@ from typing import Any
 import pytest
 import rasterio
 import requests
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import text
+from werkzeug.security import generate_password_hash
 from werkzeug.serving import make_server
 
-from registry import create_app, db
-from registry.models import Base
+from registry import accounts, create_app, db
+from registry.models import ROLES, Base, User
 from registry.terrain import synthetic_dem
 
 RAW = Path(__file__).resolve().parent.parent / "geodata" / "raw"
@@ -58,16 +61,55 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield url
 
 
+#: Every test user's password (hashed once: scrypt is slow on purpose).
+PASSWORD = "correct horse battery"
+_PASSWORD_HASH = generate_password_hash(PASSWORD)
+
+
+def add_user(app: Any, username: str, role: str) -> str:
+    """A user with ``PASSWORD`` and the given role; returns an API token of theirs."""
+    with db.transaction(app.extensions["registry"]["sessions"]) as session:
+        session.add(User(username=username, role=role, password_hash=_PASSWORD_HASH,
+                         active=True, session_epoch=0))
+        session.flush()
+        return accounts.issue_token(session, username, "tests")[1]
+
+
 @pytest.fixture
 def app(db_url: str, tmp_path: Path) -> Iterator[Any]:
+    """The app with users ``admin``, ``editor`` and ``viewer`` (tokens in ``app.tokens``).
+
+    Cookies are not marked Secure here because the test servers speak plain HTTP on 127.0.0.1
+    (the production default, Secure, is tested on its own)."""
     app = create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "test",
+                      "SESSION_COOKIE_SECURE": False,
                       "MAPS_DIR": str(tmp_path / "maps"), "DATA_DIR": str(tmp_path / "data")})
+    app.tokens = {role: add_user(app, role, role) for role in ROLES}
     yield app
     app.extensions["registry"]["engine"].dispose()
 
 
+def signed_in(app: Any, username: str) -> Any:
+    """A test client with ``username``'s session and a valid CSRF token on every request."""
+    client = app.test_client()
+    raw = secrets.token_hex(20)
+    with app.app_context(), app.extensions["registry"]["sessions"]() as session:
+        user = accounts.get_user(session, username)
+    with client.session_transaction() as cookie:
+        cookie.update(uid=user.id, epoch=user.session_epoch, csrf_token=raw)
+    client.environ_base["HTTP_X_CSRFTOKEN"] = URLSafeTimedSerializer(
+        app.secret_key, salt="wtf-csrf-token").dumps(raw)
+    return client
+
+
 @pytest.fixture
 def client(app: Any) -> Any:
+    """The pages as the editor sees them."""
+    return signed_in(app, "editor")
+
+
+@pytest.fixture
+def anonymous(app: Any) -> Any:
     return app.test_client()
 
 
@@ -77,11 +119,17 @@ def runner(app: Any) -> Any:
 
 
 class Api:
-    """A tiny client for the API over real HTTP."""
+    """A tiny client for the API over real HTTP, sending a token (the editor's by default)."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, token: str | None = None) -> None:
         self.base = base
         self.http = requests.Session()
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def as_(self, token: str | None) -> Api:
+        """The same server with another token (None: anonymous)."""
+        return Api(self.base, token)
 
     def url(self, path: str) -> str:
         return f"{self.base}/api/v1/{path.lstrip('/')}"
@@ -98,7 +146,7 @@ def api(app: Any) -> Iterator[Api]:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
                               daemon=True)
     thread.start()
-    yield Api(f"http://127.0.0.1:{server.server_port}")
+    yield Api(f"http://127.0.0.1:{server.server_port}", app.tokens["editor"])
     server.shutdown()
     thread.join()
 

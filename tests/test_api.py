@@ -277,6 +277,6 @@ def test_audit_log_records_writes(loaded: Any, app: Any, api: Any) -> None:
     with app.extensions["registry"]["sessions"]() as session:
         entry = session.scalars(select(Audit).where(Audit.key == "VT-BL-01")
                                 .order_by(Audit.id.desc())).first()
-    assert entry.action == "update" and entry.actor == "api"
+    assert entry.action == "update" and entry.actor == "editor (token tests)"
     assert entry.before["properties"]["tower_height_m"] == 30
     assert entry.after["properties"]["tower_height_m"] == 45

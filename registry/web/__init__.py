@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, make_response, render_template, request
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 
@@ -32,24 +33,41 @@ def query_number(name: str, default: Any, low: float, high: float, *, integer: b
     return value
 
 
+def safe_next(default: str) -> str:
+    """The request's ``next`` if it is a same-site path (never another host), else ``default``."""
+    target = request.values.get("next", "")
+    parts = urlsplit(target)
+    if not target.startswith("/") or target.startswith("//") or parts.netloc or parts.scheme:
+        return default
+    return target
+
+
 def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+def error_response(exc: RegistryError) -> Any:
+    """JSON for the API, the error page for pages; 401s say how to authenticate."""
+    if _wants_json():
+        response = jsonify(exc.to_dict())
+    else:
+        response = make_response(render_template("error.html", error=exc, status=exc.status))
+    response.status_code = exc.status
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="registry"'
+    return response
+
+
 def init_app(app: Flask) -> None:
-    from registry.web import api, coverage, i18n, pages, readiness
+    from registry.web import api, auth, coverage, i18n, pages, readiness
 
     i18n.init_app(app)
+    auth.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(coverage.bp)
     app.register_blueprint(readiness.bp)
     app.register_blueprint(pages.bp)
-
-    @app.errorhandler(RegistryError)
-    def _registry_error(exc: RegistryError) -> Any:
-        if _wants_json():
-            return jsonify(exc.to_dict()), exc.status
-        return render_template("error.html", error=exc, status=exc.status), exc.status
+    app.register_error_handler(RegistryError, error_response)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:

@@ -18,6 +18,7 @@ from registry.db import transaction
 from registry.errors import NotFoundError, PreconditionRequired, ValidationError
 from registry.models import BY_LAYER, Record
 from registry.web import query_number, sessions
+from registry.web.auth import actor
 from registry.web.openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -166,7 +167,7 @@ def create(layer: str) -> Any:
     data = _body()
     data.pop("version", None)
     with transaction(sessions()) as session:
-        record = store.create_record(session, model, data, actor="api", area_bbox=_area())
+        record = store.create_record(session, model, data, actor=actor(), area_bbox=_area())
     response = _feature_response(record, 201)
     response.headers["Location"] = url_for("api.get_one", layer=layer, code=record.code)
     return response
@@ -179,7 +180,7 @@ def update(layer: str, code: str) -> Any:
     version = _expected_version(data)
     with transaction(sessions()) as session:
         record = store.update_record(session, model, code, data, expected_version=version,
-                                     actor="api", area_bbox=_area())
+                                     actor=actor(), area_bbox=_area())
     return _feature_response(record)
 
 
@@ -188,8 +189,38 @@ def delete(layer: str, code: str) -> Any:
     model = _model(layer)
     version = _expected_version({})
     with transaction(sessions()) as session:
-        store.delete_record(session, model, code, expected_version=version, actor="api")
+        store.delete_record(session, model, code, expected_version=version, actor=actor())
     return "", 204
+
+
+@bp.get("/<layer>/<code>/history")
+def history(layer: str, code: str) -> Any:
+    """Every write of the record, oldest first; works for deleted records too."""
+    model = _model(layer)
+    with sessions()() as session:
+        entries = store.history(session, model, code)
+        if not entries:
+            raise NotFoundError(f"no history for {layer} {code!r}")
+        return jsonify({"layer": layer, "code": code,
+                        "entries": [schemas.audit_entry(e) for e in entries]})
+
+
+@bp.post("/<layer>/<code>/restore")
+def restore(layer: str, code: str) -> Any:
+    """Bring the record back to a history entry's state (``audit_id``); needs the current
+    version unless the record was deleted."""
+    model = _model(layer)
+    data = _body()
+    audit_id = data.get("audit_id")
+    if not isinstance(audit_id, int) or isinstance(audit_id, bool) or audit_id < 1:
+        raise ValidationError("say which history entry to restore", details=[
+            {"field": "audit_id", "reason": "must be a positive integer"}])
+    with transaction(sessions()) as session:
+        exists = store.exists(session, model, code)
+        record = store.restore_record(session, model, code, audit_id,
+                                      expected_version=_expected_version(data) if exists
+                                      else None, actor=actor())
+    return _feature_response(record, 200 if exists else 201)
 
 
 @bp.post("/import")
@@ -204,7 +235,7 @@ def import_file() -> Any:
                             filename=upload.filename if upload else None,
                             layer=request.args.get("layer"))
     with transaction(sessions()) as session:
-        report = store.import_layers(session, layers, actor="api", area_bbox=_area())
+        report = store.import_layers(session, layers, actor=actor(), area_bbox=_area())
     return jsonify(report.to_dict())
 
 

@@ -13,6 +13,7 @@ from registry import pipeline, scenarios
 from registry.errors import NotFoundError, ValidationError
 from registry.models import Scenario
 from registry.web import query_number, sessions
+from registry.web.auth import actor
 
 bp = Blueprint("coverage", __name__, url_prefix="/api/v1")
 
@@ -144,4 +145,4 @@ def scenario_preview(name: str) -> Any:
 @bp.post("/scenarios/<name>/promote")
 def scenario_promote(name: str) -> Any:
     """Add the scenario's new sites and their sectors to the registry as planned."""
-    return jsonify(scenarios.promote(sessions(), name, actor="api"))
+    return jsonify(scenarios.promote(sessions(), name, actor=actor()))

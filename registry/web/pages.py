@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -20,17 +19,18 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_from_directory,
     url_for,
 )
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from werkzeug.security import safe_join
 
-from registry import io, pipeline, store
+from registry import io, pipeline, schemas, store
 from registry.db import transaction
 from registry.errors import ConflictError, NotFoundError, RegistryError, ValidationError
 from registry.models import BY_LAYER, Commune, Record, Sector
-from registry.web import forms, i18n, mapviews, sessions, summaries
+from registry.web import forms, i18n, mapviews, safe_next, sessions, summaries
+from registry.web.auth import actor, with_nonce
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +88,6 @@ def _model(layer: str) -> type[Record]:
     return BY_LAYER[layer]
 
 
-def _safe_next(default: str) -> str:
-    """A same-site path to go back to (never another host)."""
-    target = request.values.get("next", "")
-    parts = urlsplit(target)
-    if not target.startswith("/") or target.startswith("//") or parts.netloc or parts.scheme:
-        return default
-    return target
-
-
 def _runner() -> Any:
     return current_app.extensions["registry"]["jobs"]
 
@@ -131,7 +122,7 @@ def home() -> Any:
 def set_language(code: str) -> Any:
     if code not in i18n.LANGUAGES:
         abort(404)
-    response = redirect(_safe_next(url_for("pages.home")), code=303)
+    response = redirect(safe_next(url_for("pages.home")), code=303)
     response.set_cookie(i18n.COOKIE, code, max_age=i18n.COOKIE_MAX_AGE_S, samesite="Lax")
     return response
 
@@ -165,14 +156,17 @@ def map_page() -> Any:
                 frames, service_class_tif=tif if tif.exists() else None, header_html=header)
 
         html = mapviews.cached_map_page(key, build)
-    return make_response(html)
+    return make_response(with_nonce(html))
 
 
 @bp.get("/maps/<name>")
 def rendered_map(name: str) -> Any:
     if not name.endswith(".html"):
         abort(404)
-    return send_from_directory(current_app.config["MAPS_DIR"], name)
+    path = safe_join(current_app.config["MAPS_DIR"], name)
+    if path is None or not Path(path).is_file():
+        abort(404)
+    return make_response(with_nonce(Path(path).read_text(encoding="utf-8")))
 
 
 # ---------------------------------------------------------------- lists and details
@@ -271,6 +265,35 @@ def record(layer: str, code: str) -> Any:
                            point=point, coverage_missing=coverage_missing, job=job)
 
 
+@bp.get("/records/<layer>/<code>/history")
+def record_history(layer: str, code: str) -> Any:
+    """Who changed the record, when and what; editors restore an earlier state from here."""
+    model = _model(layer)
+    with sessions()() as session:
+        entries = [schemas.audit_entry(e) for e in store.history(session, model, code)]
+        current = store.get_record(session, model, code).version if store.exists(
+            session, model, code) else None
+    if not entries:
+        raise NotFoundError(f"no history for {layer} {code!r}")
+    return render_template("history.html", layer=layer, code=code, entries=entries[::-1],
+                           current_version=current)
+
+
+@bp.post("/records/<layer>/<code>/restore")
+def restore(layer: str, code: str) -> Any:
+    model = _model(layer)
+    try:
+        audit_id = int(request.form.get("audit_id", ""))
+        version = int(request.form["version"]) if request.form.get("version") else None
+    except ValueError:
+        raise ValidationError("bad restore form", details=[
+            {"field": "audit_id", "reason": "must be an integer"}]) from None
+    with transaction(sessions()) as session:
+        store.restore_record(session, model, code, audit_id, expected_version=version,
+                             actor=actor())
+    return redirect(url_for("pages.record", layer=layer, code=code, saved=1), code=303)
+
+
 # ---------------------------------------------------------------- forms
 def _render_form(layer: str, code: str | None, values: dict[str, Any],
                  details: list[dict[str, Any]], message: str = "", *, status: int = 200,
@@ -298,7 +321,7 @@ def create(layer: str) -> Any:
     data = forms.store_input(model, request.form)
     try:
         with transaction(sessions()) as session:
-            made = store.create_record(session, model, data, actor="web",
+            made = store.create_record(session, model, data, actor=actor(),
                                        area_bbox=current_app.config["AREA_BBOX"])
             made_code = made.code
     except (ValidationError, ConflictError) as exc:
@@ -326,7 +349,7 @@ def edit(layer: str, code: str) -> Any:
                 {"field": "version", "reason": "must be an integer"}]) from None
         with transaction(sessions()) as session:
             updated = store.update_record(session, model, code, data, expected_version=version,
-                                          actor="web",
+                                          actor=actor(),
                                           area_bbox=current_app.config["AREA_BBOX"])
             if layer == "sites" and "move_antennas" in request.form:
                 _move_antennas(session, code, float(stored["tower_height_m"]),
@@ -346,7 +369,7 @@ def _move_antennas(session: Any, site_code: str, old_m: float, new_m: float) -> 
     for sector in list(session.scalars(select(Sector).where(Sector.site_code == site_code))):
         height = max(0.0, min(new_m, sector.height_m + delta))
         store.update_record(session, Sector, sector.code, {"height_m": height},
-                            expected_version=sector.version, actor="web", area_bbox=None)
+                            expected_version=sector.version, actor=actor(), area_bbox=None)
 
 
 # ---------------------------------------------------------------- background jobs
@@ -362,7 +385,7 @@ def recompute() -> Any:
 
     job = _runner().submit("coverage", body)
     return redirect(url_for("pages.job", job_id=job.id,
-                            next=_safe_next(url_for("pages.home"))), code=303)
+                            next=safe_next(url_for("pages.home"))), code=303)
 
 
 @bp.get("/jobs/<job_id>")
@@ -371,7 +394,7 @@ def job(job_id: str) -> Any:
     if found is None:
         raise NotFoundError(f"no job {job_id!r}")
     return render_template("job.html", job=found.to_dict(),
-                           next=_safe_next(""), api_url=url_for("coverage.job", job_id=job_id))
+                           next=safe_next(""), api_url=url_for("coverage.job", job_id=job_id))
 
 
 @bp.route("/import", methods=["GET", "POST"])
@@ -397,6 +420,7 @@ def import_page() -> Any:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     area = None if allow_outside else app.config["AREA_BBOX"]
     total = sum(len(rows) for rows in layers.values())
+    who = actor()  # the job runs after this request ends
 
     def body(progress: Any) -> dict[str, Any]:
         done = [0]
@@ -407,7 +431,7 @@ def import_page() -> Any:
 
         progress(0, total, "validating")
         with app.app_context(), transaction(sessions()) as session:
-            report = store.import_layers(session, layers, actor="web", area_bbox=area,
+            report = store.import_layers(session, layers, actor=who, area_bbox=area,
                                          progress=step)
         return report.to_dict()
 
