@@ -102,13 +102,14 @@ def update_user(session: Session, username: str, *, role: str | None = None,
                 active: bool | None = None, password: str | None = None) -> User:
     """Change a user's role, status or password; their open sessions end."""
     user = get_user(session, username)
+    was_admin = user.role == "admin" and user.active
     if role is not None:
         user.role = _check_role(role)
     if active is not None:
         user.active = bool(active)
     if password is not None:
         user.password_hash = generate_password_hash(_check_password(password))
-    if user.role != "admin" or not user.active:
+    if was_admin and (user.role != "admin" or not user.active):
         admins = session.scalar(select(func.count()).where(
             User.role == "admin", User.active.is_(True)))
         if not admins:

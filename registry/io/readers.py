@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
+from registry import schemas
 from registry.errors import ValidationError
+from registry.io import uploads
 from registry.io.opencellid import read_opencellid
 from registry.models import BY_LAYER
 
@@ -152,17 +154,87 @@ def read_gpkg(data: bytes, layer: str | None) -> Layers:
         return layers
 
 
+#: Columns every KML placemark has that are not registry fields (styling and time spans).
+KML_COLUMNS = ("id", "description", "timestamp", "begin", "end", "altitudeMode", "tessellate",
+               "extrude", "visibility", "drawOrder", "icon", "snippet")
+
+
+#: Longest field name a shapefile (dBASE) keeps; longer names arrive cut to this.
+DBF_NAME_LENGTH = 10
+
+
+def _full_names(columns: Any, layer: str) -> dict[str, str]:
+    """Registry field names for shapefile columns cut to 10 characters (``commune_co``)."""
+    fields = schemas.input_columns(BY_LAYER[layer])
+    out = {}
+    for c in columns:
+        matches = [f for f in fields if f.startswith(c)]
+        if c not in fields and len(c) == DBF_NAME_LENGTH and len(matches) == 1:
+            out[c] = matches[0]
+    return out
+
+
+def _zipped_layers(data: bytes, layer: str | None, fmt: str, suffixes: tuple[str, ...],
+                   main_suffix: str) -> Layers:
+    """Registry layers from the datasets (``main_suffix`` files) of a zip archive: each named
+    after its layer (``villages.shp``, a KML folder ``villages``), or the one ``layer``."""
+    layers: Layers = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in uploads.extract_zip(data, Path(tmp), suffixes):
+            if path.suffix.lower() != main_suffix:
+                continue
+            try:
+                found = [str(n) for n, _ in pyogrio.list_layers(path)]
+                for name in found:
+                    target = layer if layer and len(found) == 1 else name
+                    frame = pyogrio.read_dataframe(path, layer=name)
+                    if target in BY_LAYER and len(frame):
+                        frame = frame.drop(columns=[c for c in KML_COLUMNS if c in frame])
+                        if "Name" in frame and "name" not in frame:
+                            frame = frame.rename(columns={"Name": "name"})
+                        frame = frame.rename(columns=_full_names(frame.columns, target))
+                        layers.setdefault(target, []).extend(frame_rows(frame))
+            except Exception as exc:  # GDAL's own error types
+                raise _bad_file(fmt, f"{path.name}: {str(exc).replace(tmp, '')}") from None
+    if not layers:
+        raise _bad_file(fmt, f"no registry layer in it (name the {main_suffix} file or folder "
+                             f"after a layer: {', '.join(BY_LAYER)}, or say which layer)")
+    if layer and layer not in layers:
+        _layer_name(layer, fmt)
+        raise _bad_file(fmt, f"no layer {layer!r} in it (found {', '.join(layers)})")
+    return {layer: layers[layer]} if layer else layers
+
+
+def read_kmz(data: bytes, layer: str | None) -> Layers:
+    """Google Earth's zipped KML; every KML file inside is read."""
+    return _zipped_layers(data, layer, "KMZ", (".kml",), ".kml")
+
+
+def read_shapefile(data: bytes, layer: str | None) -> Layers:
+    """A zipped ESRI shapefile (.shp with its .shx, .dbf, .prj and .cpg)."""
+    return _zipped_layers(data, layer, "zipped shapefile", (".shp", ".shx", ".dbf", ".prj",
+                                                            ".cpg"), ".shp")
+
+
 FORMATS: dict[str, Callable[[bytes, str | None], Layers]] = {
-    "geojson": read_geojson, "csv": read_csv, "gpkg": read_gpkg, "opencellid": read_opencellid}
-SUFFIXES = {".geojson": "geojson", ".json": "geojson", ".csv": "csv", ".gpkg": "gpkg"}
+    "geojson": read_geojson, "csv": read_csv, "gpkg": read_gpkg, "opencellid": read_opencellid,
+    "kmz": read_kmz, "shapefile": read_shapefile}
+SUFFIXES = {".geojson": "geojson", ".json": "geojson", ".csv": "csv", ".gpkg": "gpkg",
+            ".kmz": "kmz", ".zip": "shapefile"}
+#: The format of content with no format or suffix to go by.
+SNIFFED = {"json": "geojson", "text": "csv", "gpkg": "gpkg"}
 
 
 def read_layers(data: bytes, *, fmt: str | None = None, filename: str | None = None,
                 layer: str | None = None) -> Layers:
-    """Read a file's bytes; the format comes from ``fmt`` or else the file name's suffix."""
+    """Read a file's bytes; the format comes from ``fmt``, else the file name's suffix, else
+    the content; the content must match it either way."""
     if fmt is None and filename:
         fmt = SUFFIXES.get(Path(filename).suffix.lower())
+    if fmt is None:
+        fmt = SNIFFED.get(uploads.sniff(data))
     if fmt not in FORMATS:
         raise ValidationError("unknown import format", details=[
             {"field": "format", "reason": f"must be one of {', '.join(FORMATS)}"}])
+    uploads.check_content(data, fmt)
     return FORMATS[fmt](data, layer)

@@ -30,7 +30,7 @@ from registry.db import transaction
 from registry.errors import ConflictError, NotFoundError, RegistryError, ValidationError
 from registry.models import BY_LAYER, Commune, Record, Sector
 from registry.web import forms, i18n, mapviews, safe_next, sessions, summaries
-from registry.web.auth import actor, with_nonce
+from registry.web.auth import actor, requires, with_nonce
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +314,7 @@ def _sector_rows(session: Any, code: str) -> list[dict[str, Any]]:
 
 
 @bp.route("/records/<layer>/new", methods=["GET", "POST"])
+@requires("editor")
 def create(layer: str) -> Any:
     model = _model(layer)
     if request.method == "GET":
@@ -331,6 +332,7 @@ def create(layer: str) -> Any:
 
 
 @bp.route("/records/<layer>/<code>/edit", methods=["GET", "POST"])
+@requires("editor")
 def edit(layer: str, code: str) -> Any:
     """Edit a record. For a site, raising or lowering the tower moves its antennas with it
     (sector heights change by the same amount) unless that box is unticked."""
@@ -398,6 +400,7 @@ def job(job_id: str) -> Any:
 
 
 @bp.route("/import", methods=["GET", "POST"])
+@requires("editor")
 def import_page() -> Any:
     """Upload a file; it is read now, then stored all or nothing by a background job."""
     formats = list(io.FORMATS)
