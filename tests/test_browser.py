@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import PASSWORD
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("REGISTRY_CHROMIUM", "/usr/bin/chromium")
@@ -79,7 +81,16 @@ def _served_km2(page: Any) -> str:
 
 def test_pages_in_chromium(page: Any, api: Any, covered: Any, shots: Path) -> None:
     base = api.base
-    # dashboard (browser asks for English)
+    blocked: list[str] = []  # anything the Content Security Policy refused
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text
+            else None)
+    # sign in as an editor; then the dashboard (browser asks for English)
+    page.goto(base + "/records/sites/new")
+    page.wait_for_url(re.compile(r"/login\?next="))
+    page.fill("#f-username", "editor")
+    page.fill("#f-password", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(base + "/records/sites/new")
     page.goto(base + "/")
     assert page.locator("html").get_attribute("lang") == "en"
     page.locator("#commune-kpis").wait_for()
@@ -160,3 +171,4 @@ def test_pages_in_chromium(page: Any, api: Any, covered: Any, shots: Path) -> No
     assert [line.split("\t")[1] for line in errors.splitlines()[1:]] == ["2", "3"]
     page.screenshot(path=str(shots / "11-import-row-errors.png"), full_page=True)
     assert api.get("villages/V-OK").status_code == 404
+    assert not blocked, blocked
