@@ -10,15 +10,19 @@ Pipeline
    relief (a prominence proxy: height above the mean of the surrounding ``relief_window_m``),
    plus given points (commune centres, ...), inside the area and at least ``min_spacing_m``
    apart. Given points come first and always stay (if inside the area and spaced).
-2. `candidate_gains`: for each candidate, one `site_path_loss` window (all of its
-   `CandidateDesign` sectors share one antenna position), the TR 36.814 sector gain towards
-   each *unserved* demand point (current class below the target) within the window, and the
+2. `candidate_gains`: for each candidate, the path loss to each *unserved* demand point
+   (current class below the target) within the radius, on the point's own profile
+   (`point_path_loss`: all `CandidateDesign` sectors share one antenna position; O(distance)
+   per point instead of a whole coverage window), the TR 36.814 sector gain towards it, and the
    uplink rate from the link-budget functions, exactly as the mosaic forms it for a
    candidate's best sector (`registry.radio.coverage._mosaic_tile`): coupling gain = sector
    gain - loss - clutter margin, best sector = largest coupling gain (all sectors of the
    design have the same power per RE, so this is also the strongest RSRP). Simplifications,
    stated: the phone is assumed to attach to the candidate whenever that lifts it (the mosaic
-   would attach it to the strongest DL server, possibly an existing site); the uplink
+   would attach it to the strongest DL server, possibly an existing site); the loss is that
+   of the straight profile to the point's analysis-cell centre, where the mosaic takes the
+   nearest ray of its sweep (on the demo the lifted / not-lifted verdicts of the 52,585
+   candidate-point pairs agree at 99.87 %, the lifted pairs overlap at 89 %); the uplink
    interference margin is the planning constant of `UplinkParams`; the rate is capped by the
    candidate's backhaul share when a capacity is given. The result is a sparse
    candidate → lifted-demand matrix (`GainMatrix`) with population and seller weights.
@@ -57,7 +61,7 @@ from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
 from registry.radio.antenna import sector_gain_dbi
-from registry.radio.coverage import CoverageParams, SectorSpec, site_path_loss
+from registry.radio.coverage import CoverageParams, SectorSpec, point_path_loss
 from registry.radio.linkbudget import (
     SERVICE_CLASSES,
     Technology,
@@ -447,7 +451,7 @@ def candidate_gains(
     backhaul_capacity_mbps : sequence of float, optional
         Per candidate; caps the rate at capacity x backhaul share (e.g. satellite).
     workers : int, optional
-        Threads for the per-candidate loss windows (default: CPU count).
+        Threads over the candidates (default: CPU count).
 
     Returns
     -------
@@ -499,18 +503,15 @@ def candidate_gains(
             dem.cell_size)), dtype=np.int64)
         if near.size == 0:
             return empty, np.zeros(0)
-        loss = site_path_loss(dem, c.x_m, c.y_m, antenna_height_m=design.tower_height_m,
-                              freqs_mhz=(design.freq_mhz,),
-                              ground_elevation_m=c.ground_elevation_m, params=p)
-        lr, lc = gr[idx[near]] - loss.row0, gc[idx[near]] - loss.col0
-        h, w = loss.loss_db.shape[1:]
-        ok = (lr >= 0) & (lr < h) & (lc >= 0) & (lc < w)
-        near, lr, lc = near[ok], lr[ok], lc[ok]
-        values = loss.loss_db[0, lr, lc].astype(np.float64)
+        values = point_path_loss(dem, c.x_m, c.y_m, antenna_height_m=design.tower_height_m,
+                                 freq_mhz=design.freq_mhz, rows=gr[idx[near]],
+                                 cols=gc[idx[near]], ground_elevation_m=c.ground_elevation_m,
+                                 params=p)
         ok = np.isfinite(values)
         near, values = near[ok], values[ok]
         cg = _best_coupling_gain(values, cx[near], cy[near], elev[near], c.x_m, c.y_m,
-                                 loss.z_tx_m, p.radio.ue_height_m, inv_2kr, *arrays,
+                                 c.ground_elevation_m + design.tower_height_m,
+                                 p.radio.ue_height_m, inv_2kr, *arrays,
                                  p.radio.front_to_back_db, p.radio.side_lobe_v_db)
         cg = cg - p.clutter_margin_db
         rsrp = pre + cg + p.radio.ue_antenna_gain_dbi

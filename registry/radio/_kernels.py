@@ -57,6 +57,15 @@ is that of the owning ray, not of the straight line to the cell centre.
 J(v) is read from a table (step 1/16 in v, linear interpolation, within
 0.0016 dB of the formula; the formula beyond v = 128).
 
+Point profiles (`point_losses`)
+===============================
+For a few receivers (siting's demand points) a whole window is wasted work.
+Each receiver gets its own straight profile from the site cell centre to its
+cell centre, sampled as `registry.terrain.terrain_profile` samples it (equally
+spaced, at most one cell apart, bilinear, earth bulge d1 d2 / (2 k R)), and the
+exact Deygout of `registry.radio.diffraction.deygout_profile_db`; free space
+as in the sweep. Cost O(profile length) per receiver.
+
 The scalar model functions (path loss, J(v), antenna pattern) are the public
 ones, made callable from compiled code by `numba.extending.register_jitable`.
 
@@ -73,7 +82,7 @@ import numpy as np
 from numba import njit
 
 from registry.radio.antenna import sector_gain_dbi
-from registry.radio.diffraction import KNIFE_EDGE_V_MIN, knife_edge_loss_db
+from registry.radio.diffraction import KNIFE_EDGE_V_MIN, deygout_profile_db, knife_edge_loss_db
 from registry.radio.pathloss import (
     SPEED_OF_LIGHT_M_S,
     cost231_hata_db,
@@ -415,6 +424,66 @@ def deygout_sweep(
                 ds = t * seg
                 m = _hull_push(hd, hz, m, ds, z - ds * ds * inv_2kr)
                 left[m - 1] = math.nan
+
+
+@njit(**_INLINE)
+def _bilinear(elev, r, c):
+    """Bilinear terrain at fractional cell (r, c) inside the grid, as `terrain.elevation_at`."""
+    r0 = min(int(r), elev.shape[0] - 2)
+    c0 = min(int(c), elev.shape[1] - 2)
+    fr = r - r0
+    fc = c - c0
+    top = elev[r0, c0] * (1.0 - fc) + elev[r0, c0 + 1] * fc
+    bottom = elev[r0 + 1, c0] * (1.0 - fc) + elev[r0 + 1, c0 + 1] * fc
+    return top * (1.0 - fr) + bottom * fr
+
+
+@njit(**_JIT)
+def point_losses(elev, r0, c0, rows, cols, d_row, d_col, z_tx, rx_h, inv_2kr, r_max, freq, out):
+    """Free-space + Deygout (3 edges) loss from cell [r0, c0] to cells (rows[p], cols[p]).
+
+    Parameters
+    ----------
+    elev : float[H, W]
+        Terrain of the whole DEM (at least 2 x 2), NaN = no data.
+    r0, c0 : int
+        Site cell.
+    rows, cols : int64[np]
+        Receiver cells.
+    d_row, d_col, z_tx, rx_h, inv_2kr, r_max
+        As in `deygout_sweep`.
+    freq : float
+        Frequency, MHz.
+    out : float64[np]
+        Loss in dB; NaN beyond the radius or where the profile meets no-data terrain.
+    """
+    spacing = min(d_row, d_col)
+    d = np.empty(int(r_max / spacing) + 3)
+    z = np.empty_like(d)
+    fspl_1m = free_space_loss_db(1.0, freq)
+    for p in range(rows.shape[0]):
+        out[p] = math.nan
+        dr = rows[p] - r0
+        dc = cols[p] - c0
+        dist2 = (dr * d_row) ** 2 + (dc * d_col) ** 2
+        z_cell = elev[rows[p], cols[p]]
+        if dist2 > r_max * r_max or z_cell != z_cell:
+            continue
+        length = math.sqrt(dist2)
+        n = max(2, math.ceil(length / spacing) + 1)
+        for s in range(n):
+            frac = s / (n - 1)
+            ds = frac * length
+            d[s] = ds
+            z[s] = _bilinear(elev, r0 + frac * dr, c0 + frac * dc) + ds * (length - ds) * inv_2kr
+        if np.isnan(z[:n]).any():
+            continue
+        dz = z_tx - (z_cell - dist2 * inv_2kr + rx_h)  # curvature as in the sweep
+        out[p] = (
+            fspl_1m
+            + 10.0 * math.log10(max(dist2 + dz * dz, 1.0))
+            + deygout_profile_db(d[:n], z[:n], z_tx, z[n - 1] + rx_h, freq)
+        )
 
 
 @njit(**_JIT)

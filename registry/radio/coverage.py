@@ -10,6 +10,8 @@ Pipeline
    from the propagation of `line_of_sight`). Losses are cached on disk by
    the hash of their inputs (DEM fingerprint, antenna position and height,
    frequencies, loss parameters), so an unchanged site is never recomputed.
+   (`point_path_loss` gives the loss at a few cells only, each on its own
+   straight profile: siting's demand points.)
 2. Each sector's pattern (TR 36.814) and power per resource element turn the
    loss into RSRP; the mosaic keeps, per cell, the best server (strongest
    RSRP) and the received power summed per frequency, tile by tile.
@@ -488,6 +490,79 @@ def site_path_loss(
         )
     key = _loss_key(dem, x_m, y_m, ground_elevation_m, antenna_height_m, list(freqs), p)
     return SiteLoss(key, tuple(float(f) for f in freqs), w.row0, w.col0, out, z_tx)
+
+
+def point_path_loss(
+    dem: Dem,
+    x_m: float,
+    y_m: float,
+    *,
+    antenna_height_m: float,
+    freq_mhz: float,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    ground_elevation_m: float | None = None,
+    params: CoverageParams | None = None,
+) -> np.ndarray:
+    """Basic transmission loss from one antenna to a few analysis cells (one frequency).
+
+    With the "deygout" model each cell gets the exact Deygout of its own straight
+    profile from the site to the cell centre (`registry.radio._kernels.point_losses`),
+    O(distance) per cell instead of a whole window: the same model as `site_path_loss`,
+    but on the straight line rather than on the sweep's nearest ray, so values can
+    differ where the two profiles cross ridges differently. Other models read the
+    `site_path_loss` window (cheap for them).
+
+    Parameters
+    ----------
+    dem, x_m, y_m, antenna_height_m, ground_elevation_m, params
+        As in `site_path_loss`.
+    freq_mhz : float
+        Frequency, MHz.
+    rows, cols : numpy.ndarray
+        Analysis-grid cells (integers, on the grid).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 loss in dB per cell; NaN beyond the radius or without terrain.
+    """
+    p = params or CoverageParams()
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = np.asarray(cols, dtype=np.int64)
+    if p.model != "deygout":
+        loss = site_path_loss(dem, x_m, y_m, antenna_height_m=antenna_height_m,
+                              freqs_mhz=(freq_mhz,), ground_elevation_m=ground_elevation_m,
+                              params=p)
+        lr, lc = rows - loss.row0, cols - loss.col0
+        h, w = loss.loss_db.shape[1:]
+        inside = (lr >= 0) & (lr < h) & (lc >= 0) & (lc < w)
+        out = np.full(rows.size, np.nan)
+        out[inside] = loss.loss_db[0, lr[inside], lc[inside]]
+        return out
+    r, c = _site_cell(dem, x_m, y_m)
+    ground = float(dem.elevation_m[r, c]) if ground_elevation_m is None else ground_elevation_m
+    if not math.isfinite(ground):
+        raise ValueError(f"no ground elevation at ({x_m}, {y_m})")
+    half = p.analysis_step // 2
+    out = np.empty(rows.size)
+    dx, dy = dem.cell_size
+    _kernels.point_losses(
+        dem.elevation_m,
+        r,
+        c,
+        half + rows * p.analysis_step,
+        half + cols * p.analysis_step,
+        dy,
+        dx,
+        ground + antenna_height_m,
+        p.radio.ue_height_m,
+        _inv_2kr(p.k_factor, p.earth_radius_m),
+        p.max_radius_m,
+        float(freq_mhz),
+        out,
+    )
+    return out
 
 
 # --------------------------------------------------------------------------- grouping & cache

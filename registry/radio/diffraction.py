@@ -1,9 +1,10 @@
 """Terrain diffraction: ITU-R P.526 knife edge and the Deygout construction.
 
 `deygout_loss_db` is the exact reference on one terrain profile: it looks at
-every profile point. The coverage sweep (`registry.radio._kernels`) computes
-the same construction incrementally along rays; see its module docstring for
-how the two relate.
+every profile point. Its compiled core, `deygout_profile_db`, is also what
+`registry.radio.coverage.point_path_loss` runs on each point's own profile.
+The coverage sweep (`registry.radio._kernels`) computes the same construction
+incrementally along rays; see its module docstring for how the two relate.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 from numba.extending import register_jitable
 from numpy.typing import ArrayLike
 
@@ -46,24 +48,25 @@ def knife_edge_loss_db(v: float) -> float:
     return 6.9 + 20.0 * math.log10(math.sqrt(w * w + 1.0) + w)
 
 
+@register_jitable
 def fresnel_parameter(
-    h_m: ArrayLike, d1_m: ArrayLike, d2_m: ArrayLike, freq_mhz: float
-) -> np.ndarray:
+    h_m: float | np.ndarray, d1_m: float | np.ndarray, d2_m: float | np.ndarray, freq_mhz: float
+) -> float | np.ndarray:
     """Diffraction parameter v = h sqrt(2 (d1 + d2) / (lambda d1 d2)), ITU-R P.526 eq. (26).
 
     Parameters
     ----------
-    h_m : array_like
+    h_m : float or numpy.ndarray
         Height of the edge above the straight line joining the two ends, metres
         (negative below it).
-    d1_m, d2_m : array_like
+    d1_m, d2_m : float or numpy.ndarray
         Distances from the edge to either end, metres (> 0).
     freq_mhz : float
         Frequency in MHz.
 
     Returns
     -------
-    numpy.ndarray
+    float or numpy.ndarray
         v (dimensionless), broadcast over the inputs.
 
     Examples
@@ -71,24 +74,49 @@ def fresnel_parameter(
     >>> round(float(fresnel_parameter(10.0, 1000.0, 1000.0, 1800.0)), 3)
     1.55
     """
-    d1 = np.asarray(d1_m, dtype=np.float64)
-    d2 = np.asarray(d2_m, dtype=np.float64)
     wavelength_m = SPEED_OF_LIGHT_M_S / (freq_mhz * 1e6)
-    return np.asarray(h_m) * np.sqrt(2.0 * (d1 + d2) / (wavelength_m * d1 * d2))
+    return h_m * np.sqrt(2.0 * (d1_m + d2_m) / (wavelength_m * d1_m * d2_m))
 
 
-def _dominant_edge(
-    d: np.ndarray, z: np.ndarray, i0: int, z0: float, i1: int, z1: float, freq_mhz: float
-) -> tuple[int, float]:
-    """Index and v of the profile point between i0 and i1 (exclusive) with the largest v."""
-    if i1 - i0 < 2:
-        return -1, -math.inf
-    d1 = d[i0 + 1 : i1] - d[i0]
-    d2 = d[i1] - d[i0 + 1 : i1]
-    h = z[i0 + 1 : i1] - (z0 + (z1 - z0) * d1 / (d1 + d2))
-    v = fresnel_parameter(h, d1, d2, freq_mhz)
-    k = int(np.argmax(v))
-    return i0 + 1 + k, float(v[k])
+@njit(cache=True, nogil=True)
+def _dominant_edge(d, z, i0, z0, i1, z1, freq_mhz):  # pragma: no cover - numba
+    """Index and v of the profile point between i0 and i1 (exclusive) with the largest v.
+
+    (-1, -inf) when there is none; the first NaN v wins, as numpy's argmax would.
+    """
+    best_i, best_v = -1, -math.inf
+    for i in range(i0 + 1, i1):
+        d1 = d[i] - d[i0]
+        d2 = d[i1] - d[i]
+        v = fresnel_parameter(z[i] - (z0 + (z1 - z0) * d1 / (d1 + d2)), d1, d2, freq_mhz)
+        if v != v:
+            return i, v
+        if v > best_v:
+            best_i, best_v = i, v
+    return best_i, best_v
+
+
+@njit(cache=True, nogil=True)
+def deygout_profile_db(d, z, z_tx_m, z_rx_m, freq_mhz):  # pragma: no cover - numba
+    """`deygout_loss_db` with the antennas as absolute heights: compiled, callable from kernels.
+
+    Parameters
+    ----------
+    d, z : float64[n]
+        Profile distances and earth-curvature corrected heights, as in `deygout_loss_db`.
+    z_tx_m, z_rx_m : float
+        Heights of the transmitter and receiver antennas on the scale of ``z``, metres.
+    freq_mhz : float
+        Frequency in MHz.
+    """
+    last = d.size - 1
+    p, v_main = _dominant_edge(d, z, 0, z_tx_m, last, z_rx_m, freq_mhz)
+    loss = knife_edge_loss_db(v_main)
+    if loss == 0.0:
+        return 0.0
+    v_left = _dominant_edge(d, z, 0, z_tx_m, p, z[p], freq_mhz)[1]
+    v_right = _dominant_edge(d, z, p, z[p], last, z_rx_m, freq_mhz)[1]
+    return loss + knife_edge_loss_db(v_left) + knife_edge_loss_db(v_right)
 
 
 def deygout_loss_db(
@@ -130,15 +158,6 @@ def deygout_loss_db(
     >>> round(deygout_loss_db(d, [0.0, 10.0, 0.0], 0.0, 0.0, 1800.0), 2)
     19.79
     """
-    d = np.asarray(distance_m, dtype=np.float64)
-    z = np.asarray(height_m, dtype=np.float64)
-    last = d.size - 1
-    z_tx = z[0] + tx_height_m
-    z_rx = z[last] + rx_height_m
-    p, v_main = _dominant_edge(d, z, 0, z_tx, last, z_rx, freq_mhz)
-    loss = knife_edge_loss_db(v_main)
-    if loss == 0.0:
-        return 0.0
-    _, v_left = _dominant_edge(d, z, 0, z_tx, p, z[p], freq_mhz)
-    _, v_right = _dominant_edge(d, z, p, z[p], last, z_rx, freq_mhz)
-    return loss + knife_edge_loss_db(v_left) + knife_edge_loss_db(v_right)
+    d = np.ascontiguousarray(distance_m, dtype=np.float64)
+    z = np.ascontiguousarray(height_m, dtype=np.float64)
+    return float(deygout_profile_db(d, z, z[0] + tx_height_m, z[-1] + rx_height_m, freq_mhz))
