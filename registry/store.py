@@ -245,6 +245,10 @@ def restore_record(session: Session, model: type[Record], code: str, audit_id: i
     """Bring a record back to its state after history entry ``audit_id`` (for a deletion: the
     state it was deleted in), as a new write audited as ``restore``; a deleted record is created
     again. References are checked as for any write; the area check is not (it was stored)."""
+    if (isinstance(audit_id, bool) or not isinstance(audit_id, int)
+            or not 1 <= audit_id <= schemas.INT32_MAX):
+        raise ValidationError("say which history entry to restore", details=[
+            {"field": "audit_id", "reason": f"must be an integer from 1 to {schemas.INT32_MAX}"}])
     entry = session.get(Audit, audit_id)
     if entry is None or entry.entity != model.layer or entry.key != code:
         raise NotFoundError(f"no history entry {audit_id} for {model.layer} {code!r}")

@@ -212,9 +212,6 @@ def restore(layer: str, code: str) -> Any:
     model = _model(layer)
     data = _body()
     audit_id = data.get("audit_id")
-    if not isinstance(audit_id, int) or isinstance(audit_id, bool) or audit_id < 1:
-        raise ValidationError("say which history entry to restore", details=[
-            {"field": "audit_id", "reason": "must be a positive integer"}])
     with transaction(sessions()) as session:
         exists = store.exists(session, model, code)
         record = store.restore_record(session, model, code, audit_id,

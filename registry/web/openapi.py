@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from registry import schemas
+from registry.io import FORMATS
 from registry.models import BY_LAYER
 from registry.pipeline import RASTERS
 
@@ -14,6 +15,13 @@ ERROR = {"type": "object", "required": ["error", "message"], "properties": {
         "field": {"type": "string"}, "reason": {"type": "string"},
         "row": {"type": "integer"}, "layer": {"type": "string"}}}},
     "current": {"type": "object"}}}
+
+
+HISTORY_ENTRY = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "at": {"type": "string"}, "actor": {"type": "string"},
+    "action": {"enum": ["create", "update", "delete", "restore"]},
+    "changed": {"type": "array", "items": {"type": "string"}},
+    "before": {"type": ["object", "null"]}, "after": {"type": ["object", "null"]}}}
 
 
 def _errors(*codes: int) -> dict[str, Any]:
@@ -57,6 +65,8 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
         {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}]
     outside = {"name": "allow_outside_area", "in": "query", "schema": {"type": "boolean"}}
     code = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+    version = {"name": "If-Match", "in": "header", "schema": {"type": "string"},
+               "description": "the version being changed (or `version` in the properties)"}
     for layer in BY_LAYER:
         feature = _feature(layer, write=False)
         body = {"required": True, "content": {"application/json": {
@@ -72,8 +82,19 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
             "post": {"summary": f"Create one of {layer}", "parameters": [outside],
                      "requestBody": body,
                      "responses": {"201": _json(feature, "Created"), **_errors(400, 409)}}}
-        version = {"name": "If-Match", "in": "header", "schema": {"type": "string"},
-                   "description": "the version being changed (or `version` in the properties)"}
+        paths[f"/api/v1/{layer}/{{code}}/history"] = {"get": {
+            "summary": "Every write of the record (who, when, before and after), oldest first",
+            "parameters": [code], "responses": {"200": _json({"type": "object", "properties": {
+                "entries": {"type": "array", "items": HISTORY_ENTRY}}}), **_errors(404)}}}
+        paths[f"/api/v1/{layer}/{{code}}/restore"] = {"post": {
+            "summary": "Bring the record back to a history entry's state (a deleted one too)",
+            "parameters": [code, version], "requestBody": {"required": True, "content": {
+                "application/json": {"schema": {"type": "object", "required": ["audit_id"],
+                                                "properties": {
+                    "audit_id": {"type": "integer", "minimum": 1},
+                    "version": {"type": "integer"}}}}}},
+            "responses": {"200": _json(feature), "201": _json(feature, "Re-created"),
+                          **_errors(400, 404, 409, 428)}}}
         paths[f"/api/v1/{layer}/{{code}}"] = {
             "get": {"parameters": [code], "responses": {"200": _json(feature), **_errors(404)}},
             "put": {"parameters": [code, version, outside], "requestBody": change,
@@ -87,7 +108,7 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
     paths["/api/v1/import"] = {"post": {
         "summary": "Import a file, all or nothing",
         "parameters": [{"name": "format", "in": "query", "schema": {
-            "enum": ["geojson", "csv", "gpkg", "opencellid"]}},
+            "enum": list(FORMATS)}},
             {"name": "layer", "in": "query", "schema": {"type": "string"}}, outside],
         "requestBody": {"content": {"multipart/form-data": {"schema": {
             "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
@@ -148,6 +169,40 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
         "summary": "Impact of fibre cuts: every single point of failure, or one link",
         "parameters": [{"name": "link", "in": "query", "schema": {"type": "string"}}, streams],
         "responses": {"200": _json({"type": "array"}), **_errors(400, 404)}}}
+    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+    paths["/api/v1/siting"] = {
+        "get": {"summary": "The latest siting run: chosen sites, cost, backhaul, gains",
+                "responses": {"200": _json({"type": "object"}), **_errors(404)}},
+        "post": {"summary": "Choose new sites for a budget (background job)", "parameters": [
+            {"name": n, "in": "query", "schema": {"type": t}} for n, t in (
+                ("candidates", "integer"), ("max_sites", "integer"), ("budget_mvnd", "number"),
+                ("spacing_km", "number"), ("candidate_spacing_km", "number"))] + [
+            {"name": "method", "in": "query", "schema": {"enum": ["ip", "greedy"]}}],
+            "responses": {"202": _json(job, "Accepted: follow the job"), **_errors(400, 404)}}}
+    paths["/api/v1/scenarios"] = {"get": {"summary": "Saved what-if scenarios",
+                                          "responses": {"200": _json({"type": "array"})}}}
+    paths["/api/v1/scenarios/{name}"] = {
+        "get": {"parameters": [name], "responses": {"200": _json({"type": "object"}),
+                                                    **_errors(404)}},
+        "put": {"summary": "Create or replace a scenario (checked, never applied)",
+                "parameters": [name], "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": {"type": "object", "required": ["changes"],
+                                                    "properties": {"changes": {
+                                                        "type": "array", "items": {
+                                                            "type": "object"}}}}}}},
+                "responses": {"200": _json({"type": "object"}), **_errors(400)}}}
+    paths["/api/v1/scenarios/{name}/preview"] = {"post": {
+        "summary": "KPI deltas, and who gains or loses a class (background job)",
+        "parameters": [name], "responses": {"202": _json(job), **_errors(404)}}}
+    paths["/api/v1/scenarios/{name}/promote"] = {"post": {
+        "summary": "Add the scenario's new sites to the registry as planned",
+        "parameters": [name], "responses": {"200": _json({"type": "object"}),
+                                            **_errors(404, 409)}}}
+    for item in paths.values():  # writes need an editor's token
+        for method, operation in item.items():
+            if method != "get":
+                operation["security"] = [{"bearer": []}]
+                operation["responses"].update(_errors(401, 403))
     components = {layer: schemas.json_schema(model) for layer, model in BY_LAYER.items()}
     components["Error"] = ERROR
     components["Geometry"] = {"type": "object", "required": ["type", "coordinates"],
@@ -155,4 +210,7 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
                                              "coordinates": {"type": "array"}}}
     return {"openapi": "3.1.0",
             "info": {"title": "Coverage and infrastructure registry", "version": "1"},
-            "paths": paths, "components": {"schemas": components}}
+            "paths": paths, "components": {"schemas": components, "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": (
+                    "an API token (`flask users token NAME LABEL`, or the account page); "
+                    "reads need one only where READ_REQUIRES_LOGIN is set")}}}}
