@@ -19,6 +19,8 @@ import pandas as pd
 import rasterio
 from folium.plugins import MarkerCluster
 from pyproj import Transformer
+from rasterio.io import MemoryFile
+from rasterio.transform import Affine
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from registry.radio.linkbudget import SERVICE_CLASS_NODATA, SERVICE_CLASSES
@@ -126,6 +128,16 @@ def add_fibre(frame: gpd.GeoDataFrame, m: folium.Map) -> folium.Map:
     return m
 
 
+def _class_palette() -> np.ndarray:
+    """RGBA per service-class code; "none" and no-data stay transparent."""
+    palette = np.zeros((256, 4), dtype=np.uint8)
+    for code, name in enumerate(SERVICE_CLASSES):
+        colour = CLASS_COLOURS[name]
+        if colour:
+            palette[code] = [int(colour[i:i + 2], 16) for i in (1, 3, 5)] + [255]
+    return palette
+
+
 def add_service_class_overlay(path: Path, m: folium.Map, *, opacity: float = 0.55) -> folium.Map:
     """The service-class raster as a semi-transparent overlay (reprojected to Web Mercator)."""
     with rasterio.open(path) as src:
@@ -135,20 +147,42 @@ def add_service_class_overlay(path: Path, m: folium.Map, *, opacity: float = 0.5
         reproject(src.read(1), codes, src_transform=src.transform, src_crs=src.crs,
                   dst_transform=transform, dst_crs="EPSG:3857", resampling=Resampling.nearest,
                   src_nodata=SERVICE_CLASS_NODATA, dst_nodata=SERVICE_CLASS_NODATA)
-    palette = np.zeros((256, 4), dtype=np.uint8)
-    for code, name in enumerate(SERVICE_CLASSES):
-        colour = CLASS_COLOURS[name]
-        if colour:
-            palette[code] = [int(colour[i:i + 2], 16) for i in (1, 3, 5)] + [255]
     west, north = transform @ (0, 0)
     east, south = transform @ (width, height)
     to_lonlat = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
     (lon0, lon1), (lat0, lat1) = to_lonlat.transform([west, east], [south, north])
     folium.raster_layers.ImageOverlay(
-        palette[codes], bounds=[[lat0, lon0], [lat1, lon1]], opacity=opacity,
+        _class_palette()[codes], bounds=[[lat0, lon0], [lat1, lon1]], opacity=opacity,
         name="Mức livestream / Livestream class", mercator_project=False,
     ).add_to(m)
     return m
+
+
+#: Half the Web Mercator world's width (EPSG:3857 metres); XYZ tiles split it 2^z ways.
+WEB_MERCATOR_HALF_M = 20037508.342789244
+TILE_PX = 256
+MAX_TILE_ZOOM = 18
+
+
+def service_class_tile(path: Path, z: int, x: int, y: int) -> bytes:
+    """One 256 px XYZ (slippy-map) PNG tile of the service-class raster, for web maps and
+    QGIS's XYZ layers; transparent where there is no coverage or no raster cell."""
+    if not 0 <= z <= MAX_TILE_ZOOM or not (0 <= x < 2**z and 0 <= y < 2**z):
+        raise ValueError(f"no tile {z}/{x}/{y}")
+    span = 2 * WEB_MERCATOR_HALF_M / 2**z
+    transform = Affine(span / TILE_PX, 0, -WEB_MERCATOR_HALF_M + x * span,
+                       0, -span / TILE_PX, WEB_MERCATOR_HALF_M - y * span)
+    codes = np.full((TILE_PX, TILE_PX), SERVICE_CLASS_NODATA, dtype=np.uint8)
+    with rasterio.open(path) as src:
+        reproject(rasterio.band(src, 1), codes, dst_transform=transform, dst_crs="EPSG:3857",
+                  resampling=Resampling.nearest, src_nodata=SERVICE_CLASS_NODATA,
+                  dst_nodata=SERVICE_CLASS_NODATA)
+    rgba = _class_palette()[codes]
+    with MemoryFile() as mem:
+        with mem.open(driver="PNG", width=TILE_PX, height=TILE_PX, count=4, dtype="uint8",
+                      transform=transform, crs="EPSG:3857") as dst:
+            dst.write(np.moveaxis(rgba, -1, 0))
+        return mem.read()
 
 
 def registry_map(layers: dict[str, gpd.GeoDataFrame], m: folium.Map | None = None, *,

@@ -3,11 +3,13 @@ edits, calibration and the CLI, on both backends, over a small synthetic DEM."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import rasterio
 
+from registry.maps import CLASS_COLOURS
 from tests.conftest import run_job
 
 
@@ -43,6 +45,21 @@ def test_coverage_job_rasters_and_points(loaded: Any, dem: Path, api: Any) -> No
         assert api.get("coverage/point", params=bad).status_code == 400
     assert api.get("coverage/elevation.tif").status_code == 404
     assert api.get("coverage/5g_rsrp_dbm.tif").status_code == 404  # no 5G sectors here
+    # the same class on the XYZ tile over the site, in the map's colour
+    z, lon, lat = 12, 103.6795, 22.3525
+    fx = (lon + 180) / 360 * 2**z
+    fy = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2**z
+    tile = api.get(f"coverage/tiles/{z}/{int(fx)}/{int(fy)}.png")
+    assert tile.status_code == 200 and tile.headers["Content-Type"] == "image/png"
+    with rasterio.MemoryFile(tile.content) as mem, mem.open() as src:
+        rgba = src.read()[:, int((fy % 1) * 256), int((fx % 1) * 256)]
+    colour = CLASS_COLOURS[at_site["service_class"]]
+    assert list(rgba) == [int(colour[i:i + 2], 16) for i in (1, 3, 5)] + [255]
+    assert api.get("coverage/tiles/12/0/0.png").status_code == 200  # far away: transparent
+    assert api.get("coverage/tiles/3/9/0.png").status_code == 404
+    cached = api.get(f"coverage/tiles/{z}/{int(fx)}/{int(fy)}.png",
+                     headers={"If-None-Match": tile.headers["ETag"]})
+    assert cached.status_code == 304
 
 
 def test_editing_a_site_recomputes_only_that_site(loaded: Any, dem: Path, api: Any) -> None:

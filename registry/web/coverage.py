@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request, send_file, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
 from sqlalchemy import select
 
-from registry import pipeline, scenarios
+from registry import maps, pipeline, scenarios
 from registry.errors import NotFoundError, ValidationError
 from registry.models import Scenario
 from registry.web import query_number, sessions
@@ -92,6 +92,20 @@ def summary() -> Any:
 def raster(name: str) -> Any:
     return send_file(pipeline.raster_file(current_app.config, name), mimetype="image/tiff",
                      as_attachment=True, download_name=f"coverage_{name}.tif")
+
+
+@bp.get("/coverage/tiles/<int:z>/<int:x>/<int:y>.png")
+def tile(z: int, x: int, y: int) -> Any:
+    """The service-class coverage as XYZ map tiles (e.g. a QGIS "XYZ Tiles" connection)."""
+    path = pipeline.raster_file(current_app.config, "service_class")
+    try:
+        png = maps.service_class_tile(path, z, x, y)
+    except ValueError as exc:
+        raise NotFoundError(str(exc)) from None
+    response = Response(png, mimetype="image/png")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.set_etag(f"{path.stat().st_mtime_ns}-{z}-{x}-{y}")
+    return response.make_conditional(request)
 
 
 @bp.get("/coverage/point")

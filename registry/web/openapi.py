@@ -136,6 +136,11 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
         "parameters": [{"name": "name", "in": "path", "required": True, "schema": {
             "enum": list(RASTERS)}}],
         "responses": {"200": {"description": "GeoTIFF"}, **_errors(404)}}}
+    paths["/api/v1/coverage/tiles/{z}/{x}/{y}.png"] = {"get": {
+        "summary": "Service-class coverage as XYZ map tiles (256 px PNG, Web Mercator)",
+        "parameters": [{"name": n, "in": "path", "required": True,
+                        "schema": {"type": "integer", "minimum": 0}} for n in ("z", "x", "y")],
+        "responses": {"200": {"description": "PNG tile"}, **_errors(404)}}}
     paths["/api/v1/coverage/point"] = {"get": {
         "summary": "Every coverage value at a point",
         "parameters": [{"name": n, "in": "query", "required": True, "schema": {"type": "number"}}
