@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,6 +23,8 @@ from registry.models import ROLES, ApiToken, User, now_utc
 MIN_PASSWORD_LENGTH = 10
 #: Prefix that marks registry tokens (lets secret scanners recognise a leaked one).
 TOKEN_PREFIX = "lcr_"
+#: How stale a token's "last used" may get before a request updates it.
+LAST_USED_RESOLUTION = timedelta(minutes=5)
 #: A hash to check against when the user does not exist, so timing does not reveal usernames.
 _DUMMY_HASH = generate_password_hash("not a password")
 
@@ -168,5 +171,7 @@ def token_principal(session: Session, plain: str) -> Principal:
     user = session.get(User, token.user_id) if token is not None else None
     if token is None or token.revoked or user is None or not user.active:
         raise Unauthorized("invalid or revoked API token")
-    token.last_used_at = now_utc()
+    now = now_utc()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        token.last_used_at = now  # not on every request: reads would all become writes
     return Principal(user.username, user.role, via=f"token {token.name}")
