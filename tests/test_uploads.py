@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,8 @@ import geopandas as gpd
 import pyogrio
 import pytest
 import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from registry.errors import ValidationError
 from registry.io import read_layers
@@ -33,7 +37,10 @@ def zipped(files: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> 
 
 
 def shapefile_zip(tmp_path: Path, folder: str = "") -> bytes:
-    VILLAGES.to_file(tmp_path / "villages.shp", engine="pyogrio")
+    """As a shapefile has it: field names cut to 10 characters (``commune_co``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        VILLAGES.to_file(tmp_path / "villages.shp", engine="pyogrio")
     return zipped({folder + p.name: p.read_bytes() for p in tmp_path.glob("villages.*")})
 
 
@@ -125,3 +132,30 @@ def test_bad_geometry_in_uploads_is_named(api: Any, loaded: Any) -> None:
     swapped = "code,name,commune_code,population,lon,lat\nV-S,Bản Ngược,03390,5,22.34,103.67\n"
     r = api.post("import?layer=villages", files={"file": ("v.csv", swapped.encode())})
     assert r.status_code == 400 and "look swapped" in r.json()["details"][0]["reason"]
+
+
+@given(names=st.lists(st.text(alphabet=st.sampled_from("ab./\\:_-~ \u00e2"), min_size=1,
+                              max_size=12).map(lambda s: s + ".shp"), min_size=1, max_size=4))
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_no_member_name_lands_outside(tmp_path: Path, names: list[str]) -> None:
+    """Whatever the member names, files are written only inside the folder, or refused."""
+    inside = Path(tempfile.mkdtemp(dir=tmp_path))
+    before = set(tmp_path.rglob("*"))
+    try:
+        written = extract_zip(zipped(dict.fromkeys(names, b"x")), inside, (".shp",))
+    except ValidationError:
+        written = []
+    assert all(p.parent == inside for p in written)
+    assert {p for p in set(tmp_path.rglob("*")) - before} <= {inside, *inside.iterdir()}
+
+
+@given(data=st.binary(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_any_bytes_get_a_clear_answer(data: bytes) -> None:
+    """Random uploads are read or refused with a ValidationError naming a field, never a crash."""
+    for fmt in ("geojson", "csv", "gpkg", "kmz", "shapefile"):
+        try:
+            read_layers(data, fmt=fmt, layer="villages")
+        except ValidationError as exc:
+            assert exc.details and exc.details[0]["field"] in ("file", "layer", "format")
