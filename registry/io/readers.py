@@ -229,12 +229,13 @@ def read_layers(data: bytes, *, fmt: str | None = None, filename: str | None = N
                 layer: str | None = None) -> Layers:
     """Read a file's bytes; the format comes from ``fmt``, else the file name's suffix, else
     the content; the content must match it either way."""
-    if fmt is None and filename:
-        fmt = SUFFIXES.get(Path(filename).suffix.lower())
+    suffix = Path(filename or "").suffix.lower()
     if fmt is None:
-        fmt = SNIFFED.get(uploads.sniff(data))
+        fmt = SUFFIXES.get(suffix) if suffix else SNIFFED.get(uploads.sniff(data))
     if fmt not in FORMATS:
+        hint = " (zip a shapefile's .shp, .shx, .dbf and .prj together)" if suffix in (
+            ".shp", ".dbf", ".shx") else ""
         raise ValidationError("unknown import format", details=[
-            {"field": "format", "reason": f"must be one of {', '.join(FORMATS)}"}])
+            {"field": "format", "reason": f"must be one of {', '.join(FORMATS)}{hint}"}])
     uploads.check_content(data, fmt)
     return FORMATS[fmt](data, layer)
