@@ -149,7 +149,8 @@ def test_pages_in_chromium(page: Any, api: Any, covered: Any, shots: Path) -> No
     page.click("#recompute button")
     page.wait_for_url(re.compile(r"/jobs/"))
     page.screenshot(path=str(shots / "09-coverage-job-progress.png"))
-    page.wait_for_url(re.compile(r"/records/sites/VT-BL-01\?job="), timeout=120_000)
+    # generous: a cold numba cache compiles the kernels first
+    page.wait_for_url(re.compile(r"/records/sites/VT-BL-01\?job="), timeout=300_000)
     verdicts_after, served_after = _verdicts(page), _served_km2(page)
     page.screenshot(path=str(shots / "10-site-after-recompute.png"), full_page=True)
     assert served_after != served_before, served_after

@@ -164,9 +164,10 @@ DBF_NAME_LENGTH = 10
 
 
 def _full_names(columns: Any, layer: str) -> dict[str, str]:
-    """Registry field names for shapefile columns cut to 10 characters (``commune_co``)."""
+    """Registry field names for shapefile columns cut to 10 characters (``commune_co``) and for
+    KML's placemark ``Name``."""
     fields = schemas.input_columns(BY_LAYER[layer])
-    out = {}
+    out = {"Name": "name"} if "name" in fields and "name" not in columns else {}
     for c in columns:
         matches = [f for f in fields if f.startswith(c)]
         if c not in fields and len(c) == DBF_NAME_LENGTH and len(matches) == 1:
@@ -190,9 +191,8 @@ def _zipped_layers(data: bytes, layer: str | None, fmt: str, suffixes: tuple[str
                     frame = pyogrio.read_dataframe(path, layer=name)
                     if target in BY_LAYER and len(frame):
                         frame = frame.drop(columns=[c for c in KML_COLUMNS if c in frame])
-                        if "Name" in frame and "name" not in frame:
-                            frame = frame.rename(columns={"Name": "name"})
-                        frame = frame.rename(columns=_full_names(frame.columns, target))
+                        frame = frame.rename(columns=_full_names(frame.columns, target)).drop(
+                            columns=["Name"], errors="ignore")  # KML's, where no name field
                         layers.setdefault(target, []).extend(frame_rows(frame))
             except Exception as exc:  # GDAL's own error types
                 raise _bad_file(fmt, f"{path.name}: {str(exc).replace(tmp, '')}") from None

@@ -1,4 +1,4 @@
-"""Exports of stored layers: GeoJSON, CSV (lon/lat for points, WKT otherwise), GeoPackage."""
+"""Exports of stored layers: GeoJSON, CSV (lon/lat for points, WKT otherwise), GeoPackage, KMZ."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from registry import schemas, store
 from registry.db import UtcDateTime
+from registry.errors import ValidationError
 from registry.models import BY_LAYER, LAYERS, Record
 
 
@@ -82,6 +83,20 @@ def export_gpkg(session: Session, path: Path) -> Path:
         if isinstance(frame, gpd.GeoDataFrame):
             options["geometry_type"] = model.geometry_type
         pyogrio.write_dataframe(frame, path, **options)
+    return path
+
+
+def export_kmz(session: Session, layer: str, path: Path) -> Path:
+    """One layer as KMZ for Google Earth (attributes as KML ExtendedData); read back by the
+    KMZ importer. Returns ``path``."""
+    frame = layer_frame(session, BY_LAYER[layer])
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise ValidationError("this layer has no geometry", details=[
+            {"field": "layer", "reason": f"{layer} cannot be exported as KMZ; use CSV"}])
+    path.unlink(missing_ok=True)
+    for name in ("created_at", "updated_at"):
+        frame[name] = frame[name].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    pyogrio.write_dataframe(frame, path, layer=layer, driver="LIBKML")
     return path
 
 

@@ -247,12 +247,17 @@ def export() -> Any:
                 payload = path.read_bytes()
             return Response(payload, mimetype="application/geopackage+sqlite3", headers={
                 "Content-Disposition": "attachment; filename=registry.gpkg"})
-        if fmt not in ("geojson", "csv"):
+        if fmt not in ("geojson", "csv", "kmz"):
             raise ValidationError("unknown export format", details=[
-                {"field": "format", "reason": "must be gpkg, geojson or csv"}])
+                {"field": "format", "reason": "must be gpkg, geojson, csv or kmz"}])
         if layer not in BY_LAYER:
             raise ValidationError("say which layer to export", details=[
                 {"field": "layer", "reason": f"must be one of {', '.join(BY_LAYER)}"}])
+        if fmt == "kmz":
+            with tempfile.TemporaryDirectory() as tmp:
+                payload = io.export_kmz(session, layer, Path(tmp) / f"{layer}.kmz").read_bytes()
+            return Response(payload, mimetype="application/vnd.google-earth.kmz", headers={
+                "Content-Disposition": f"attachment; filename={layer}.kmz"})
         if fmt == "geojson":
             return Response(io.export_geojson(session, layer), mimetype="application/geo+json")
         return Response(io.export_csv(session, layer), mimetype="text/csv", headers={

@@ -115,9 +115,9 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
         "responses": {"200": _json({"type": "object"}), **_errors(400)}}}
     paths["/api/v1/export"] = {"get": {
-        "summary": "Export as GeoPackage (all layers), GeoJSON or CSV (one layer)",
+        "summary": "Export as GeoPackage (all layers), GeoJSON, CSV or KMZ (one layer)",
         "parameters": [{"name": "format", "in": "query",
-                        "schema": {"enum": ["gpkg", "geojson", "csv"]}},
+                        "schema": {"enum": ["gpkg", "geojson", "csv", "kmz"]}},
                        {"name": "layer", "in": "query", "schema": {"enum": list(BY_LAYER)}}],
         "responses": {"200": {"description": "the file"}, **_errors(400)}}}
     job = {"type": "object", "properties": {"id": {"type": "string"}, "status": {
