@@ -90,6 +90,11 @@ def test_reading_can_require_a_login(db_url: str, tmp_path: Any) -> None:
 
 
 def test_forms_refuse_posts_without_the_csrf_token(app: Any, loaded: Any) -> None:
+    admin = signed_in(app, "admin")
+    admin.environ_base.pop("HTTP_X_CSRFTOKEN")
+    for endpoint, method, url in write_routes(app):  # every form and cookie-borne API write
+        r = admin.open(url, method=method, data={"version": "1", "name": "x"})
+        assert r.status_code == 400 and "CSRF" in r.get_data(as_text=True), (endpoint, method)
     editor = signed_in(app, "editor")
     with_token = editor.environ_base.pop("HTTP_X_CSRFTOKEN")
     r = editor.post("/records/villages/V-BL-1/edit", data={"population": "999", "version": "1"})
