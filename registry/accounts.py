@@ -23,6 +23,9 @@ from registry.models import ROLES, ApiToken, User, now_utc
 MIN_PASSWORD_LENGTH = 10
 #: Prefix that marks registry tokens (lets secret scanners recognise a leaked one).
 TOKEN_PREFIX = "lcr_"
+#: Wrong passwords in a row before an account waits ``LOCKOUT`` (OWASP: throttle guessing).
+MAX_FAILED_LOGINS = 10
+LOCKOUT = timedelta(minutes=15)
 #: How stale a token's "last used" may get before a request updates it.
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 #: A hash to check against when the user does not exist, so timing does not reveal usernames.
@@ -33,6 +36,12 @@ class Unauthorized(RegistryError):
     """No valid credentials (HTTP 401)."""
 
     status = 401
+
+
+class TooManyAttempts(RegistryError):
+    """Sign-in refused for a while after repeated wrong passwords (HTTP 429)."""
+
+    status = 429
 
 
 class Forbidden(RegistryError):
@@ -123,12 +132,24 @@ def update_user(session: Session, username: str, *, role: str | None = None,
 
 
 def authenticate(session: Session, username: str, password: str) -> User:
-    """The active user with that name and password; one message for every failure."""
+    """The active user with that name and password; one message for every failure.
+
+    Wrong passwords are counted on the user; after ``MAX_FAILED_LOGINS`` in a row the account
+    refuses every password for ``LOCKOUT`` (HTTP 429). The caller commits even on failure, so
+    the count holds across requests and workers."""
     user = session.scalar(select(User).where(User.username == username))
+    now = now_utc()
+    if user is not None and user.locked_until is not None and now < user.locked_until:
+        raise TooManyAttempts(f"too many wrong passwords: try again after "
+                              f"{user.locked_until:%H:%M} UTC")
     ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
+    if user is not None and not ok:
+        user.failed_logins = (user.failed_logins or 0) + 1
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.failed_logins, user.locked_until = 0, now + LOCKOUT
     if user is None or not ok or not user.active:
         raise Unauthorized("wrong username or password")
-    user.last_login_at = now_utc()
+    user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
     return user
 
 

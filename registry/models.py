@@ -252,6 +252,9 @@ class User(Base):
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    #: Wrong passwords in a row; at the limit the account waits (``registry.accounts``).
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class ApiToken(Base):

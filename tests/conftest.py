@@ -89,17 +89,24 @@ def app(db_url: str, tmp_path: Path) -> Iterator[Any]:
     app.extensions["registry"]["engine"].dispose()
 
 
-def signed_in(app: Any, username: str) -> Any:
-    """A test client with ``username``'s session and a valid CSRF token on every request."""
-    client = app.test_client()
+def with_csrf(app: Any, client: Any) -> Any:
+    """The client, sending a valid CSRF token (as the forms' hidden field would) every time."""
     raw = secrets.token_hex(20)
-    with app.app_context(), app.extensions["registry"]["sessions"]() as session:
-        user = accounts.get_user(session, username)
     with client.session_transaction() as cookie:
-        cookie.update(uid=user.id, epoch=user.session_epoch, csrf_token=raw)
+        cookie["csrf_token"] = raw
     client.environ_base["HTTP_X_CSRFTOKEN"] = URLSafeTimedSerializer(
         app.secret_key, salt="wtf-csrf-token").dumps(raw)
     return client
+
+
+def signed_in(app: Any, username: str) -> Any:
+    """A test client with ``username``'s session and a valid CSRF token on every request."""
+    client = app.test_client()
+    with app.app_context(), app.extensions["registry"]["sessions"]() as session:
+        user = accounts.get_user(session, username)
+    with client.session_transaction() as cookie:
+        cookie.update(uid=user.id, epoch=user.session_epoch)
+    return with_csrf(app, client)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from registry import accounts, create_app, db
 from registry.models import ApiToken, Audit, User
 from registry.web.auth import SAFE_METHODS
-from tests.conftest import PASSWORD, signed_in
+from tests.conftest import PASSWORD, signed_in, with_csrf
 
 #: Values for URL parts when every route is called.
 URL_VALUES = {"layer": "sites", "code": "VT-BL-01", "name": "s1", "job_id": "x", "lang": "en"}
@@ -123,7 +123,7 @@ def test_sign_in_sets_a_secure_session_and_changes_sign_it_out(db_url: str, tmp_
     unknown = client.post("/login", data={"username": "ghost", "password": PASSWORD,
                                           "csrf_token": csrf})
     assert wrong.status_code == unknown.status_code == 401
-    assert "Wrong username or password" in wrong.get_data(as_text=True)
+    assert "Sai tên đăng nhập hoặc mật khẩu" in wrong.get_data(as_text=True)  # Vietnamese
     assert client.post("/login", data={"username": "lan", "password": PASSWORD}
                        ).status_code == 400  # login CSRF
     ok = client.post("/login", data={"username": "lan", "password": PASSWORD,
@@ -137,6 +137,22 @@ def test_sign_in_sets_a_secure_session_and_changes_sign_it_out(db_url: str, tmp_
     with client.session_transaction() as s:
         assert "uid" not in s
     app.extensions["registry"]["engine"].dispose()
+
+
+def test_repeated_wrong_passwords_lock_the_account_for_a_while(app: Any) -> None:
+    from registry.accounts import MAX_FAILED_LOGINS
+
+    client = with_csrf(app, app.test_client())
+    for _ in range(MAX_FAILED_LOGINS):
+        assert client.post("/login", data={"username": "viewer", "password": "guess"}
+                           ).status_code == 401
+    r = client.post("/login", data={"username": "viewer", "password": PASSWORD})
+    assert r.status_code == 429 and "15" in r.get_data(as_text=True)
+    sessions = app.extensions["registry"]["sessions"]
+    with db.transaction(sessions) as session:
+        accounts.get_user(session, "viewer").locked_until = None
+    assert client.post("/login", data={"username": "viewer", "password": PASSWORD}
+                       ).status_code == 303
 
 
 def test_admins_manage_users_and_keep_one_admin(app: Any) -> None:

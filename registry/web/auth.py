@@ -32,7 +32,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from registry import accounts
-from registry.accounts import Forbidden, Principal, Unauthorized
+from registry.accounts import Forbidden, Principal, TooManyAttempts, Unauthorized
 from registry.db import transaction
 from registry.errors import RegistryError, ValidationError
 from registry.models import ROLES, ApiToken, User
@@ -181,11 +181,14 @@ def login() -> Any:
     error = None
     if request.method == "POST":
         try:
-            with transaction(sessions()) as db:
-                user = accounts.authenticate(db, request.form.get("username", ""),
-                                             request.form.get("password", ""))
-                uid, epoch = user.id, user.session_epoch
-        except Unauthorized as exc:
+            with sessions()() as db:
+                try:
+                    user = accounts.authenticate(db, request.form.get("username", ""),
+                                                 request.form.get("password", ""))
+                    uid, epoch = user.id, user.session_epoch
+                finally:
+                    db.commit()  # the count of wrong passwords too
+        except (Unauthorized, TooManyAttempts) as exc:
             error = exc
         else:
             session.clear()  # a fresh session (and CSRF token) on every sign-in
@@ -193,7 +196,7 @@ def login() -> Any:
             session.update(uid=uid, epoch=epoch)
             return redirect(safe_next(url_for("pages.home")), code=303)
     return render_template("login.html", error=error, next=request.values.get("next", "")), (
-        401 if error else 200)
+        error.status if error else 200)
 
 
 @bp.post("/logout")
