@@ -254,11 +254,21 @@ LAYERS: tuple[type[Record], ...] = (Commune, FibreNode, FibreLink, Site, Sector,
 BY_LAYER: dict[str, type[Record]] = {m.layer: m for m in LAYERS}
 
 
+def derived_columns(model: type[Record], values: dict[str, Any]) -> dict[str, Any]:
+    """The search key and bounding box a record with these ``name`` and ``geom`` stores."""
+    derived: dict[str, Any] = {}
+    if issubclass(model, Named):
+        derived["name_key"] = search_key(values["name"])
+    if issubclass(model, Spatial) and values.get("geom") is not None:
+        bounds = values["geom"].bounds
+        derived.update(zip(("min_lon", "min_lat", "max_lon", "max_lat"), bounds, strict=True))
+    return derived
+
+
 @event.listens_for(Record, "before_insert", propagate=True)
 @event.listens_for(Record, "before_update", propagate=True)
 def _derived_columns(_mapper: Any, _conn: Any, target: Any) -> None:
     """Keep the search key and the bounding box in step with name and geometry."""
-    if isinstance(target, Named):
-        target.name_key = search_key(target.name)
-    if isinstance(target, Spatial) and target.geom is not None:
-        target.min_lon, target.min_lat, target.max_lon, target.max_lat = target.geom.bounds
+    values = {"name": getattr(target, "name", None), "geom": getattr(target, "geom", None)}
+    for name, value in derived_columns(type(target), values).items():
+        setattr(target, name, value)
