@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
-from functools import partial
+from functools import cache, partial
+from types import MappingProxyType
 from typing import Any
 
 import shapely
@@ -40,11 +41,13 @@ BAD_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 FALSE_WORDS = {"false", "0", "no", "n", "f", ""}
 
 
-def input_columns(model: type[Record]) -> dict[str, Any]:
-    """The columns a client may set, by name: code and name first, then the table's order."""
+@cache
+def input_columns(model: type[Record]) -> Mapping[str, Any]:
+    """The columns a client may set, by name: code and name first, then the table's order
+    (read-only and cached: validation asks for them once per imported row)."""
     columns = [c for c in model.__table__.columns if c.name not in READ_ONLY]
     columns.sort(key=lambda c: {"code": 0, "name": 1}.get(c.name, 2))
-    return {c.name: c for c in columns}
+    return MappingProxyType({c.name: c for c in columns})
 
 
 def _nfc(value: str) -> str:
