@@ -361,7 +361,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     print(f"\nPostGIS national registry: {area_km2:,.0f} km² outline, "
           f"{a.communes:,} communes, {a.villages:,} villages, {a.sites:,} sites "
-          f"(+{3 * a.sites:,} sectors), {seller_count:,} sellers, {audit_rows:,} audit rows\n")
+          f"(+{3 * a.sites:,} sectors), {seller_count:,} sellers, {audit_rows:,} audit rows; "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[1]:.1f} (5 min)\n")
     if loads:
         total_rows = sum(r for _, r, _ in loads)
         total_s = sum(s for _, _, s in loads)

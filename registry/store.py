@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.exc import StaleDataError
 
 from registry import schemas
@@ -145,36 +145,42 @@ def list_page(session: Session, model: type[Record], *, limit: int, after: str |
     """The ``limit`` records that follow code ``after`` (or precede ``before``) among those
     matching the filters of ``list_records``.
 
-    Keyset (seek) pagination: each page is one index range read from its boundary code, so
-    page 100 costs what page 1 costs (OFFSET would read and skip every earlier row), and a
-    record written between two requests shifts no other record to another page.
+    Keyset (seek) pagination: a page starts from its boundary code, so page 100 costs what
+    page 1 costs (OFFSET would read and skip every earlier row), and a record written between
+    two requests shifts no other record to another page. The capped count decides the plan:
+    when at most ``COUNT_LIMIT`` records match, they are selected first (in a subquery the
+    planner may not merge, so a bbox filter always leads with the GiST index) and then sorted;
+    when more match, walking the code index finds a page's records after a few thousand rows.
+    (Left to itself, PostgreSQL walked the code index for about one 50 km window in five, at
+    100 ms instead of 3 ms.)
     """
     if after is not None and before is not None:
         raise ValidationError("give after or before, not both", details=[
             {"field": "before", "reason": "cannot be combined with after"}])
     where, polygon = _filters(session, model, bbox=bbox, commune=commune, q=q)
-    matching = select(model).where(*where)
-    if before is None:
-        stmt = matching.order_by(model.code)
-        rows = _take(session, stmt if after is None else stmt.where(model.code > after),
-                     polygon, limit + 1)
-        records, has_next = rows[:limit], len(rows) > limit
-        has_prev = after is not None and bool(_take(
-            session, matching.where(model.code <= after).order_by(model.code.desc()), polygon, 1))
-    else:
-        rows = _take(session, matching.where(model.code < before).order_by(model.code.desc()),
-                     polygon, limit + 1)
-        records, has_prev = rows[:limit][::-1], len(rows) > limit
-        has_next = bool(_take(
-            session, matching.where(model.code >= before).order_by(model.code), polygon, 1))
-    if after is None and before is None and not has_next:
-        counted = len(records)  # the one page holds every match
-    elif polygon is not None:
-        counted = len(_take(session, matching, polygon, COUNT_LIMIT + 1))
+    if polygon is not None:
+        counted = len(_take(session, select(model).where(*where), polygon, COUNT_LIMIT + 1))
     else:
         counted = session.scalar(select(func.count()).select_from(
             select(model.id).where(*where).limit(COUNT_LIMIT + 1).subquery())) or 0
-    return Page(records=records, number_matched=counted if counted <= COUNT_LIMIT else None,
+    selective = counted <= COUNT_LIMIT
+    entity = (aliased(model, select(model).where(*where).offset(0).subquery()) if selective
+              else model)
+    matching = select(entity) if selective else select(model).where(*where)
+    code = entity.code
+    if before is None:
+        stmt = matching.order_by(code)
+        rows = _take(session, stmt if after is None else stmt.where(code > after), polygon,
+                     limit + 1)
+        records, has_next = rows[:limit], len(rows) > limit
+        has_prev = after is not None and bool(
+            _take(session, matching.where(code <= after).order_by(code.desc()), polygon, 1))
+    else:
+        rows = _take(session, matching.where(code < before).order_by(code.desc()), polygon,
+                     limit + 1)
+        records, has_prev = rows[:limit][::-1], len(rows) > limit
+        has_next = bool(_take(session, matching.where(code >= before).order_by(code), polygon, 1))
+    return Page(records=records, number_matched=counted if selective else None,
                 next_after=records[-1].code if has_next and records else None,
                 prev_before=records[0].code if has_prev and records else None)
 
@@ -399,8 +405,8 @@ def _copy_new_records(session: Session, model: type[Record], rows: Sequence[dict
                          "FROM STDIN") as copy:
             for values in records:
                 copy.write_row([f(values[c.name]) for f, c in zip(convert, columns, strict=True)])
-                entries.append((stamp, actor, "create", model.layer, values["code"], None,
-                                to_json(schemas.feature(model, values.get))))
+                entries.append((stamp, actor, "create", model.layer, values["code"],
+                                to_json(None), to_json(schemas.feature(model, values.get))))
         with cursor.copy("COPY audit_log (at, actor, action, entity, key, before, after) "
                          "FROM STDIN") as copy:
             for entry in entries:

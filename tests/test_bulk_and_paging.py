@@ -31,13 +31,15 @@ def _without_stamps(feature: dict[str, Any] | None) -> Any:
 
 
 def _snapshot(app: Any) -> tuple[dict[str, list[Any]], list[Any]]:
-    """Every record and audit entry, without the time stamps (the only expected difference)."""
+    """Every record and audit entry, without the time stamps (the only expected difference);
+    how ``before`` is stored (JSON null or SQL NULL) is part of the entry."""
     with app.extensions["registry"]["sessions"]() as session:
         records = {layer: [_without_stamps(schemas.to_feature(r))
                            for r in store.list_records(session, model)]
                    for layer, model in BY_LAYER.items()}
-        audit = sorted((a.actor, a.action, a.entity, a.key, _without_stamps(a.before),
-                        _without_stamps(a.after)) for a in session.scalars(select(Audit)))
+        stmt = select(Audit, Audit.before.is_(None))
+        audit = [(a.actor, a.action, a.entity, a.key, _without_stamps(a.before),
+                  _without_stamps(a.after), sql_null) for a, sql_null in session.execute(stmt)]
     return records, sorted(audit, key=repr)
 
 
