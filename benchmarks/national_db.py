@@ -2,7 +2,7 @@
 paged list queries through ``registry.store`` and through the HTTP API.
 
 Registry (synthetic, seeded, labelled ``synthetic``): a rough hand-drawn outline of Vietnam
-(≈ 25 vertices within lon 102.1–109.5, lat 8.5–23.4; its geodesic area is printed), cut into
+(39 vertices within lon 102.1–109.5, lat 8.5–23.4; its geodesic area is printed), cut into
 communes as the Voronoi cells of seed points drawn uniformly inside it (3,300 by default, about
 the count after the 2025 mergers); villages and sites drawn uniformly inside the outline (not
 denser in the deltas), each in the commune of its nearest seed; 3 sectors per site; sellers
