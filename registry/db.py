@@ -99,7 +99,7 @@ def make_engine(url: str) -> Engine:
 
 def init_schema(engine: Engine) -> None:
     """Create every table (and PostGIS itself where missing) if they do not exist yet."""
-    from registry.models import Base
+    from registry.models import BBOX_COLUMNS, Base
 
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
@@ -111,6 +111,8 @@ def init_schema(engine: Engine) -> None:
                 if "geom" in table.c:
                     conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {table.name}_geom_gist "
                                          f"ON {table.name} USING gist (geom)")
+                    for name in BBOX_COLUMNS:  # B-trees of older schemas (now SQLite-only)
+                        conn.exec_driver_sql(f"DROP INDEX IF EXISTS ix_{table.name}_{name}")
 
 
 def drop_schema(engine: Engine) -> None:

@@ -13,7 +13,7 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, event
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from registry.db import Geometry, UtcDateTime
@@ -76,14 +76,28 @@ class Record(Base):
         return {"version_id_col": cls.__table__.c.version}
 
 
+#: Bounding-box columns of spatial records.
+BBOX_COLUMNS = ("min_lon", "min_lat", "max_lon", "max_lat")
+
+
 class Spatial:
-    """Geometry plus its bounding box (indexed) for portable bbox filtering."""
+    """Geometry plus its bounding box, for portable bbox filtering.
+
+    The box columns are indexed on SQLite only: PostGIS filters with the GiST index on
+    ``geom`` (see ``registry.db.init_schema``), and there the B-trees would only slow writes
+    and tempt the planner into AND-ing a GiST scan with a scan of half a B-tree.
+    """
 
     geom: Mapped[Any] = mapped_column(Geometry(), nullable=False)
-    min_lon: Mapped[float] = mapped_column(Float, index=True)
-    min_lat: Mapped[float] = mapped_column(Float, index=True)
-    max_lon: Mapped[float] = mapped_column(Float, index=True)
-    max_lat: Mapped[float] = mapped_column(Float, index=True)
+    min_lon: Mapped[float] = mapped_column(Float)
+    min_lat: Mapped[float] = mapped_column(Float)
+    max_lon: Mapped[float] = mapped_column(Float)
+    max_lat: Mapped[float] = mapped_column(Float)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Index, ...]:  # noqa: N805
+        return tuple(Index(f"ix_{cls.__tablename__}_{name}", name).ddl_if(dialect="sqlite")
+                     for name in BBOX_COLUMNS)
 
 
 class Named:
@@ -290,11 +304,21 @@ LAYERS: tuple[type[Record], ...] = (Commune, FibreNode, FibreLink, Site, Sector,
 BY_LAYER: dict[str, type[Record]] = {m.layer: m for m in LAYERS}
 
 
+def derived_columns(model: type[Record], values: dict[str, Any]) -> dict[str, Any]:
+    """The search key and bounding box a record with these ``name`` and ``geom`` stores."""
+    derived: dict[str, Any] = {}
+    if issubclass(model, Named):
+        derived["name_key"] = search_key(values["name"])
+    if issubclass(model, Spatial) and values.get("geom") is not None:
+        bounds = values["geom"].bounds
+        derived.update(zip(BBOX_COLUMNS, bounds, strict=True))
+    return derived
+
+
 @event.listens_for(Record, "before_insert", propagate=True)
 @event.listens_for(Record, "before_update", propagate=True)
 def _derived_columns(_mapper: Any, _conn: Any, target: Any) -> None:
     """Keep the search key and the bounding box in step with name and geometry."""
-    if isinstance(target, Named):
-        target.name_key = search_key(target.name)
-    if isinstance(target, Spatial) and target.geom is not None:
-        target.min_lon, target.min_lat, target.max_lon, target.max_lat = target.geom.bounds
+    values = {"name": getattr(target, "name", None), "geom": getattr(target, "geom", None)}
+    for name, value in derived_columns(type(target), values).items():
+        setattr(target, name, value)

@@ -9,7 +9,10 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
+from functools import cache, partial
+from types import MappingProxyType
 from typing import Any
 
 import shapely
@@ -38,11 +41,13 @@ BAD_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 FALSE_WORDS = {"false", "0", "no", "n", "f", ""}
 
 
-def input_columns(model: type[Record]) -> dict[str, Any]:
-    """The columns a client may set, by name: code and name first, then the table's order."""
+@cache
+def input_columns(model: type[Record]) -> Mapping[str, Any]:
+    """The columns a client may set, by name: code and name first, then the table's order
+    (read-only and cached: validation asks for them once per imported row)."""
     columns = [c for c in model.__table__.columns if c.name not in READ_ONLY]
     columns.sort(key=lambda c: {"code": 0, "name": 1}.get(c.name, 2))
-    return {c.name: c for c in columns}
+    return MappingProxyType({c.name: c for c in columns})
 
 
 def _nfc(value: str) -> str:
@@ -235,21 +240,33 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def properties(model: type[Record], get: Callable[[str], Any]) -> dict[str, Any]:
+    """A record's fields as JSON-ready values (with version and stamps, without geometry),
+    read through ``get(column name)``: from a stored record, or from the values about to be
+    bulk-inserted (so their audit entries are the same as the row path's)."""
+    props = {"code": get("code")}
+    props.update({name: _jsonable(get(name)) for name in input_columns(model)})
+    props.update(version=get("version"), created_at=_jsonable(get("created_at")),
+                 updated_at=_jsonable(get("updated_at")))
+    return props
+
+
+def feature(model: type[Record], get: Callable[[str], Any]) -> dict[str, Any]:
+    """An RFC 7946 Feature from column values read through ``get`` (see ``properties``)."""
+    geom = get("geom") if model.geometry_type is not None else None
+    return {"type": "Feature", "id": get("code"),
+            "geometry": mapping(geom) if geom is not None else None,
+            "properties": properties(model, get)}
+
+
 def to_properties(record: Record) -> dict[str, Any]:
     """The record's fields as JSON-ready values (with version and stamps, without geometry)."""
-    props = {"code": record.code}
-    props.update({name: _jsonable(getattr(record, name)) for name in input_columns(type(record))})
-    props.update(version=record.version, created_at=_jsonable(record.created_at),
-                 updated_at=_jsonable(record.updated_at))
-    return props
+    return properties(type(record), partial(getattr, record))
 
 
 def to_feature(record: Record) -> dict[str, Any]:
     """An RFC 7946 Feature; records without geometry get ``"geometry": null``."""
-    geom = getattr(record, "geom", None)
-    return {"type": "Feature", "id": record.code,
-            "geometry": mapping(geom) if geom is not None else None,
-            "properties": to_properties(record)}
+    return feature(type(record), partial(getattr, record))
 
 
 def json_schema(model: type[Record]) -> dict[str, Any]:

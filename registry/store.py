@@ -6,18 +6,22 @@ leaves nothing behind (callers run each request or import in one transaction).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+import numpy as np
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.exc import StaleDataError
 
 from registry import schemas
+from registry.db import SRID
 from registry.errors import ConflictError, ImportRejected, NotFoundError, ValidationError
 from registry.models import (
+    BBOX_COLUMNS,
     BY_LAYER,
     LAYERS,
     Audit,
@@ -28,6 +32,8 @@ from registry.models import (
     Seller,
     Site,
     Village,
+    derived_columns,
+    now_utc,
     search_key,
 )
 
@@ -44,15 +50,23 @@ def references(model: type[Record]) -> dict[str, type[Record]]:
 
 
 # ---------------------------------------------------------------- reading
-def _bbox_clause(model: type[Any], bbox: BBox) -> ColumnElement[bool]:
+def _bbox_clause(session: Session, model: type[Any], bbox: BBox) -> ColumnElement[bool]:
+    """Extent overlaps ``bbox``: the bounding-box columns, led on PostGIS by ``geom &&
+    envelope`` so the GiST index finds the candidates (the columns keep the exact, backend-
+    independent answer: the index's boxes are float4, rounded outwards)."""
     x0, y0, x1, y1 = bbox
-    return (model.max_lon >= x0) & (model.min_lon <= x1) & (model.max_lat >= y0) & (
+    exact = (model.max_lon >= x0) & (model.min_lon <= x1) & (model.max_lat >= y0) & (
         model.min_lat <= y1)
+    if session.get_bind().dialect.name != "postgresql":
+        return exact
+    envelope = func.ST_MakeEnvelope(x0, y0, x1, y1, SRID)
+    return model.geom.op("&&", is_comparison=True)(envelope) & exact
 
 
 def _filters(session: Session, model: type[Record], *, bbox: BBox | None, commune: str | None,
              q: str | None) -> tuple[list[ColumnElement[bool]], Any]:
-    """SQL conditions, plus a commune polygon to test in process for layers without a link."""
+    """SQL conditions, plus a commune polygon to test in process for layers without a link
+    (on SQLite; PostGIS tests the polygon itself)."""
     where: list[ColumnElement[bool]] = []
     polygon = None
     if q:
@@ -62,11 +76,12 @@ def _filters(session: Session, model: type[Record], *, bbox: BBox | None, commun
         where.append(target.like(key, escape="\\"))
     if bbox is not None:
         if model is Sector:
-            where.append(Sector.site_code.in_(select(Site.code).where(_bbox_clause(Site, bbox))))
+            where.append(Sector.site_code.in_(
+                select(Site.code).where(_bbox_clause(session, Site, bbox))))
         else:
-            where.append(_bbox_clause(model, bbox))
+            where.append(_bbox_clause(session, model, bbox))
     if commune is not None:
-        get_record(session, Commune, commune)  # an unknown commune is a 404 for every layer
+        area = get_record(session, Commune, commune)  # unknown: a 404 for every layer
         if model is Commune:
             where.append(Commune.code == commune)
         elif "commune_code" in model.__table__.c:
@@ -77,30 +92,97 @@ def _filters(session: Session, model: type[Record], *, bbox: BBox | None, commun
         elif model is Sector:
             where.append(Sector.site_code.in_(
                 select(Site.code).where(Site.commune_code == commune)))
+        elif session.get_bind().dialect.name == "postgresql":
+            where.append(func.ST_Intersects(model.geom, select(Commune.geom).where(
+                Commune.code == commune).scalar_subquery()))
         else:
-            polygon = get_record(session, Commune, commune).geom
-            where.append(_bbox_clause(model, polygon.bounds))
+            polygon = area.geom
+            where.append(_bbox_clause(session, model, polygon.bounds))
     return where, polygon
 
 
+def _take(session: Session, stmt: Select[Any], polygon: Any, n: int | None = None
+          ) -> list[Record]:
+    """The first ``n`` records of ``stmt`` (all when None) that intersect ``polygon`` if any."""
+    if polygon is None:
+        return list(session.scalars(stmt if n is None else stmt.limit(n)))
+    return list(islice((r for r in session.scalars(stmt) if r.geom.intersects(polygon)), n))
+
+
 def list_records(session: Session, model: type[Record], *, bbox: BBox | None = None,
-                 commune: str | None = None, q: str | None = None, limit: int | None = None,
-                 offset: int = 0) -> tuple[list[Record], int]:
-    """Records matching every given filter, ordered by code, and how many match in all.
+                 commune: str | None = None, q: str | None = None) -> list[Record]:
+    """Every record matching every given filter, ordered by code.
 
     ``q`` matches names ignoring case and diacritics ("binh lu" finds "Bình Lư"); ``bbox`` is
     (min lon, min lat, max lon, max lat) and keeps records whose extent overlaps it; ``commune``
     keeps records in that commune (by reference, or by geometry for layers without one).
     """
     where, polygon = _filters(session, model, bbox=bbox, commune=commune, q=q)
-    stmt = select(model).where(*where).order_by(model.code)
-    if polygon is None:
-        total = session.scalar(select(func.count()).select_from(model).where(*where)) or 0
-        page = stmt.offset(offset)
-        return list(session.scalars(page if limit is None else page.limit(limit))), total
-    matches = [r for r in session.scalars(stmt) if r.geom.intersects(polygon)]
-    end = None if limit is None else offset + limit
-    return matches[offset:end], len(matches)
+    return _take(session, select(model).where(*where).order_by(model.code), polygon)
+
+
+#: Most records a list counts exactly; past it ``Page.number_matched`` is None (counting a
+#: national layer, e.g. a million sellers, on every page would cost more than the page).
+COUNT_LIMIT = 10_000
+
+
+@dataclass
+class Page:
+    """One page of a list in code order, and the codes that address its neighbours."""
+
+    records: list[Record]
+    #: How many records match in all; None when more than ``COUNT_LIMIT`` do.
+    number_matched: int | None
+    #: ``after`` for the next page; None on the last page.
+    next_after: str | None
+    #: ``before`` for the previous page; None on the first page.
+    prev_before: str | None
+
+
+def list_page(session: Session, model: type[Record], *, limit: int, after: str | None = None,
+              before: str | None = None, bbox: BBox | None = None, commune: str | None = None,
+              q: str | None = None) -> Page:
+    """The ``limit`` records that follow code ``after`` (or precede ``before``) among those
+    matching the filters of ``list_records``.
+
+    Keyset (seek) pagination: a page starts from its boundary code, so page 100 costs what
+    page 1 costs (OFFSET would read and skip every earlier row), and a record written between
+    two requests shifts no other record to another page. The capped count decides the plan:
+    when at most ``COUNT_LIMIT`` records match, they are selected first (in a subquery the
+    planner may not merge, so a bbox filter always leads with the GiST index) and then sorted;
+    when more match, walking the code index finds a page's records after a few thousand rows.
+    (Left to itself, PostgreSQL walked the code index for about one 50 km window in five, at
+    100 ms instead of 3 ms.)
+    """
+    if after is not None and before is not None:
+        raise ValidationError("give after or before, not both", details=[
+            {"field": "before", "reason": "cannot be combined with after"}])
+    where, polygon = _filters(session, model, bbox=bbox, commune=commune, q=q)
+    if polygon is not None:
+        counted = len(_take(session, select(model).where(*where), polygon, COUNT_LIMIT + 1))
+    else:
+        counted = session.scalar(select(func.count()).select_from(
+            select(model.id).where(*where).limit(COUNT_LIMIT + 1).subquery())) or 0
+    selective = counted <= COUNT_LIMIT
+    entity = (aliased(model, select(model).where(*where).offset(0).subquery()) if selective
+              else model)
+    matching = select(entity) if selective else select(model).where(*where)
+    code = entity.code
+    if before is None:
+        stmt = matching.order_by(code)
+        rows = _take(session, stmt if after is None else stmt.where(code > after), polygon,
+                     limit + 1)
+        records, has_next = rows[:limit], len(rows) > limit
+        has_prev = after is not None and bool(
+            _take(session, matching.where(code <= after).order_by(code.desc()), polygon, 1))
+    else:
+        rows = _take(session, matching.where(code < before).order_by(code.desc()), polygon,
+                     limit + 1)
+        records, has_prev = rows[:limit][::-1], len(rows) > limit
+        has_next = bool(_take(session, matching.where(code >= before).order_by(code), polygon, 1))
+    return Page(records=records, number_matched=counted if selective else None,
+                next_after=records[-1].code if has_next and records else None,
+                prev_before=records[0].code if has_prev and records else None)
 
 
 def get_record(session: Session, model: type[Record], code: str) -> Record:
@@ -110,14 +192,25 @@ def get_record(session: Session, model: type[Record], code: str) -> Record:
     return record
 
 
+#: Codes per ``IN (...)`` query when looking records up by code.
+CODES_PER_QUERY = 500
+
+
+def _by_codes(session: Session, stmt: Select[Any], model: type[Record],
+              codes: Iterable[str]) -> Iterator[Any]:
+    unique = list(dict.fromkeys(codes))
+    for start in range(0, len(unique), CODES_PER_QUERY):
+        yield from session.scalars(stmt.where(
+            model.code.in_(unique[start:start + CODES_PER_QUERY])))
+
+
 def find_by_codes(session: Session, model: type[Record], codes: Iterable[str]) -> dict[str, Record]:
-    codes = list(dict.fromkeys(codes))
-    found: dict[str, Record] = {}
-    for start in range(0, len(codes), 500):
-        chunk = codes[start:start + 500]
-        stmt = select(model).where(model.code.in_(chunk))
-        found.update((r.code, r) for r in session.scalars(stmt))
-    return found
+    return {r.code: r for r in _by_codes(session, select(model), model, codes)}
+
+
+def existing_codes(session: Session, model: type[Record], codes: Iterable[str]) -> set[str]:
+    """The given codes that are stored (without loading the records)."""
+    return set(_by_codes(session, select(model.code), model, codes))
 
 
 # ---------------------------------------------------------------- writing
@@ -127,7 +220,7 @@ def _missing_references(session: Session, model: type[Record], rows: Sequence[Ma
     problems = []
     for name, target in references(model).items():
         wanted = {row[name] for row in rows if row.get(name) is not None}
-        known = set(find_by_codes(session, target, wanted)) | pending.get(target.layer, set())
+        known = existing_codes(session, target, wanted) | pending.get(target.layer, set())
         problems += [(i, name, row[name]) for i, row in enumerate(rows)
                      if row.get(name) is not None and row[name] not in known]
     return problems
@@ -159,12 +252,16 @@ def _apply(record: Record, clean: Mapping[str, Any]) -> bool:
     return changed
 
 
+def _conflict(model: type[Record], code: str, cause: Exception) -> ConflictError:
+    return ConflictError(f"{model.layer} {code!r} conflicts with stored records "
+                         f"(duplicate code or still referenced): {cause}")
+
+
 def _flush(session: Session, model: type[Record], code: str) -> None:
     try:
         session.flush()
     except IntegrityError as exc:
-        raise ConflictError(f"{model.layer} {code!r} conflicts with stored records "
-                            f"(duplicate code or still referenced): {exc.orig}") from None
+        raise _conflict(model, code, exc.orig) from None
     except StaleDataError:
         # The session's transaction is gone; read what won the race in a fresh one.
         with Session(session.get_bind()) as fresh:
@@ -286,8 +383,80 @@ def _stale_row(stored: Record | None, version: Any) -> str | None:
     return None
 
 
+#: Smallest number of new records of one layer that an import on PostgreSQL writes with COPY.
+BULK_MIN_ROWS = 1000
+
+
+def z_order(lon_deg: np.ndarray, lat_deg: np.ndarray) -> np.ndarray:
+    """Z-order (Morton) keys of points, 16 bits per axis (≈ 600 m): near points, near keys.
+
+    >>> z_order(np.array([0.0, 0.001, 90.0]), np.array([0.0, 0.001, 45.0])).tolist()
+    [1073741823, 1073741823, 3489660927]
+    """
+    def spread(v: np.ndarray) -> np.ndarray:  # bits b15…b0 → b15 0 b14 0 … 0 b0
+        for shift, mask in ((8, 0x00FF00FF), (4, 0x0F0F0F0F), (2, 0x33333333), (1, 0x55555555)):
+            v = (v | (v << shift)) & mask
+        return v
+
+    x = ((np.asarray(lon_deg) + 180.0) / 360.0 * 65535).astype(np.uint64)
+    y = ((np.asarray(lat_deg) + 90.0) / 180.0 * 65535).astype(np.uint64)
+    return spread(x) | (spread(y) << np.uint64(1))
+
+
+def _copy_new_records(session: Session, model: type[Record], rows: Sequence[dict[str, Any]], *,
+                      actor: str) -> None:
+    """Insert validated new records, and their audit entries, with PostgreSQL COPY.
+
+    The rows go straight into the layer's table, in the import's transaction: their codes were
+    just found new and their references present, so a staging table plus ``INSERT … ON
+    CONFLICT`` would write everything twice only to hide a record of the same code inserted
+    meanwhile, which must fail the import (as the row path's flush does). The audit entries are
+    those of the row path: one ``create`` per record with its whole Feature as ``after``.
+    Spatial records are written in Z-order of their box centres, so that the records of one
+    map window share few table pages (a 50 km window of a national layer otherwise reads one
+    page per record). Afterwards the table is analysed, so that the next queries are planned
+    for its new size.
+    """
+    import psycopg  # only PostgreSQL imports come here
+
+    session.flush()  # this import's ORM writes so far go first
+    stamp = now_utc()
+    dialect = session.get_bind().dialect
+    table, audit = model.__table__, Audit.__table__
+    columns = [c for c in table.columns if c.name != "id"]
+    convert = [c.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
+               for c in columns]
+    to_json = audit.c.after.type.dialect_impl(dialect).bind_processor(dialect)
+    records = [{**row, **derived_columns(model, row), "version": 1, "created_at": stamp,
+                "updated_at": stamp} for row in rows]
+    if model.geometry_type is not None:
+        box = np.array([[r[name] for name in BBOX_COLUMNS] for r in records]).reshape(-1, 4)
+        order = np.argsort(z_order((box[:, 0] + box[:, 2]) / 2, (box[:, 1] + box[:, 3]) / 2),
+                           kind="stable")
+        records = [records[i] for i in order]
+    entries = []
+    cursor = session.connection().connection.cursor()
+    try:
+        with cursor.copy(f"COPY {table.name} ({', '.join(c.name for c in columns)}) "
+                         "FROM STDIN") as copy:
+            for values in records:
+                copy.write_row([f(values[c.name]) for f, c in zip(convert, columns, strict=True)])
+                entries.append((stamp, actor, "create", model.layer, values["code"],
+                                to_json(None), to_json(schemas.feature(model, values.get))))
+        with cursor.copy("COPY audit_log (at, actor, action, entity, key, before, after) "
+                         "FROM STDIN") as copy:
+            for entry in entries:
+                copy.write_row(entry)
+        cursor.execute(f"ANALYZE {table.name}")
+    except psycopg.errors.IntegrityError as exc:
+        raise _conflict(model, f"(bulk import of {len(rows)} rows)", exc) from None
+    finally:
+        cursor.close()
+
+
 def import_layers(session: Session, layers: Mapping[str, Sequence[Mapping[str, Any]]], *,
-                  actor: str, area_bbox: BBox | None, progress: Any = None) -> ImportReport:
+                  actor: str, area_bbox: BBox | None, progress: Any = None,
+                  bulk_min_rows: int = BULK_MIN_ROWS) -> ImportReport:
     """Upsert rows by code into several layers at once, all or nothing.
 
     Every row of every layer is validated first; if any is wrong, ImportRejected lists each
@@ -296,6 +465,9 @@ def import_layers(session: Session, layers: Mapping[str, Sequence[Mapping[str, A
     changes the fields it carries; one carrying a ``version`` other than the stored one is
     refused (it was exported before someone else's edit). Values under ``CREATE_DEFAULTS`` in a
     row are used only when the record is new.
+
+    On PostgreSQL, a layer with at least ``bulk_min_rows`` new records has them written by COPY
+    (see ``_copy_new_records``): the same records and audit entries, several times faster.
     """
     unknown = [name for name in layers if name not in BY_LAYER]
     if unknown:
@@ -305,12 +477,14 @@ def import_layers(session: Session, layers: Mapping[str, Sequence[Mapping[str, A
     report = ImportReport()
     errors: list[dict[str, Any]] = []
     cleaned: dict[str, list[dict[str, Any]]] = {}
+    existing_by_layer: dict[str, dict[str, Record]] = {}
     pending: dict[str, set[str]] = {}
     for model in LAYERS:
         rows = layers.get(model.layer)
         if rows is None:
             continue
-        existing = find_by_codes(session, model, (str(r.get("code")) for r in rows))
+        existing = existing_by_layer[model.layer] = find_by_codes(
+            session, model, (str(r.get("code")) for r in rows))
         good: list[dict[str, Any]] = []
         seen: dict[str, int] = {}
         for i, raw in enumerate(rows, start=1):
@@ -345,13 +519,22 @@ def import_layers(session: Session, layers: Mapping[str, Sequence[Mapping[str, A
     if errors:
         raise ImportRejected(f"import rejected: {len(errors)} problem(s); nothing was stored",
                              details=errors)
+    bulk = session.get_bind().dialect.name == "postgresql"
     for layer, rows in cleaned.items():
         model = BY_LAYER[layer]
-        existing = find_by_codes(session, model, (r["code"] for r in rows))
+        existing = existing_by_layer[layer]
         counts = {"created": 0, "updated": 0, "unchanged": 0}
         touched: list[tuple[str, Record, dict[str, Any] | None]] = []
         for row in rows:
             row.pop("_row")
+        new = [row for row in rows if row["code"] not in existing]
+        if bulk and len(new) >= bulk_min_rows:
+            _copy_new_records(session, model, new, actor=actor)
+            counts["created"] = len(new)
+            if progress is not None:
+                progress(len(new))
+            rows = [row for row in rows if row["code"] in existing]
+        for row in rows:
             record = existing.get(row["code"])
             if record is None:
                 record = model(**row)

@@ -233,9 +233,15 @@ def test_pagination(loaded: Any, api: Any) -> None:
     nxt = next(link["href"] for link in page["links"] if link["rel"] == "next")
     rest = api.http.get(nxt, timeout=30).json()
     assert [f["id"] for f in rest["features"]] == ["VT-TP-01-1"]
-    assert any(link["rel"] == "prev" for link in rest["links"])
-    for bad in ({"limit": 0}, {"limit": 5000}, {"offset": -1}, {"limit": "ten"}):
-        assert api.get("sectors", params=bad).status_code == 400
+    assert "next" not in {link["rel"] for link in rest["links"]}
+    prev = next(link["href"] for link in rest["links"] if link["rel"] == "prev")
+    back = api.http.get(prev, timeout=30).json()
+    assert [f["id"] for f in back["features"]] == ["VT-BL-01-1", "VT-BL-01-2"]
+    assert "prev" not in {link["rel"] for link in back["links"]}
+    for bad in ({"limit": 0}, {"limit": 5000}, {"offset": 2}, {"limit": "ten"},
+                {"after": "A", "before": "B"}):
+        r = api.get("sectors", params=bad)
+        assert r.status_code == 400 and r.json()["details"][0]["field"] in bad
 
 
 def test_delete_of_referenced_record_is_a_conflict(loaded: Any, api: Any) -> None:

@@ -15,15 +15,15 @@ def test_demo_loads_and_reloads(app: Any, runner: Any) -> None:
     assert result.exit_code == 0, result.output
     with app.extensions["registry"]["sessions"]() as session:
         assert session.scalar(select(func.sum(Village.population))) == 512_601
-        communes = {c.code: c.geom for c in store.list_records(session, Commune)[0]}
+        communes = {c.code: c.geom for c in store.list_records(session, Commune)}
         assert len(communes) == 38
-        villages, _ = store.list_records(session, Village)
+        villages = store.list_records(session, Village)
         assert all(communes[v.commune_code].contains(v.geom) for v in villages)
         assert all(v.synthetic for v in villages)
-        assert not any(c.synthetic for c in store.list_records(session, Commune)[0])
+        assert not any(c.synthetic for c in store.list_records(session, Commune))
         assert session.scalar(select(func.count()).select_from(Site)) == 700
         assert session.scalar(select(func.count()).select_from(Seller)) == 500
-        found, _ = store.list_records(session, Commune, q="binh lu")
+        found = store.list_records(session, Commune, q="binh lu")
         assert [c.name for c in found] == ["Bình Lư"]
     again = runner.invoke(args=["demo", "--resolution-m", "600"])
     assert again.exit_code == 0, again.output

@@ -20,7 +20,7 @@ def snapshot(app: Any) -> dict[str, list[dict[str, Any]]]:
     out = {}
     with app.extensions["registry"]["sessions"]() as session:
         for model in LAYERS:
-            records, _ = store.list_records(session, model)
+            records = store.list_records(session, model)
             out[model.layer] = [
                 {**{k: v for k, v in io.writers.schemas.to_properties(r).items()
                     if k not in STAMPS},

@@ -1,4 +1,4 @@
-"""The doctest examples of the radio and terrain modules run and pass."""
+"""The doctest examples of the radio, terrain and store modules run and pass."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ MODULES = [
     "registry.radio.antenna",
     "registry.radio.linkbudget",
     "registry.radio.calibration",
+    "registry.models",
+    "registry.store",
 ]
 
 

@@ -20,7 +20,7 @@ from registry.models import BY_LAYER, LAYERS, Record
 
 def layer_frame(session: Session, model: type[Record]) -> pd.DataFrame:
     """All records of a layer as a GeoDataFrame (EPSG:4326), or a DataFrame without geometry."""
-    records, _ = store.list_records(session, model)
+    records = store.list_records(session, model)
     rows = [schemas.to_properties(r) for r in records]
     columns = [*schemas.input_columns(model), "version", "created_at", "updated_at"]
     frame = pd.DataFrame(rows, columns=columns)
@@ -43,7 +43,7 @@ def layer_frame(session: Session, model: type[Record]) -> pd.DataFrame:
 
 def export_geojson(session: Session, layer: str) -> bytes:
     model = BY_LAYER[layer]
-    records, _ = store.list_records(session, model)
+    records = store.list_records(session, model)
     doc = {"type": "FeatureCollection", "name": layer,
            "features": [schemas.to_feature(r) for r in records]}
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")

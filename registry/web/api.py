@@ -29,7 +29,7 @@ def _check_url_values(_endpoint: str | None, values: dict[str, Any] | None) -> N
     """Codes in URLs and text filters go to the database: refuse control characters early."""
     for name, value in (values or {}).items():
         schemas.check_text(value, name)
-    for name in ("q", "commune"):
+    for name in ("q", "commune", "after", "before"):
         schemas.check_text(request.args.get(name, ""), name)
 
 
@@ -124,31 +124,35 @@ def openapi() -> Any:
 
 @bp.get("/<layer>")
 def list_layer(layer: str) -> Any:
+    """A page of a layer; ``next``/``prev`` links carry the boundary code (keyset paging)."""
     model = _model(layer)
+    if "offset" in request.args:
+        raise ValidationError("offset is not supported", details=[{"field": "offset", "reason": (
+            "is not supported: pages are addressed by after=/before= codes; follow the "
+            "next and prev links")}])
     limit = query_number("limit", current_app.config["PAGE_SIZE"], 1,
                          current_app.config["MAX_PAGE_SIZE"], integer=True)
-    offset = query_number("offset", 0, 0, 10**9, integer=True)
-    bbox = _bbox_arg()
     with sessions()() as session:
-        records, total = store.list_records(session, model, bbox=bbox,
-                                            commune=request.args.get("commune"),
-                                            q=request.args.get("q"), limit=limit, offset=offset)
-        features = [schemas.to_feature(r) for r in records]
+        page = store.list_page(session, model, limit=limit, after=request.args.get("after"),
+                               before=request.args.get("before"), bbox=_bbox_arg(),
+                               commune=request.args.get("commune"), q=request.args.get("q"))
+        features = [schemas.to_feature(r) for r in page.records]
     base = url_for("api.list_layer", layer=layer, _external=True)
-    args = {k: v for k, v in request.args.items() if k not in ("offset", "limit")}
+    args = {k: v for k, v in request.args.items() if k not in ("after", "before", "limit")}
 
-    def page(start: int) -> str:
-        return f"{base}?{urlencode({**args, 'offset': start, 'limit': limit})}"
+    def link(rel: str, boundary: str, code: str) -> dict[str, str]:
+        return {"rel": rel, "href": f"{base}?{urlencode({**args, boundary: code, 'limit': limit})}"}
 
     links = [{"rel": "self", "href": request.url}]
-    if offset + limit < total:
-        links.append({"rel": "next", "href": page(offset + limit)})
-    if offset > 0:
-        links.append({"rel": "prev", "href": page(max(0, offset - limit))})
-    doc: dict[str, Any] = {"type": "FeatureCollection", "features": features,
-                           "numberMatched": total, "numberReturned": len(features),
-                           "links": links}
-    extents = [r.geom.bounds for r in records if getattr(r, "geom", None) is not None]
+    if page.next_after is not None:
+        links.append(link("next", "after", page.next_after))
+    if page.prev_before is not None:
+        links.append(link("prev", "before", page.prev_before))
+    doc: dict[str, Any] = {"type": "FeatureCollection", "features": features}
+    if page.number_matched is not None:
+        doc["numberMatched"] = page.number_matched
+    doc.update(numberReturned=len(features), links=links)
+    extents = [r.geom.bounds for r in page.records if getattr(r, "geom", None) is not None]
     if extents:
         doc["bbox"] = [min(e[0] for e in extents), min(e[1] for e in extents),
                        max(e[2] for e in extents), max(e[3] for e in extents)]

@@ -8,6 +8,7 @@ from registry import schemas
 from registry.io import FORMATS
 from registry.models import BY_LAYER
 from registry.pipeline import RASTERS
+from registry.store import COUNT_LIMIT
 
 ERROR = {"type": "object", "required": ["error", "message"], "properties": {
     "error": {"type": "string"}, "message": {"type": "string"},
@@ -62,7 +63,10 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
          "description": "name contains (case and diacritics ignored)"},
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
                                                     "maximum": max_page_size}},
-        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}]
+        {"name": "after", "in": "query", "schema": {"type": "string"},
+         "description": "code of the last record of the previous page (the next link's)"},
+        {"name": "before", "in": "query", "schema": {"type": "string"},
+         "description": "code of the first record of the following page (the prev link's)"}]
     outside = {"name": "allow_outside_area", "in": "query", "schema": {"type": "boolean"}}
     code = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
     version = {"name": "If-Match", "in": "header", "schema": {"type": "string"},
@@ -78,7 +82,14 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
                     "responses": {"200": _json({"type": "object", "properties": {
                         "type": {"const": "FeatureCollection"},
                         "features": {"type": "array", "items": feature},
-                        "numberMatched": {"type": "integer"}}}), **_errors(400, 404)}},
+                        "numberMatched": {"type": "integer", "description": (
+                            "how many records match in all; left out when more than "
+                            f"{COUNT_LIMIT} do (follow the next links)")},
+                        "numberReturned": {"type": "integer"},
+                        "links": {"type": "array", "items": {"type": "object", "properties": {
+                            "rel": {"enum": ["self", "next", "prev"]},
+                            "href": {"type": "string"}}}}}}),
+                              **_errors(400, 404)}},
             "post": {"summary": f"Create one of {layer}", "parameters": [outside],
                      "requestBody": body,
                      "responses": {"201": _json(feature, "Created"), **_errors(400, 409)}}}

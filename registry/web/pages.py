@@ -188,7 +188,7 @@ def records(layer: str) -> Any:
     except ValueError:
         page = 1
     with sessions()() as session:
-        found, _total = store.list_records(session, model, q=q, commune=commune)
+        found = store.list_records(session, model, q=q, commune=commune)
         rows = [r for r in found
                 if all(v is None or getattr(r, k) == v for k, v in choice_filters.items())]
         verdicts: dict[str, dict[str, Any]] = {}
