@@ -284,31 +284,52 @@ def _hull_push(hd, hz, m, d, z):
 
 
 @njit(**_INLINE)
-def _best_edge(hd, hz, lo, hi, d0, z0, d1, z1):
+def _best_edge(hd, hz, lo, hi, d0, z0, d1, z1, sc):
     """Hull vertex in lo..hi-1, strictly between d0 and d1, with the largest v on that path.
 
-    Returns (index, v sqrt(lambda)); index -1 and -inf when there is none. Scores
-    h|h| / (a b) are compared as fractions, without division.
+    Returns (index, v sqrt(lambda)); index -1 and -inf when there is none. The
+    scores h|h| / (a b) are computed first (a loop without branches, vectorised)
+    into the scratch array sc, then the first largest is picked.
     """
-    num = -1.0
-    den = 0.0
-    p = -1
     length = d1 - d0
     slope = (z1 - z0) / length
+    while hi > lo and hd[hi - 1] - d0 >= length:
+        hi -= 1
     for i in range(lo, hi):
         a = hd[i] - d0
-        if a >= length:
-            break
         h = hz[i] - z0 - slope * a
-        ab = a * (length - a)
-        if p < 0 or h * abs(h) * den > num * ab:
-            num = h * abs(h)
-            den = ab
+        sc[i] = h * abs(h) / (a * (length - a))
+    best = -math.inf
+    p = -1
+    for i in range(lo, hi):
+        if sc[i] > best:
+            best = sc[i]
             p = i
     if p < 0:
         return -1, -math.inf
-    x = 2.0 * length * num / den
+    x = 2.0 * length * best
     return p, math.copysign(math.sqrt(abs(x)), x)
+
+
+@njit(**_INLINE)
+def _ray_end(t_last, slope, half, d_major, d_minor, r_max2):
+    """Last row <= t_last where a ray of minor slope `slope` (offset slope t) can own a cell
+    within the radius: its cells are at most `half` minor steps from it (0 if none)."""
+
+    def near(t):
+        x = max(slope * t - half, 0.0) * d_minor
+        return (t * d_major) ** 2 + x * x <= r_max2 * (1.0 + 1e-9)
+
+    if near(t_last):
+        return t_last
+    lo, hi = 0, t_last  # near(lo) or lo == 0; not near(hi); near is monotone in t
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if near(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 @njit(**_JIT)
@@ -348,6 +369,7 @@ def deygout_sweep(
         fspl_1m[f] = free_space_loss_db(1.0, freqs[f])
     hd = np.empty(n + 1)  # hull vertices: distance from the site
     hz = np.empty(n + 1)  # hull vertices: curvature-corrected elevation
+    sc = np.empty(n + 1)  # scratch: scores of hull vertices
     left = np.empty(n + 1)  # v sqrt(lambda) of the left sub-edge of each vertex; NaN = unknown
     inv_step = 1.0 / step
     r_max2 = r_max * r_max
@@ -364,6 +386,7 @@ def deygout_sweep(
         j_start = j_phase - step if 2 * j_phase > step else j_phase
         for k in range(-n, n + 1, step):
             seg = math.sqrt(d_major * d_major + (k / n * d_minor) ** 2)
+            t_end = _ray_end(t_last, abs(k) / n, 0.5 * step, d_major, d_minor, r_max2)
             m = 0
             # Exact integer tracking of the ray position k t / n: sample cell
             # j0 = floor(k t / n) with rem = k t - n j0 in [0, n); nearest lattice
@@ -374,7 +397,7 @@ def deygout_sweep(
             j = j_start
             e = -n * j_start
             t_mod = (1 - t_phase) % step
-            for t in range(1, t_last + 1):
+            for t in range(1, t_end + 1):
                 rem += k
                 carry = int(rem >= n) - int(rem < 0)
                 j0 += carry
@@ -396,12 +419,12 @@ def deygout_sweep(
                     ):
                         d_rx = math.sqrt(dist2)
                         z_rx = z_cell - dist2 * inv_2kr + rx_h
-                        p, g_main = _best_edge(hd, hz, 0, m, 0.0, z_tx, d_rx, z_rx)
+                        p, g_main = _best_edge(hd, hz, 0, m, 0.0, z_tx, d_rx, z_rx, sc)
                         g_right = -math.inf
                         if p >= 0:
                             if left[p] != left[p]:
-                                left[p] = _best_edge(hd, hz, 0, p, 0.0, z_tx, hd[p], hz[p])[1]
-                            g_right = _best_edge(hd, hz, p + 1, m, hd[p], hz[p], d_rx, z_rx)[1]
+                                left[p] = _best_edge(hd, hz, 0, p, 0.0, z_tx, hd[p], hz[p], sc)[1]
+                            g_right = _best_edge(hd, hz, p + 1, m, hd[p], hz[p], d_rx, z_rx, sc)[1]
                         log_d3 = 10.0 * math.log10(max(dist2 + (z_tx - z_rx) ** 2, 1.0))
                         ii = int((r - phase_r) * inv_step + 0.5)
                         jj = int((c - phase_c) * inv_step + 0.5)
