@@ -302,9 +302,9 @@ def _best_edge(hd, hz, lo, hi, d0, z0, d1, z1, sc):
     best = -math.inf
     p = -1
     for i in range(lo, hi):
-        if sc[i] > best:
-            best = sc[i]
-            p = i
+        better = sc[i] > best
+        best = sc[i] if better else best
+        p = i if better else p
     if p < 0:
         return -1, -math.inf
     x = 2.0 * length * best
