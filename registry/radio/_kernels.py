@@ -287,9 +287,10 @@ def _hull_push(hd, hz, m, d, z):
 def _best_edge(hd, hz, lo, hi, d0, z0, d1, z1, sc):
     """Hull vertex in lo..hi-1, strictly between d0 and d1, with the largest v on that path.
 
-    Returns (index, v sqrt(lambda)); index -1 and -inf when there is none. The
-    scores h|h| / (a b) are computed first (a loop without branches, vectorised)
-    into the scratch array sc, then the first largest is picked.
+    Returns (index, v|v| lambda); index -1 and -inf when there is none (v sqrt(lambda)
+    is `_signed_sqrt` of it). The scores h|h| / (a b) are computed first (a loop
+    without branches, vectorised) into the scratch array sc, then the first largest
+    is picked.
     """
     length = d1 - d0
     slope = (z1 - z0) / length
@@ -305,10 +306,13 @@ def _best_edge(hd, hz, lo, hi, d0, z0, d1, z1, sc):
         better = sc[i] > best
         best = sc[i] if better else best
         p = i if better else p
-    if p < 0:
-        return -1, -math.inf
-    x = 2.0 * length * best
-    return p, math.copysign(math.sqrt(abs(x)), x)
+    return p, 2.0 * length * best
+
+
+@njit(**_INLINE)
+def _signed_sqrt(x):
+    """sqrt(|x|) with the sign of x (-inf for -inf)."""
+    return math.copysign(math.sqrt(abs(x)), x)
 
 
 @njit(**_INLINE)
@@ -371,6 +375,14 @@ def deygout_sweep(
     hz = np.empty(n + 1)  # hull vertices: curvature-corrected elevation
     sc = np.empty(n + 1)  # scratch: scores of hull vertices
     left = np.empty(n + 1)  # v sqrt(lambda) of the left sub-edge of each vertex; NaN = unknown
+    # per cell of a ray: v|v| lambda of the main and right edges, v sqrt(lambda) of the
+    # left one, squared path length, lattice cell
+    x_main = np.empty(n + 1)
+    x_right = np.empty(n + 1)
+    g_left = np.empty(n + 1)
+    d3sq = np.empty(n + 1)
+    cell_i = np.empty(n + 1, dtype=np.int64)
+    cell_j = np.empty(n + 1, dtype=np.int64)
     inv_step = 1.0 / step
     r_max2 = r_max * r_max
     if (n - phase_r) % step == 0 and (n - phase_c) % step == 0 and win[n, n] == win[n, n]:
@@ -388,6 +400,7 @@ def deygout_sweep(
             seg = math.sqrt(d_major * d_major + (k / n * d_minor) ** 2)
             t_end = _ray_end(t_last, abs(k) / n, 0.5 * step, d_major, d_minor, r_max2)
             m = 0
+            q = 0  # cells of this ray so far
             # Exact integer tracking of the ray position k t / n: sample cell
             # j0 = floor(k t / n) with rem = k t - n j0 in [0, n); nearest lattice
             # offset j with e = k t - n j, 2e in (-ns, ns]; the ray is the nearest
@@ -419,25 +432,20 @@ def deygout_sweep(
                     ):
                         d_rx = math.sqrt(dist2)
                         z_rx = z_cell - dist2 * inv_2kr + rx_h
-                        p, g_main = _best_edge(hd, hz, 0, m, 0.0, z_tx, d_rx, z_rx, sc)
-                        g_right = -math.inf
+                        p, x_main[q] = _best_edge(hd, hz, 0, m, 0.0, z_tx, d_rx, z_rx, sc)
+                        x_right[q] = -math.inf
+                        g_left[q] = 0.0
                         if p >= 0:
                             if left[p] != left[p]:
-                                left[p] = _best_edge(hd, hz, 0, p, 0.0, z_tx, hd[p], hz[p], sc)[1]
-                            g_right = _best_edge(hd, hz, p + 1, m, hd[p], hz[p], d_rx, z_rx, sc)[1]
-                        log_d3 = 10.0 * math.log10(max(dist2 + (z_tx - z_rx) ** 2, 1.0))
-                        ii = int((r - phase_r) * inv_step + 0.5)
-                        jj = int((c - phase_c) * inv_step + 0.5)
-                        for f in range(nf):
-                            loss = fspl_1m[f] + log_d3
-                            j_main = _knife_edge_fast(g_main * inv_sqrt_lambda[f])
-                            if j_main > 0.0:
-                                loss += (
-                                    j_main
-                                    + _knife_edge_fast(left[p] * inv_sqrt_lambda[f])
-                                    + _knife_edge_fast(g_right * inv_sqrt_lambda[f])
+                                left[p] = _signed_sqrt(
+                                    _best_edge(hd, hz, 0, p, 0.0, z_tx, hd[p], hz[p], sc)[1]
                                 )
-                            out[f, ii, jj] = loss
+                            g_left[q] = left[p]
+                            x_right[q] = _best_edge(hd, hz, p + 1, m, hd[p], hz[p], d_rx, z_rx, sc)[1]
+                        d3sq[q] = max(dist2 + (z_tx - z_rx) ** 2, 1.0)
+                        cell_i[q] = int((r - phase_r) * inv_step + 0.5)
+                        cell_j[q] = int((c - phase_c) * inv_step + 0.5)
+                        q += 1
                 t_mod += 1
                 if t_mod == step:
                     t_mod = 0
@@ -447,6 +455,22 @@ def deygout_sweep(
                 ds = t * seg
                 m = _hull_push(hd, hz, m, ds, z - ds * ds * inv_2kr)
                 left[m - 1] = math.nan
+            # The ray's cells, independent of each other: no chain of dependent
+            # latencies (divisions, square roots, table reads) from cell to cell.
+            for i in range(q):
+                g_main = _signed_sqrt(x_main[i])
+                g_right = _signed_sqrt(x_right[i])
+                log_d3 = 10.0 * math.log10(d3sq[i])
+                for f in range(nf):
+                    loss = fspl_1m[f] + log_d3
+                    j_main = _knife_edge_fast(g_main * inv_sqrt_lambda[f])
+                    if j_main > 0.0:
+                        loss += (
+                            j_main
+                            + _knife_edge_fast(g_left[i] * inv_sqrt_lambda[f])
+                            + _knife_edge_fast(g_right * inv_sqrt_lambda[f])
+                        )
+                    out[f, cell_i[i], cell_j[i]] = loss
 
 
 @njit(**_INLINE)
