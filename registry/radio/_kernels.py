@@ -269,15 +269,26 @@ def _knife_edge_fast(v):
 
 
 @njit(**_INLINE)
+def _turns_down(hd, hz, i, d, z):
+    """Whether vertex i + 1 of the hull is not above the line from vertex i to (d, z)."""
+    x1 = hd[i + 1] - hd[i]
+    y1 = hz[i + 1] - hz[i]
+    return x1 * (z - hz[i]) - y1 * (d - hd[i]) >= 0.0
+
+
+@njit(**_INLINE)
 def _hull_push(hd, hz, m, d, z):
-    """Append (d, z) to the upper hull hd/hz[:m] (d increasing); return the new size."""
-    while m >= 2:
-        x1 = hd[m - 1] - hd[m - 2]
-        y1 = hz[m - 1] - hz[m - 2]
-        if x1 * (z - hz[m - 2]) - y1 * (d - hd[m - 2]) >= 0.0:
+    """Append (d, z) to the upper hull hd/hz[:m] (d increasing); return the new size.
+
+    The first two pop tests are evaluated without branches (whether a sample pops
+    vertices is unpredictable); further pops, rarer, by the loop.
+    """
+    pop1 = m >= 2 and _turns_down(hd, hz, max(m - 2, 0), d, z)
+    pop2 = m >= 3 and _turns_down(hd, hz, max(m - 3, 0), d, z)
+    m -= int(pop1) + int(pop1 & pop2)
+    if pop1 & pop2:
+        while m >= 2 and _turns_down(hd, hz, m - 2, d, z):
             m -= 1
-        else:
-            break
     hd[m] = d
     hz[m] = z
     return m + 1
