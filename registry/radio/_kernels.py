@@ -278,6 +278,18 @@ def _turns_down(hd, hz, i, d, z):
     return x1 * (z - hz[i]) - y1 * (d - hd[i]) >= 0.0
 
 
+_J_V_END = KNIFE_EDGE_V_MIN + (_J_TABLE.shape[0] - 1) * _J_STEP  # v where the table ends
+
+
+@njit(**_INLINE)
+def _knife_edge_table(v):
+    """`_knife_edge_fast` for v < _J_V_END, without branches (vectorises); wrong beyond."""
+    x = min(max((v - KNIFE_EDGE_V_MIN) * (1.0 / _J_STEP), 0.0), _J_TABLE.shape[0] - 2.0)
+    i = int(x)
+    j = _J_TABLE[i] + (x - i) * (_J_TABLE[i + 1] - _J_TABLE[i])
+    return j if v > KNIFE_EDGE_V_MIN else 0.0
+
+
 @njit(**_INLINE)
 def _hull_push(hd, hz, m, d, z):
     """Append (d, z) to the upper hull hd/hz[:m] (d increasing); return the new size.
@@ -439,6 +451,7 @@ def deygout_sweep(
     x_right = np.empty(n + 1)
     g_left = np.empty(n + 1)
     d3sq = np.empty(n + 1)
+    loss_q = np.empty(n + 1)
     cell_i = np.empty(n + 1, dtype=np.int64)
     cell_j = np.empty(n + 1, dtype=np.int64)
     inv_step = 1.0 / step
@@ -514,23 +527,33 @@ def deygout_sweep(
                 m = _hull_push(hd, hz, m, ds, z - ds * ds * inv_2kr)
                 left[m - 1] = math.nan
             # The ray's cells, independent of each other: no chain of dependent
-            # latencies (divisions, square roots, table reads) from cell to cell.
+            # latencies (divisions, square roots, table reads) from cell to cell,
+            # and loops without branches (vectorised).
             for i in range(q):
                 d3sq[i] = _db10(d3sq[i])
-            for i in range(q):
-                g_main = _signed_sqrt(x_main[i])
-                g_right = _signed_sqrt(x_right[i])
-                log_d3 = d3sq[i]
-                for f in range(nf):
-                    loss = fspl_1m[f] + log_d3
-                    j_main = _knife_edge_fast(g_main * inv_sqrt_lambda[f])
-                    if j_main > 0.0:
-                        loss += (
-                            j_main
-                            + _knife_edge_fast(g_left[i] * inv_sqrt_lambda[f])
-                            + _knife_edge_fast(g_right * inv_sqrt_lambda[f])
-                        )
-                    out[f, cell_i[i], cell_j[i]] = loss
+                x_main[i] = _signed_sqrt(x_main[i])
+                x_right[i] = _signed_sqrt(x_right[i])
+            for f in range(nf):
+                isl = inv_sqrt_lambda[f]
+                for i in range(q):
+                    j_main = _knife_edge_table(x_main[i] * isl)
+                    edges = (
+                        j_main
+                        + _knife_edge_table(g_left[i] * isl)
+                        + _knife_edge_table(x_right[i] * isl)
+                    )
+                    loss_q[i] = fspl_1m[f] + d3sq[i] + (edges if j_main > 0.0 else 0.0)
+                for i in range(q):
+                    if max(x_main[i], g_left[i], x_right[i]) * isl >= _J_V_END:  # rare
+                        loss_q[i] = fspl_1m[f] + d3sq[i]
+                        j_main = _knife_edge_fast(x_main[i] * isl)
+                        if j_main > 0.0:
+                            loss_q[i] += (
+                                j_main
+                                + _knife_edge_fast(g_left[i] * isl)
+                                + _knife_edge_fast(x_right[i] * isl)
+                            )
+                    out[f, cell_i[i], cell_j[i]] = loss_q[i]
 
 
 @njit(**_INLINE)
