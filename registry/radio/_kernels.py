@@ -284,8 +284,8 @@ _J_V_END = KNIFE_EDGE_V_MIN + (_J_TABLE.shape[0] - 1) * _J_STEP  # v where the t
 @njit(**_INLINE)
 def _knife_edge_table(v):
     """`_knife_edge_fast` for v < _J_V_END, without branches (vectorises); wrong beyond."""
-    x = min(max((v - KNIFE_EDGE_V_MIN) * (1.0 / _J_STEP), 0.0), _J_TABLE.shape[0] - 2.0)
-    i = int(x)
+    x = min(max((v - KNIFE_EDGE_V_MIN) * (1.0 / _J_STEP), 0.0), _J_TABLE.shape[0] - 1.0)
+    i = min(int(x), _J_TABLE.shape[0] - 2)
     j = _J_TABLE[i] + (x - i) * (_J_TABLE[i + 1] - _J_TABLE[i])
     return j if v > KNIFE_EDGE_V_MIN else 0.0
 
