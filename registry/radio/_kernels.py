@@ -57,6 +57,15 @@ is that of the owning ray, not of the straight line to the cell centre.
 J(v) is read from a table (step 1/16 in v, linear interpolation, within
 0.0016 dB of the formula; the formula beyond v = 128).
 
+Cost. A ray stops at the last row where it can still own a cell within the
+radius (its cells are at most half a ray spacing from it). While walking, a
+ray's cells only record their edges' v|v| lambda (the hull searches score
+all candidate vertices in one branch-free, vectorised loop, then pick the
+first largest); the square roots, 10 log10 of the path length (a bit-level
+series, within 1e-10 dB of the library's) and the J(v) table reads follow in
+loops over the ray's cells without branches, independent from cell to cell.
+The results are those of the plain per-cell evaluation.
+
 Point profiles (`point_losses`)
 ===============================
 For a few receivers (siting's demand points) a whole window is wasted work.
@@ -512,7 +521,9 @@ def deygout_sweep(
                                     _best_edge(hd, hz, 0, p, 0.0, z_tx, hd[p], hz[p], sc)[1]
                                 )
                             g_left[q] = left[p]
-                            x_right[q] = _best_edge(hd, hz, p + 1, m, hd[p], hz[p], d_rx, z_rx, sc)[1]
+                            x_right[q] = _best_edge(
+                                hd, hz, p + 1, m, hd[p], hz[p], d_rx, z_rx, sc
+                            )[1]
                         d3sq[q] = max(dist2 + (z_tx - z_rx) ** 2, 1.0)
                         cell_i[q] = int((r - phase_r) * inv_step + 0.5)
                         cell_j[q] = int((c - phase_c) * inv_step + 0.5)
