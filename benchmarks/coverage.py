@@ -18,7 +18,7 @@ callables.
 Usage::
 
     python benchmarks/coverage.py [--analysis-step 3] [--workers 2] [--dem DEM.tif]
-                                  [--sectors SECTORS.csv] [--sites 700]
+                                  [--sectors SECTORS.csv] [--sites 700] [--only ab|cd]
 """
 
 from __future__ import annotations
@@ -309,6 +309,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--registry", action="store_true",
         help="(c)/(d) on the registry's own DEM and sectors (e.g. after `flask demo`)",
     )
+    parser.add_argument(
+        "--only",
+        choices=("ab", "cd"),
+        help="run only (a)/(b) (single thread, seconds) or only (c)/(d) (the province)",
+    )
     args = parser.parse_args(argv)
 
     def province_dem() -> Dem:
@@ -330,10 +335,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"radius {RADIUS_M / 1000:.0f} km, observer {OBSERVER_HEIGHT_M} m, "
         f"target {TARGET_HEIGHT_M} m, k = {K_FACTOR:.4f} (GDAL curvature coeff {1 / K_FACTOR:.2f})"
     )
-    rows = single_thread_rows(args.analysis_step)
-    rows += province_rows(
-        province_dem, province_sectors, analysis_step=args.analysis_step, workers=args.workers
-    )
+    rows = [] if args.only == "cd" else single_thread_rows(args.analysis_step)
+    if args.only != "ab":
+        rows += province_rows(
+            province_dem, province_sectors, analysis_step=args.analysis_step, workers=args.workers
+        )
     print_table(rows)
 
 

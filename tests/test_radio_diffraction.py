@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from registry.radio._kernels import _knife_edge_fast
+from registry.radio._kernels import _J_V_END, _db10, _knife_edge_fast, _knife_edge_table
 from registry.radio.coverage import CoverageParams, point_path_loss, site_path_loss
 from registry.radio.diffraction import (
     KNIFE_EDGE_V_MIN,
@@ -50,6 +50,22 @@ def test_tabulated_knife_edge_matches_the_formula() -> None:
     assert max(error) < 0.002
     assert _knife_edge_fast(KNIFE_EDGE_V_MIN) == 0.0
     assert _knife_edge_fast(-0.7799) > 0.0
+
+
+def test_branch_free_table_and_log_match_the_scalar_ones() -> None:
+    """The sweep's vectorised J(v) equals the table lookup below the table's end; its
+    10 log10 is within 1e-9 dB of the library's (path lengths squared from 1 m² up)."""
+    v = np.concatenate(
+        [np.linspace(-3.0, _J_V_END - 1e-6, 100_001), [KNIFE_EDGE_V_MIN, -math.inf, 0.0]]
+    )
+    assert all(_knife_edge_table(x) == _knife_edge_fast(x) for x in v)
+    rng = np.random.default_rng(0)
+    x = np.concatenate(
+        [np.exp(rng.uniform(0.0, math.log(1e12), 10_000)), 2.0 ** np.arange(0, 40), [1.0 + 1e-15]]
+    )
+    x = np.concatenate([x, x * math.sqrt(0.5), np.nextafter(x * math.sqrt(2.0), 0.0)])
+    x = x[x >= 1.0]
+    assert max(abs(_db10(float(d)) - 10.0 * math.log10(d)) for d in x) < 1e-9
 
 
 def test_exact_deygout_flat_and_single_edge() -> None:

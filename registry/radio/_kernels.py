@@ -57,6 +57,15 @@ is that of the owning ray, not of the straight line to the cell centre.
 J(v) is read from a table (step 1/16 in v, linear interpolation, within
 0.0016 dB of the formula; the formula beyond v = 128).
 
+Cost. A ray stops at the last row where it can still own a cell within the
+radius (its cells are at most half a ray spacing from it). While walking, a
+ray's cells only record their edges' v|v| lambda (the hull searches score
+all candidate vertices in one branch-free, vectorised loop, then pick the
+first largest); the square roots, 10 log10 of the path length (a bit-level
+series, within 1e-10 dB of the library's) and the J(v) table reads follow in
+loops over the ray's cells without branches, independent from cell to cell.
+The results are those of the plain per-cell evaluation.
+
 Point profiles (`point_losses`)
 ===============================
 For a few receivers (siting's demand points) a whole window is wasted work.
@@ -79,7 +88,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 from registry.radio.antenna import sector_gain_dbi
 from registry.radio.diffraction import KNIFE_EDGE_V_MIN, deygout_profile_db, knife_edge_loss_db
@@ -269,46 +280,139 @@ def _knife_edge_fast(v):
 
 
 @njit(**_INLINE)
+def _turns_down(hd, hz, i, d, z):
+    """Whether vertex i + 1 of the hull is not above the line from vertex i to (d, z)."""
+    x1 = hd[i + 1] - hd[i]
+    y1 = hz[i + 1] - hz[i]
+    return x1 * (z - hz[i]) - y1 * (d - hd[i]) >= 0.0
+
+
+_J_V_END = KNIFE_EDGE_V_MIN + (_J_TABLE.shape[0] - 1) * _J_STEP  # v where the table ends
+
+
+@njit(**_INLINE)
+def _knife_edge_table(v):
+    """`_knife_edge_fast` for v < _J_V_END, without branches (vectorises); wrong beyond."""
+    x = min(max((v - KNIFE_EDGE_V_MIN) * (1.0 / _J_STEP), 0.0), _J_TABLE.shape[0] - 1.0)
+    i = min(int(x), _J_TABLE.shape[0] - 2)
+    j = _J_TABLE[i] + (x - i) * (_J_TABLE[i + 1] - _J_TABLE[i])
+    return j if v > KNIFE_EDGE_V_MIN else 0.0
+
+
+@njit(**_INLINE)
 def _hull_push(hd, hz, m, d, z):
-    """Append (d, z) to the upper hull hd/hz[:m] (d increasing); return the new size."""
-    while m >= 2:
-        x1 = hd[m - 1] - hd[m - 2]
-        y1 = hz[m - 1] - hz[m - 2]
-        if x1 * (z - hz[m - 2]) - y1 * (d - hd[m - 2]) >= 0.0:
+    """Append (d, z) to the upper hull hd/hz[:m] (d increasing); return the new size.
+
+    The first two pop tests are evaluated without branches (whether a sample pops
+    vertices is unpredictable); further pops, rarer, by the loop.
+    """
+    pop1 = m >= 2 and _turns_down(hd, hz, max(m - 2, 0), d, z)
+    pop2 = m >= 3 and _turns_down(hd, hz, max(m - 3, 0), d, z)
+    m -= int(pop1) + int(pop1 & pop2)
+    if pop1 & pop2:
+        while m >= 2 and _turns_down(hd, hz, m - 2, d, z):
             m -= 1
-        else:
-            break
     hd[m] = d
     hz[m] = z
     return m + 1
 
 
 @njit(**_INLINE)
-def _best_edge(hd, hz, lo, hi, d0, z0, d1, z1):
+def _best_edge(hd, hz, lo, hi, d0, z0, d1, z1, sc):
     """Hull vertex in lo..hi-1, strictly between d0 and d1, with the largest v on that path.
 
-    Returns (index, v sqrt(lambda)); index -1 and -inf when there is none. Scores
-    h|h| / (a b) are compared as fractions, without division.
+    Returns (index, v|v| lambda); index -1 and -inf when there is none (v sqrt(lambda)
+    is `_signed_sqrt` of it). The scores h|h| / (a b) are computed first (a loop
+    without branches, vectorised) into the scratch array sc, then the first largest
+    is picked.
     """
-    num = -1.0
-    den = 0.0
-    p = -1
     length = d1 - d0
     slope = (z1 - z0) / length
+    while hi > lo and hd[hi - 1] - d0 >= length:
+        hi -= 1
     for i in range(lo, hi):
         a = hd[i] - d0
-        if a >= length:
-            break
         h = hz[i] - z0 - slope * a
-        ab = a * (length - a)
-        if p < 0 or h * abs(h) * den > num * ab:
-            num = h * abs(h)
-            den = ab
-            p = i
-    if p < 0:
-        return -1, -math.inf
-    x = 2.0 * length * num / den
-    return p, math.copysign(math.sqrt(abs(x)), x)
+        sc[i] = h * abs(h) / (a * (length - a))
+    best = -math.inf
+    p = -1
+    for i in range(lo, hi):
+        better = sc[i] > best
+        best = sc[i] if better else best
+        p = i if better else p
+    return p, 2.0 * length * best
+
+
+@intrinsic
+def _float_bits(typingctx, x):
+    """The IEEE 754 bits of a float64 as an int64 (a register move)."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+@intrinsic
+def _bits_float(typingctx, b):
+    """The float64 with these IEEE 754 bits."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
+_SQRT_HALF_BITS = 0x3FE6A09E667F3BCD  # bits of sqrt(0.5)
+_MANTISSA = (1 << 52) - 1
+_LOG10_2 = math.log10(2.0)
+
+
+@njit(**_INLINE)
+def _db10(x):
+    """10 log10(x) for a finite x > 0 (normal), without a library call (vectorises).
+
+    x = 2^e m with m in [sqrt(1/2), sqrt(2)); ln m = 2 atanh(u), u = (m - 1) / (m + 1),
+    |u| <= 0.172, by its series to u^11: relative error below 1e-10, far under the
+    float32 output's rounding.
+    """
+    b = _float_bits(x) - _SQRT_HALF_BITS
+    e = b >> 52
+    m = _bits_float((b & _MANTISSA) + _SQRT_HALF_BITS)
+    u = (m - 1.0) / (m + 1.0)
+    u2 = u * u
+    series = u * (2.0 + u2 * (2.0 / 3.0 + u2 * (2.0 / 5.0 + u2 * (2.0 / 7.0 + u2 * (
+        2.0 / 9.0 + u2 * (2.0 / 11.0))))))
+    return 10.0 * (e * _LOG10_2 + series * (1.0 / math.log(10.0)))
+
+
+@njit(**_INLINE)
+def _signed_sqrt(x):
+    """sqrt(|x|) with the sign of x (-inf for -inf)."""
+    return math.copysign(math.sqrt(abs(x)), x)
+
+
+@njit(**_INLINE)
+def _ray_end(t_last, slope, half, d_major, d_minor, r_max2):
+    """Last row <= t_last where a ray of minor slope `slope` (offset slope t) can own a cell
+    within the radius: its cells are at most `half` minor steps from it (0 if none)."""
+
+    def near(t):
+        x = max(slope * t - half, 0.0) * d_minor
+        return (t * d_major) ** 2 + x * x <= r_max2 * (1.0 + 1e-9)
+
+    if near(t_last):
+        return t_last
+    lo, hi = 0, t_last  # near(lo) or lo == 0; not near(hi); near is monotone in t
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if near(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 @njit(**_JIT)
@@ -348,7 +452,17 @@ def deygout_sweep(
         fspl_1m[f] = free_space_loss_db(1.0, freqs[f])
     hd = np.empty(n + 1)  # hull vertices: distance from the site
     hz = np.empty(n + 1)  # hull vertices: curvature-corrected elevation
+    sc = np.empty(n + 1)  # scratch: scores of hull vertices
     left = np.empty(n + 1)  # v sqrt(lambda) of the left sub-edge of each vertex; NaN = unknown
+    # per cell of a ray: v|v| lambda of the main and right edges, v sqrt(lambda) of the
+    # left one, squared path length, lattice cell
+    x_main = np.empty(n + 1)
+    x_right = np.empty(n + 1)
+    g_left = np.empty(n + 1)
+    d3sq = np.empty(n + 1)
+    loss_q = np.empty(n + 1)
+    cell_i = np.empty(n + 1, dtype=np.int64)
+    cell_j = np.empty(n + 1, dtype=np.int64)
     inv_step = 1.0 / step
     r_max2 = r_max * r_max
     if (n - phase_r) % step == 0 and (n - phase_c) % step == 0 and win[n, n] == win[n, n]:
@@ -364,7 +478,9 @@ def deygout_sweep(
         j_start = j_phase - step if 2 * j_phase > step else j_phase
         for k in range(-n, n + 1, step):
             seg = math.sqrt(d_major * d_major + (k / n * d_minor) ** 2)
+            t_end = _ray_end(t_last, abs(k) / n, 0.5 * step, d_major, d_minor, r_max2)
             m = 0
+            q = 0  # cells of this ray so far
             # Exact integer tracking of the ray position k t / n: sample cell
             # j0 = floor(k t / n) with rem = k t - n j0 in [0, n); nearest lattice
             # offset j with e = k t - n j, 2e in (-ns, ns]; the ray is the nearest
@@ -374,7 +490,7 @@ def deygout_sweep(
             j = j_start
             e = -n * j_start
             t_mod = (1 - t_phase) % step
-            for t in range(1, t_last + 1):
+            for t in range(1, t_end + 1):
                 rem += k
                 carry = int(rem >= n) - int(rem < 0)
                 j0 += carry
@@ -396,25 +512,22 @@ def deygout_sweep(
                     ):
                         d_rx = math.sqrt(dist2)
                         z_rx = z_cell - dist2 * inv_2kr + rx_h
-                        p, g_main = _best_edge(hd, hz, 0, m, 0.0, z_tx, d_rx, z_rx)
-                        g_right = -math.inf
+                        p, x_main[q] = _best_edge(hd, hz, 0, m, 0.0, z_tx, d_rx, z_rx, sc)
+                        x_right[q] = -math.inf
+                        g_left[q] = 0.0
                         if p >= 0:
                             if left[p] != left[p]:
-                                left[p] = _best_edge(hd, hz, 0, p, 0.0, z_tx, hd[p], hz[p])[1]
-                            g_right = _best_edge(hd, hz, p + 1, m, hd[p], hz[p], d_rx, z_rx)[1]
-                        log_d3 = 10.0 * math.log10(max(dist2 + (z_tx - z_rx) ** 2, 1.0))
-                        ii = int((r - phase_r) * inv_step + 0.5)
-                        jj = int((c - phase_c) * inv_step + 0.5)
-                        for f in range(nf):
-                            loss = fspl_1m[f] + log_d3
-                            j_main = _knife_edge_fast(g_main * inv_sqrt_lambda[f])
-                            if j_main > 0.0:
-                                loss += (
-                                    j_main
-                                    + _knife_edge_fast(left[p] * inv_sqrt_lambda[f])
-                                    + _knife_edge_fast(g_right * inv_sqrt_lambda[f])
+                                left[p] = _signed_sqrt(
+                                    _best_edge(hd, hz, 0, p, 0.0, z_tx, hd[p], hz[p], sc)[1]
                                 )
-                            out[f, ii, jj] = loss
+                            g_left[q] = left[p]
+                            x_right[q] = _best_edge(
+                                hd, hz, p + 1, m, hd[p], hz[p], d_rx, z_rx, sc
+                            )[1]
+                        d3sq[q] = max(dist2 + (z_tx - z_rx) ** 2, 1.0)
+                        cell_i[q] = int((r - phase_r) * inv_step + 0.5)
+                        cell_j[q] = int((c - phase_c) * inv_step + 0.5)
+                        q += 1
                 t_mod += 1
                 if t_mod == step:
                     t_mod = 0
@@ -424,6 +537,34 @@ def deygout_sweep(
                 ds = t * seg
                 m = _hull_push(hd, hz, m, ds, z - ds * ds * inv_2kr)
                 left[m - 1] = math.nan
+            # The ray's cells, independent of each other: no chain of dependent
+            # latencies (divisions, square roots, table reads) from cell to cell,
+            # and loops without branches (vectorised).
+            for i in range(q):
+                d3sq[i] = _db10(d3sq[i])
+                x_main[i] = _signed_sqrt(x_main[i])
+                x_right[i] = _signed_sqrt(x_right[i])
+            for f in range(nf):
+                isl = inv_sqrt_lambda[f]
+                for i in range(q):
+                    j_main = _knife_edge_table(x_main[i] * isl)
+                    edges = (
+                        j_main
+                        + _knife_edge_table(g_left[i] * isl)
+                        + _knife_edge_table(x_right[i] * isl)
+                    )
+                    loss_q[i] = fspl_1m[f] + d3sq[i] + (edges if j_main > 0.0 else 0.0)
+                for i in range(q):
+                    if max(x_main[i], g_left[i], x_right[i]) * isl >= _J_V_END:  # rare
+                        loss_q[i] = fspl_1m[f] + d3sq[i]
+                        j_main = _knife_edge_fast(x_main[i] * isl)
+                        if j_main > 0.0:
+                            loss_q[i] += (
+                                j_main
+                                + _knife_edge_fast(g_left[i] * isl)
+                                + _knife_edge_fast(x_right[i] * isl)
+                            )
+                    out[f, cell_i[i], cell_j[i]] = loss_q[i]
 
 
 @njit(**_INLINE)
