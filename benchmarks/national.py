@@ -129,8 +129,8 @@ def run_sites(
     side = min(round(math.sqrt(n_sites * km2_per_site * 1e6) / CELL_SIZE_M), rows, cols)
     row_off, col_off = (rows - side) // 2, (cols - side) // 2
     dem = window_vrt(dem_path, work_dir / f"dem_{n_sites}.vrt", row_off, col_off, side, side)
-    left, top = dem.transform * (0, 0)
-    right, bottom = dem.transform * (side, side)
+    left, top = dem.transform @ (0, 0)
+    right, bottom = dem.transform @ (side, side)
     sectors = [s for s in national.sectors
                if left <= s.x_m < right and bottom < s.y_m <= top]
     n_groups = len({(s.x_m, s.y_m, s.height_m) for s in sectors})

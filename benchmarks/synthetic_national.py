@@ -138,7 +138,7 @@ def window_vrt(dem_path: Path, vrt_path: Path, row_off: int, col_off: int,
                rows: int, cols: int) -> DemFile:
     """A VRT of one window of the DEM file (no copy of the data): a sub-area to compute."""
     with rasterio.open(dem_path) as src:
-        transform = src.transform * Affine.translation(col_off, row_off)
+        transform = src.transform @ Affine.translation(col_off, row_off)
         crs_wkt, nodata = src.crs.to_wkt(), src.nodata
     vrt_path.write_text(
         f'<VRTDataset rasterXSize="{cols}" rasterYSize="{rows}">\n'
@@ -197,7 +197,7 @@ def synthetic_registry(
     sectors = synthetic_sectors(dem, round(area_km2 / km2_per_site), seed=seed)
     rng = np.random.default_rng([seed, 1])
     n_villages = round(area_km2 * villages_per_km2)
-    xs, ys = dem.transform * (rng.uniform(0, cols, n_villages), rng.uniform(0, rows, n_villages))
+    xs, ys = dem.transform @ (rng.uniform(0, cols, n_villages), rng.uniform(0, rows, n_villages))
     villages = [
         Village(f"V{i:06d}", float(x), float(y), int(p))
         for i, (x, y, p) in enumerate(
