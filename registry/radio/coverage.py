@@ -838,6 +838,26 @@ def _progress_counter(progress: Progress | None, total: int) -> Callable[[], Non
     return tick
 
 
+def _full_run(
+    dem: DemSource,
+    sectors: Sequence[SectorSpec],
+    params: CoverageParams | None,
+    progress: Progress | None,
+) -> tuple[
+    CoverageParams, tuple[SectorSpec, ...], list[_SiteGroup], tuple[int, int], Affine,
+    list[Tile], Callable[[], None],
+]:
+    """Parameters, checked sectors, site groups, analysis grid (shape, transform), all its
+    tiles and the progress counter of a run over the whole grid."""
+    p = params or CoverageParams()
+    sectors = _check_sectors(sectors)
+    groups = _group_sectors(dem, sectors, p)
+    shape, transform = _analysis_grid(dem, p.analysis_step)
+    tiles = _tiles(shape)
+    tick = _progress_counter(progress, len(groups) + len(tiles))
+    return p, sectors, groups, shape, transform, tiles, tick
+
+
 def compute_coverage(
     dem: DemSource,
     sectors: Sequence[SectorSpec],
@@ -877,12 +897,7 @@ def compute_coverage(
     --------
     compute_coverage_to_geotiffs : the same mosaics streamed to disk, for any area.
     """
-    p = params or CoverageParams()
-    sectors = _check_sectors(sectors)
-    groups = _group_sectors(dem, sectors, p)
-    shape, transform = _analysis_grid(dem, p.analysis_step)
-    tiles = _tiles(shape)
-    tick = _progress_counter(progress, len(groups) + len(tiles))
+    p, sectors, groups, shape, transform, tiles, tick = _full_run(dem, sectors, params, progress)
     out = {
         "best_server": np.full(shape, NO_SERVER, dtype=np.int32),
         "rsrp_dbm": np.full(shape, np.nan, dtype=np.float32),
@@ -1206,12 +1221,7 @@ def compute_coverage_to_geotiffs(
     -------
     CoverageFiles
     """
-    p = params or CoverageParams()
-    sectors = _check_sectors(sectors)
-    groups = _group_sectors(dem, sectors, p)
-    shape, transform = _analysis_grid(dem, p.analysis_step)
-    tiles = _tiles(shape)
-    tick = _progress_counter(progress, len(groups) + len(tiles))
+    p, sectors, groups, shape, transform, tiles, tick = _full_run(dem, sectors, params, progress)
     executor = executor or ThreadExecutor(workers)
     with contextlib.ExitStack() as stack:
         cache = Path(
