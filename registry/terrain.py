@@ -151,7 +151,7 @@ class DemFile(_Grid):
     shape: tuple[int, int] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "path", Path(self.path))
+        object.__setattr__(self, "path", Path(self.path).absolute())  # workers may run elsewhere
         with rasterio.open(self.path) as src:
             _check_north_up(src.transform)
             object.__setattr__(self, "transform", src.transform)

@@ -28,7 +28,13 @@ antenna pattern use the exact position. The ground elevation of a site is
 the DEM value of that cell unless given.
 
 Outputs are arrays on the analysis grid; `write_coverage_geotiffs` writes
-them as cloud-optimised GeoTIFFs. The radio-side uplink rate here is not yet
+them as cloud-optimised GeoTIFFs. `compute_coverage_to_geotiffs` streams them
+to disk tile by tile instead, with the losses left in the disk cache and the
+DEM possibly a `DemFile` read window by window, so memory stays bounded
+whatever the area. Site and tile tasks run on an executor
+(`registry.radio.executors`): a thread pool, or a Dask cluster; each tile's
+cells depend only on the site groups in their fixed order, so the results are
+the same whichever runs them, in whatever order. The radio-side uplink rate here is not yet
 capped by backhaul; that is the job of the analysis stage.
 """
 
@@ -1236,6 +1242,7 @@ def compute_coverage_to_geotiffs(
             for tile, layers in executor.map_unordered(_mosaic_tile, inputs, tiles):
                 writer.write(tile, layers)
                 tick()
+        _cached_loss.cache_clear()  # this process's share (threads); workers keep a bounded LRU
     logger.info(
         "coverage to %s: %d site groups (%d computed), %d tiles",
         directory,
