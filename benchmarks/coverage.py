@@ -273,9 +273,11 @@ def province_rows(
     ]
 
 
-def print_table(rows: Sequence[Row]) -> None:
-    header = ("measure", "value", "detail", "ratio / goal")
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(4)]
+def print_table(
+    rows: Sequence[Sequence[str]],
+    header: Sequence[str] = ("measure", "value", "detail", "ratio / goal"),
+) -> None:
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     line = "-+-".join("-" * w for w in widths)
     print(" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     print(line)

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from registry import accounts, db, io, maps, pipeline, scenarios, store
 from registry.errors import RegistryError
 from registry.models import BY_LAYER, ROLES, User
+from registry.radio.executors import LOCAL_CLUSTER
 
 log = logging.getLogger(__name__)
 
@@ -159,21 +160,26 @@ def demo(resolution_m: float, seed: int) -> None:
 coverage = AppGroup("coverage", help="Terrain-aware coverage: compute, query, calibrate.")
 
 
-def compute_coverage_with_progress() -> dict[str, Any]:
+def compute_coverage_with_progress(scheduler: str | None = None) -> dict[str, Any]:
     with click.progressbar(length=1, label="Coverage", file=sys.stderr) as bar, \
             _sessions()() as session:
         def progress(done: int, total: int) -> None:
             bar.length = total
             bar.update(done - bar.pos)
 
-        return pipeline.run_coverage(current_app.config, session, progress=progress)
+        return pipeline.run_coverage(current_app.config, session, progress=progress,
+                                     scheduler=scheduler)
 
 
 @coverage.command("compute")
-def coverage_compute() -> None:
+@click.option("--dask", "scheduler", is_flag=False, flag_value=LOCAL_CLUSTER, default=None,
+              metavar="[ADDRESS]",
+              help="Run the site and tile tasks on Dask: a cluster started here, or the "
+                   "scheduler at ADDRESS (default: the DASK_SCHEDULER setting, else threads).")
+def coverage_compute(scheduler: str | None) -> None:
     """Compute the coverage rasters (only what changed since the last run is recomputed)."""
     try:
-        summary = compute_coverage_with_progress()
+        summary = compute_coverage_with_progress(scheduler)
     except RegistryError as exc:
         raise _fail(exc) from None
     click.echo(json.dumps({k: v for k, v in summary.items() if k != "params"}, indent=1))

@@ -32,6 +32,11 @@ def defaults(instance_path: Path) -> dict[str, object]:
         "COVERAGE_MODEL": "deygout",
         "COVERAGE_ANALYSIS_STEP": 3,
         "COVERAGE_MAX_RADIUS_M": 20_000.0,
+        # Where coverage tasks run: None = threads in this process; "local" = a Dask cluster
+        # started on this machine per run; else a running Dask scheduler's address
+        # ("tcp://10.0.0.5:8786"; its workers need this package, and DATA_DIR shared for the
+        # loss cache to be reused). `flask coverage compute --dask [ADDRESS]` overrides it.
+        "DASK_SCHEDULER": None,
         # Readiness assumptions (see registry.readiness.ReadinessParams).
         "READINESS_CONCURRENT_STREAMS_PER_CELL": 1,
         "READINESS_BACKHAUL_SHARE_FOR_STREAMS": 0.5,

@@ -49,6 +49,7 @@ from registry.radio.coverage import (
     update_coverage,
     write_coverage_geotiffs,
 )
+from registry.radio.executors import executor_for
 from registry.radio.linkbudget import SERVICE_CLASS_NODATA, SERVICE_CLASSES
 from registry.readiness import Place, ReadinessParams, SiteInfo, TechGrid
 
@@ -135,10 +136,13 @@ def sector_specs(session: Session, dem: terrain.Dem,
 
 
 def run_coverage(config: Config, session: Session, *,
-                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                 progress: Callable[[int, int], None] | None = None,
+                 scheduler: str | None = None) -> dict[str, Any]:
     """Compute (or incrementally update) the coverage of each technology and write the rasters.
 
-    Returns the run's summary (also saved as ``coverage/summary.json``).
+    The site and tile tasks run where ``scheduler`` says (default: the ``DASK_SCHEDULER``
+    setting; see `registry.radio.executors.executor_for`). Returns the run's summary (also
+    saved as ``coverage/summary.json``).
     """
     started = time.perf_counter()
     dem = working_dem(config)
@@ -153,25 +157,28 @@ def run_coverage(config: Config, session: Session, *,
     classes = []
     for path in out.glob("coverage_*.tif"):
         path.unlink()
-    for tech in TECHNOLOGIES:
-        chosen = [s for s in specs if s.technology == tech]
-        if not chosen:
-            continue
-        key = (str(out), tech)
-        with _previous_lock:
-            previous = _previous.get(key)
-            if previous is not None and previous.dem is dem and previous.params == params:
-                result = update_coverage(previous, chosen, cache_dir=cache, progress=progress)
-            else:
-                result = compute_coverage(dem, chosen, params, cache_dir=cache,
-                                          progress=progress)
-            _previous[key] = result
-        write_coverage_geotiffs(result, out, prefix=f"coverage_{tech.lower()}")
-        classes.append(result.service_class)
-        summary["technologies"][tech] = {
-            "sectors": len(chosen), "site_groups_computed": result.n_computed,
-            "site_groups_reused": result.n_cached}
-        summary.update(cell_size_m=abs(result.transform.a), grid=list(result.service_class.shape))
+    with executor_for(scheduler or config.get("DASK_SCHEDULER")) as tasks:
+        for tech in TECHNOLOGIES:
+            chosen = [s for s in specs if s.technology == tech]
+            if not chosen:
+                continue
+            key = (str(out), tech)
+            with _previous_lock:
+                previous = _previous.get(key)
+                if previous is not None and previous.dem is dem and previous.params == params:
+                    result = update_coverage(previous, chosen, cache_dir=cache, executor=tasks,
+                                             progress=progress)
+                else:
+                    result = compute_coverage(dem, chosen, params, cache_dir=cache,
+                                              executor=tasks, progress=progress)
+                _previous[key] = result
+            write_coverage_geotiffs(result, out, prefix=f"coverage_{tech.lower()}")
+            classes.append(result.service_class)
+            summary["technologies"][tech] = {
+                "sectors": len(chosen), "site_groups_computed": result.n_computed,
+                "site_groups_reused": result.n_cached}
+            summary.update(cell_size_m=abs(result.transform.a),
+                           grid=list(result.service_class.shape))
     best = np.maximum.reduce(classes)
     _write_like(out / f"coverage_{TECHNOLOGIES[0].lower()}_service_class.tif",
                 out / "coverage_service_class.tif", best)

@@ -18,7 +18,7 @@ import logging
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -30,6 +30,7 @@ from numpy.typing import ArrayLike
 from rasterio.crs import CRS
 from rasterio.fill import fillnodata
 from rasterio.warp import Resampling, calculate_default_transform, reproject
+from rasterio.windows import Window
 
 from registry.errors import ValidationError
 
@@ -47,8 +48,41 @@ class DemVoidError(ValidationError):
     """The DEM has cells without data (voids or missing tiles) and filling was not asked for."""
 
 
+class _Grid:
+    """Georeference helpers shared by `Dem` and `DemFile` (both have `transform` and `shape`)."""
+
+    transform: Affine
+    shape: tuple[int, int]
+
+    @property
+    def cell_size(self) -> tuple[float, float]:
+        """(x, y) cell size in CRS units, both positive."""
+        return self.transform.a, -self.transform.e
+
+    def cell_index(self, x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """Fractional (row, col) of points, in units of cells from the first cell centre."""
+        col, row = ~self.transform @ (
+            np.asarray(x, dtype=np.float64),
+            np.asarray(y, dtype=np.float64),
+        )
+        return np.asarray(row) - 0.5, np.asarray(col) - 0.5
+
+    def _clip(
+        self, row_off: int, col_off: int, rows: int, cols: int
+    ) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
+        """(grid slices, window slices) of the part of a window inside the grid; None if none."""
+        r_lo, r_hi = max(row_off, 0), min(row_off + rows, self.shape[0])
+        c_lo, c_hi = max(col_off, 0), min(col_off + cols, self.shape[1])
+        if r_lo >= r_hi or c_lo >= c_hi:
+            return None
+        return (
+            (slice(r_lo, r_hi), slice(c_lo, c_hi)),
+            (slice(r_lo - row_off, r_hi - row_off), slice(c_lo - col_off, c_hi - col_off)),
+        )
+
+
 @dataclass(frozen=True, eq=False)
-class Dem:
+class Dem(_Grid):
     """Elevation grid with its georeference.
 
     Parameters
@@ -71,38 +105,102 @@ class Dem:
         if elevation.ndim != 2:
             raise ValueError("elevation_m must be 2D")
         elevation.flags.writeable = False
-        t = self.transform
-        if t.b != 0.0 or t.d != 0.0 or t.a <= 0.0 or t.e >= 0.0:
-            raise ValueError("a north-up, unrotated transform is required")
+        _check_north_up(self.transform)
         object.__setattr__(self, "elevation_m", elevation)
         object.__setattr__(self, "crs", CRS.from_user_input(self.crs))
 
     @property
-    def shape(self) -> tuple[int, int]:
+    def shape(self) -> tuple[int, int]:  # type: ignore[override]
         """(rows, columns)."""
         return self.elevation_m.shape  # type: ignore[return-value]
-
-    @property
-    def cell_size(self) -> tuple[float, float]:
-        """(x, y) cell size in CRS units, both positive."""
-        return self.transform.a, -self.transform.e
 
     @cached_property
     def fingerprint(self) -> str:
         """Hash identifying the elevations, transform and CRS (for cache keys)."""
         h = hashlib.blake2b(digest_size=16)
         h.update(self.elevation_m.tobytes())
-        h.update(repr(tuple(self.transform)[:6]).encode())
-        h.update(self.crs.to_wkt().encode())
-        return h.hexdigest()
+        return _finish_fingerprint(h, self.transform, self.crs)
 
-    def cell_index(self, x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-        """Fractional (row, col) of points, in units of cells from the first cell centre."""
-        col, row = ~self.transform @ (
-            np.asarray(x, dtype=np.float64),
-            np.asarray(y, dtype=np.float64),
-        )
-        return np.asarray(row) - 0.5, np.asarray(col) - 0.5
+    def read(self, row_off: int, col_off: int, rows: int, cols: int) -> np.ndarray:
+        """Elevations of a window of cells as a new float32 array, NaN outside the grid."""
+        window = np.full((rows, cols), np.nan, dtype=np.float32)
+        clipped = self._clip(row_off, col_off, rows, cols)
+        if clipped is not None:
+            window[clipped[1]] = self.elevation_m[clipped[0]]
+        return window
+
+
+@dataclass(frozen=True, eq=False)
+class DemFile(_Grid):
+    """A DEM GeoTIFF read window by window, for grids too large to hold in memory.
+
+    The file must already be in the working (metric) CRS; its nodata cells read
+    as NaN. Only the path travels when the handle is sent to another process
+    (with the fingerprint, once computed), and each `read` opens the file, so a
+    Dask worker reads just the windows its tasks need.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        GeoTIFF (best tiled, so that windows read few blocks).
+    """
+
+    path: Path
+    transform: Affine = field(init=False)
+    crs: CRS = field(init=False)
+    shape: tuple[int, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path).absolute())  # workers may run elsewhere
+        with rasterio.open(self.path) as src:
+            _check_north_up(src.transform)
+            object.__setattr__(self, "transform", src.transform)
+            object.__setattr__(self, "crs", src.crs)
+            object.__setattr__(self, "shape", (src.height, src.width))
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Same hash as `Dem.fingerprint` of the file's grid, computed strip by strip."""
+        h = hashlib.blake2b(digest_size=16)
+        with rasterio.open(self.path) as src:
+            strip = max(src.block_shapes[0][0], 1)
+            for row in range(0, src.height, strip):
+                window = Window(0, row, src.width, min(strip, src.height - row))
+                h.update(_masked_float32(src.read(1, window=window, masked=True)).tobytes())
+        return _finish_fingerprint(h, self.transform, self.crs)
+
+    def read(self, row_off: int, col_off: int, rows: int, cols: int) -> np.ndarray:
+        """Elevations of a window of cells as a float32 array, NaN outside the grid."""
+        window = np.full((rows, cols), np.nan, dtype=np.float32)
+        clipped = self._clip(row_off, col_off, rows, cols)
+        if clipped is not None:
+            (r, c), _ = clipped
+            with rasterio.open(self.path) as src:
+                band = src.read(
+                    1, window=Window(c.start, r.start, c.stop - c.start, r.stop - r.start),
+                    masked=True,
+                )
+            window[clipped[1]] = _masked_float32(band)
+        return window
+
+
+#: Anything coverage can read elevations from: an in-memory grid or a GeoTIFF on disk.
+DemSource = Dem | DemFile
+
+
+def _check_north_up(t: Affine) -> None:
+    if t.b != 0.0 or t.d != 0.0 or t.a <= 0.0 or t.e >= 0.0:
+        raise ValueError("a north-up, unrotated transform is required")
+
+
+def _masked_float32(band: np.ma.MaskedArray) -> np.ndarray:
+    return band.astype(np.float32).filled(np.nan)
+
+
+def _finish_fingerprint(h: hashlib._Hash, transform: Affine, crs: CRS) -> str:
+    h.update(repr(tuple(transform)[:6]).encode())
+    h.update(crs.to_wkt().encode())
+    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -182,8 +280,7 @@ def read_hgt(path: str | Path) -> Dem:
 
 def _read_raster(path: Path) -> Dem:
     with rasterio.open(path) as src:
-        band = src.read(1, masked=True).astype(np.float32)
-        return Dem(band.filled(np.nan), src.transform, src.crs)
+        return Dem(_masked_float32(src.read(1, masked=True)), src.transform, src.crs)
 
 
 def mosaic_dems(dems: Sequence[Dem]) -> Dem:

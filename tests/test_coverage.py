@@ -7,7 +7,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import rasterio
+from distributed import LocalCluster
 
 from registry.maps import CLASS_COLOURS
 from tests.conftest import run_job
@@ -115,6 +117,24 @@ def test_coverage_cli(loaded: Any, dem: Path, runner: Any) -> None:
     assert runner.invoke(args=["render-map", "--out", str(out)]).exit_code == 0
     html = out.read_text("utf-8")
     assert "L.imageOverlay" in html and "data:image/png;base64" in html
+
+
+def test_coverage_cli_on_a_dask_cluster(app: Any, loaded: Any, dem: Path, runner: Any) -> None:
+    """`--dask ADDRESS` runs the tasks on that cluster; the rasters equal a threaded run."""
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+        computed = runner.invoke(args=["coverage", "compute", "--dask", cluster.scheduler_address])
+    assert computed.exit_code == 0, computed.output
+    assert '"site_groups_computed": 2' in computed.output
+    on_dask = Path(app.config["DATA_DIR"]) / "coverage"
+    app.config["COVERAGE_DIR"] = str(dem.parent / "threads")
+    for path in (dem.parent / "loss-cache").iterdir():
+        path.unlink()
+    assert '"site_groups_computed": 2' in runner.invoke(args=["coverage", "compute"]).output
+    for name in ("4g_best_server", "4g_rsrp_dbm", "4g_sinr_db", "4g_ul_rate_mbps",
+                 "service_class"):
+        with rasterio.open(on_dask / f"coverage_{name}.tif") as a, \
+                rasterio.open(dem.parent / "threads" / f"coverage_{name}.tif") as b:
+            np.testing.assert_array_equal(a.read(1), b.read(1), err_msg=name)
 
 
 def test_coverage_cli_without_dem_or_sectors(app: Any, runner: Any, dem: Path) -> None:

@@ -12,18 +12,21 @@ import pytest
 import rasterio
 from affine import Affine
 
+from registry.radio import coverage
 from registry.radio.antenna import sector_gain_dbi
 from registry.radio.coverage import (
     NO_SERVER,
     CoverageParams,
     SectorSpec,
     compute_coverage,
+    compute_coverage_to_geotiffs,
     line_of_sight,
     site_path_loss,
     update_coverage,
     values_at,
     write_coverage_geotiffs,
 )
+from registry.radio.executors import DaskExecutor
 from registry.radio.linkbudget import (
     SERVICE_CLASS_NODATA,
     RadioParams,
@@ -33,7 +36,7 @@ from registry.radio.linkbudget import (
     service_class_codes,
 )
 from registry.radio.pathloss import cost231_hata_db, rma_path_loss_db
-from registry.terrain import Dem, synthetic_dem
+from registry.terrain import Dem, DemFile, synthetic_dem
 
 CELL = 30.0
 
@@ -346,6 +349,49 @@ def test_cache_hit_and_incremental_update(mountains: Dem, tmp_path: Path) -> Non
     _assert_same(result, compute_coverage(mountains, off, params, workers=1))
     served = result.best_server[result.best_server != NO_SERVER]
     assert not any(result.sectors[i].site_code == "C" for i in np.unique(served))
+
+
+def test_dask_and_streamed_runs_equal_the_single_process_run(
+    mountains: Dem, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a local Dask cluster, from the DEM GeoTIFF read window by window, with smaller
+    tiles streamed to disk: every layer equals the in-memory single-process run exactly."""
+    elevation = mountains.elevation_m.copy()
+    elevation[:40, 150:] = np.nan  # a void: its cells get the nodata class
+    dem = Dem(elevation, mountains.transform, mountains.crs)
+    path = tmp_path / "dem.tif"
+    with rasterio.open(
+        path, "w", driver="GTiff", width=300, height=300, count=1, dtype="float32",
+        crs=dem.crs, transform=dem.transform, nodata=-9999.0, tiled=True,
+        blockxsize=64, blockysize=64,
+    ) as dst:
+        dst.write(np.nan_to_num(elevation, nan=-9999.0), 1)
+    dem_file = DemFile(path)
+    assert dem_file.fingerprint == dem.fingerprint  # so both share the loss cache
+    params = CoverageParams(max_radius_m=5000.0)
+    sectors = _network(dem)
+    reference = compute_coverage(dem, sectors, params, workers=1)
+    assert len(coverage._tiles(reference.best_server.shape)) == 9
+
+    monkeypatch.setattr(coverage, "TILE_SIZE", 48)  # 7 x 7 tiles, in any order
+    with DaskExecutor(n_workers=2, processes=False) as executor:
+        on_dask = compute_coverage(dem_file, sectors, params, executor=executor)
+        files = compute_coverage_to_geotiffs(
+            dem_file, sectors, tmp_path / "out", params, cache_dir=tmp_path / "cache",
+            executor=executor,
+        )
+    _assert_same(on_dask, reference)
+    assert (files.n_computed, files.shape, files.transform) == (3, (300, 300), reference.transform)
+    for name, file in files.paths.items():
+        with rasterio.open(file) as src:
+            assert src.profile["tiled"] and src.overviews(1)
+            np.testing.assert_array_equal(src.read(1), getattr(reference, name), err_msg=name)
+    assert (reference.service_class[:40, 150:] == SERVICE_CLASS_NODATA).all()
+    assert not list((tmp_path / "out").glob(".*partial*"))
+    again = compute_coverage_to_geotiffs(
+        dem, sectors, tmp_path / "again", params, cache_dir=tmp_path / "cache", workers=2
+    )
+    assert (again.n_computed, again.n_cached) == (0, 3)
 
 
 def test_geotiffs_and_values_at_a_point(mountains: Dem, tmp_path: Path) -> None:

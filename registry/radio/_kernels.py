@@ -711,8 +711,8 @@ def accumulate(
     ----------
     loss : float32[nf, h, w]
         Site path loss on the analysis grid, [:, 0, 0] at grid cell (loss_r0, loss_c0).
-    elev : float[H, W]
-        Ground elevation on the whole analysis grid.
+    elev : float[rows, cols]
+        Ground elevation over the region.
     reg_r0, reg_c0 : int
         Grid cell of the region's [0, 0].
     best_rsrp, best_idx, sum_mw : arrays over the region
@@ -748,7 +748,7 @@ def accumulate(
             d2 = east * east + north * north
             bearing = math.degrees(math.atan2(east, north))
             depression = math.degrees(
-                math.atan2(z_tx - elev[i, j] - rx_h + d2 * inv_2kr, math.sqrt(d2))
+                math.atan2(z_tx - elev[i - reg_r0, j - reg_c0] - rx_h + d2 * inv_2kr, math.sqrt(d2))
             )
             for q in range(sec_az.shape[0]):
                 gain = sector_gain_dbi(

@@ -30,12 +30,20 @@ antenna pattern use the exact position. The ground elevation of a site is
 the DEM value of that cell unless given.
 
 Outputs are arrays on the analysis grid; `write_coverage_geotiffs` writes
-them as cloud-optimised GeoTIFFs. The radio-side uplink rate here is not yet
+them as cloud-optimised GeoTIFFs. `compute_coverage_to_geotiffs` streams them
+to disk tile by tile instead, with the losses left in the disk cache and the
+DEM possibly a `DemFile` read window by window, so memory stays bounded
+whatever the area. Site and tile tasks run on an executor
+(`registry.radio.executors`): a thread pool, or a Dask cluster; each tile's
+cells depend only on the site groups in their fixed order, so the results are
+the same whichever runs them, in whatever order. The radio-side uplink rate here is not yet
 capped by backhaul; that is the job of the analysis stage.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -43,17 +51,19 @@ import math
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import rasterio
+import rasterio.shutil
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.windows import Window
 
 from registry.radio import _kernels
+from registry.radio.executors import Executor, ThreadExecutor
 from registry.radio.linkbudget import (
     SERVICE_CLASS_NODATA,
     SERVICE_CLASSES,
@@ -69,14 +79,19 @@ from registry.radio.linkbudget import (
     uplink_budget,
     uplink_rate_mbps,
 )
-from registry.terrain import EARTH_RADIUS_M, K_FACTOR, Dem
+from registry.terrain import EARTH_RADIUS_M, K_FACTOR, Dem, DemSource
 
 logger = logging.getLogger(__name__)
 
 Model = Literal["deygout", "rma", "hata"]
 Progress = Callable[[int, int], None]
+Tile = tuple[int, int, int, int]  # (row0, col0, row1, col1) in analysis cells, end exclusive
 
 TILE_SIZE = 128  # mosaic tile side in analysis cells (unit of parallel work and of updates)
+# Site losses a process keeps while mosaicking from the disk cache: more than one tile needs
+# (a few hundred at rural density), so neighbouring tiles reuse them; about 0.8 MB each at the
+# defaults (20 km radius, analysis step 3, one frequency).
+LOSS_LRU_SIZE = 512
 NO_SERVER = -1  # best_server value where no sector reaches
 _LOSS_VERSION = 2  # part of every loss cache key: bump when the loss computation changes
 
@@ -187,7 +202,7 @@ class CoverageResult:
         Site groups whose loss was computed, and reused (disk or previous result).
     """
 
-    dem: Dem
+    dem: DemSource
     params: CoverageParams
     sectors: tuple[SectorSpec, ...]
     transform: Affine
@@ -245,11 +260,11 @@ class _SectorTable:
 # --------------------------------------------------------------------------- sweeps
 
 
-def _analysis_shape(dem: Dem, step: int) -> tuple[int, int]:
+def _analysis_shape(dem: DemSource, step: int) -> tuple[int, int]:
     return dem.shape[0] // step, dem.shape[1] // step
 
 
-def _site_cell(dem: Dem, x_m: float, y_m: float) -> tuple[int, int]:
+def _site_cell(dem: DemSource, x_m: float, y_m: float) -> tuple[int, int]:
     row, col = dem.cell_index(x_m, y_m)
     r, c = math.floor(float(row) + 0.5), math.floor(float(col) + 0.5)
     if not (0 <= r < dem.shape[0] and 0 <= c < dem.shape[1]):
@@ -273,7 +288,7 @@ class _Window:
         return self.row0, self.col0, self.row0 + self.shape[0], self.col0 + self.shape[1]
 
 
-def _window(dem: Dem, r: int, c: int, radius_m: float, step: int) -> _Window:
+def _window(dem: DemSource, r: int, c: int, radius_m: float, step: int) -> _Window:
     n = step * math.ceil(math.ceil(radius_m / min(dem.cell_size)) / step)
     half = step // 2
     phase_r = (half - (r - n)) % step
@@ -286,18 +301,6 @@ def _window(dem: Dem, r: int, c: int, radius_m: float, step: int) -> _Window:
         (c - n + phase_c - half) // step,
         ((2 * n - phase_r) // step + 1, (2 * n - phase_c) // step + 1),
     )
-
-
-def _terrain_window(dem: Dem, r: int, c: int, n: int) -> np.ndarray:
-    """DEM cells [r - n, r + n] x [c - n, c + n], NaN outside the DEM."""
-    rows, cols = dem.shape
-    win = np.full((2 * n + 1, 2 * n + 1), np.nan, dtype=np.float32)
-    r_lo, r_hi = max(r - n, 0), min(r + n + 1, rows)
-    c_lo, c_hi = max(c - n, 0), min(c + n + 1, cols)
-    win[r_lo - r + n : r_hi - r + n, c_lo - c + n : c_hi - c + n] = dem.elevation_m[
-        r_lo:r_hi, c_lo:c_hi
-    ]
-    return win
 
 
 def _inv_2kr(k_factor: float, earth_radius_m: float) -> float:
@@ -370,7 +373,7 @@ def line_of_sight(
 
 
 def _loss_key(
-    dem: Dem,
+    dem: DemSource,
     x_m: float,
     y_m: float,
     ground_elevation_m: float | None,
@@ -400,7 +403,7 @@ def _loss_key(
 
 
 def site_path_loss(
-    dem: Dem,
+    dem: DemSource,
     x_m: float,
     y_m: float,
     *,
@@ -413,7 +416,8 @@ def site_path_loss(
 
     Parameters
     ----------
-    dem : Dem
+    dem : Dem or DemFile
+        Only the square window within the radius is read.
     x_m, y_m : float
         Antenna position in the DEM CRS.
     antenna_height_m : float
@@ -435,8 +439,8 @@ def site_path_loss(
     step = p.analysis_step
     r, c = _site_cell(dem, x_m, y_m)
     w = _window(dem, r, c, p.max_radius_m, step)
-    win = _terrain_window(dem, r, c, w.n)
-    ground = float(dem.elevation_m[r, c]) if ground_elevation_m is None else ground_elevation_m
+    win = dem.read(r - w.n, c - w.n, 2 * w.n + 1, 2 * w.n + 1)
+    ground = float(win[w.n, w.n]) if ground_elevation_m is None else ground_elevation_m
     if not math.isfinite(ground):
         raise ValueError(f"no ground elevation at ({x_m}, {y_m})")
     z_tx = ground + antenna_height_m
@@ -573,7 +577,7 @@ def _sector_signature(sector: SectorSpec) -> str:
 
 
 def _group_sectors(
-    dem: Dem, sectors: Sequence[SectorSpec], params: CoverageParams
+    dem: DemSource, sectors: Sequence[SectorSpec], params: CoverageParams
 ) -> list[_SiteGroup]:
     by_antenna: dict[tuple, list[int]] = {}
     for i, s in enumerate(sectors):
@@ -590,7 +594,7 @@ def _group_sectors(
     return groups
 
 
-def _group_bounds(dem: Dem, g: _SiteGroup, params: CoverageParams) -> tuple[int, int, int, int]:
+def _group_bounds(dem: DemSource, g: _SiteGroup, params: CoverageParams) -> Tile:
     """Analysis-grid bounds of a group's loss window (without computing it)."""
     r, c = _site_cell(dem, g.x_m, g.y_m)
     return _window(dem, r, c, params.max_radius_m, params.analysis_step).bounds
@@ -633,41 +637,70 @@ def _store_cached(cache_dir: Path | None, loss: SiteLoss) -> None:
     os.replace(tmp, _cache_path(cache_dir, loss.key))  # atomic: readers never see half a file
 
 
+_cached_loss = functools.lru_cache(maxsize=LOSS_LRU_SIZE)(_load_cached)  # per process
+
+
+@dataclass(frozen=True)
+class _LossJob:
+    """What every loss task shares (sent to each Dask worker once)."""
+
+    dem: DemSource
+    params: CoverageParams
+    cache_dir: Path | None
+    keep: bool  # return the loss itself, or only its key (the loss stays in the disk cache)
+
+
+def _loss_task(job: _LossJob, g: _SiteGroup) -> SiteLoss | str:
+    loss = site_path_loss(
+        job.dem,
+        g.x_m,
+        g.y_m,
+        antenna_height_m=g.height_m,
+        freqs_mhz=g.freqs_mhz,
+        ground_elevation_m=g.ground_elevation_m,
+        params=job.params,
+    )
+    _store_cached(job.cache_dir, loss)
+    return loss if job.keep else loss.key
+
+
 def _resolve_losses(
-    dem: Dem,
+    dem: DemSource,
     groups: Sequence[_SiteGroup],
     params: CoverageParams,
     known: Mapping[str, SiteLoss],
     cache_dir: Path | None,
-    pool: ThreadPoolExecutor,
+    executor: Executor,
     tick: Callable[[], None],
+    *,
+    keep: bool = True,
 ) -> tuple[dict[str, SiteLoss], int]:
-    """Loss of every group: from `known`, the disk cache, or computed (in parallel)."""
+    """Loss of every group: from `known`, the disk cache, or computed (in parallel).
+
+    With ``keep`` False (a cache directory is then required) losses stay on disk: cached
+    ones are only checked for, computed ones are not sent back, and the mapping returned is
+    empty. That bounds memory whatever the number of sites.
+    """
     losses: dict[str, SiteLoss] = {}
+
+    def found(key: str) -> bool:
+        if not keep:
+            return _cache_path(cache_dir, key).exists()  # type: ignore[arg-type]
+        hit = known.get(key) or _load_cached(cache_dir, key)
+        if hit is not None:
+            losses[key] = hit
+        return hit is not None
+
     todo: dict[str, _SiteGroup] = {}
     for g in groups:
-        hit = known.get(g.loss_key) or _load_cached(cache_dir, g.loss_key)
-        if hit is not None:
-            losses[g.loss_key] = hit
+        if found(g.loss_key):
             tick()
         else:
             todo.setdefault(g.loss_key, g)
-
-    def compute(g: _SiteGroup) -> SiteLoss:
-        loss = site_path_loss(
-            dem,
-            g.x_m,
-            g.y_m,
-            antenna_height_m=g.height_m,
-            freqs_mhz=g.freqs_mhz,
-            ground_elevation_m=g.ground_elevation_m,
-            params=params,
-        )
-        _store_cached(cache_dir, loss)
-        return loss
-
-    for loss in pool.map(compute, todo.values()):
-        losses[loss.key] = loss
+    job = _LossJob(dem, params, cache_dir, keep)
+    for loss in executor.map_unordered(_loss_task, job, list(todo.values())):
+        if isinstance(loss, SiteLoss):
+            losses[loss.key] = loss
         tick()
     return losses, len(todo)
 
@@ -705,7 +738,7 @@ def _sector_table(sectors: Sequence[SectorSpec], params: CoverageParams) -> _Sec
     )
 
 
-def _tiles(shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+def _tiles(shape: tuple[int, int]) -> list[Tile]:
     return [
         (r, c, min(r + TILE_SIZE, shape[0]), min(c + TILE_SIZE, shape[1]))
         for r in range(0, shape[0], TILE_SIZE)
@@ -719,36 +752,83 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
 
 @dataclass(frozen=True)
 class _MosaicInputs:
+    """What every tile task shares (sent to each Dask worker once)."""
+
+    dem: DemSource
+    params: CoverageParams
     sectors: tuple[SectorSpec, ...]
     groups: tuple[_SiteGroup, ...]
-    losses: Mapping[str, SiteLoss]
+    bounds: np.ndarray  # int64 (groups, 4): each group's loss window, analysis cells
     table: _SectorTable
-    elevation: np.ndarray  # analysis grid, float64
-    transform: Affine
-    params: CoverageParams
+    transform: Affine  # of the analysis grid
+    losses: Mapping[str, SiteLoss] | None  # None: read them from the disk cache
+    cache_dir: Path | None
+
+    @classmethod
+    def build(
+        cls,
+        dem: DemSource,
+        params: CoverageParams,
+        sectors: tuple[SectorSpec, ...],
+        groups: Sequence[_SiteGroup],
+        transform: Affine,
+        losses: Mapping[str, SiteLoss] | None,
+        cache_dir: Path | None,
+    ) -> _MosaicInputs:
+        bounds = np.array([_group_bounds(dem, g, params) for g in groups], dtype=np.int64)
+        return cls(
+            dem,
+            params,
+            sectors,
+            tuple(groups),
+            bounds.reshape(len(groups), 4),
+            _sector_table(sectors, params),
+            transform,
+            losses,
+            cache_dir,
+        )
+
+    def loss(self, key: str) -> SiteLoss:
+        """A group's loss: in memory, or from the disk cache through this process's LRU."""
+        if self.losses is not None:
+            return self.losses[key]
+        loss = _cached_loss(self.cache_dir, key)
+        if loss is None:
+            raise KeyError(f"site loss {key} is not in the cache {self.cache_dir}")
+        return loss
 
 
-def _mosaic_tile(
-    m: _MosaicInputs, tile: tuple[int, int, int, int], out: dict[str, np.ndarray]
-) -> None:
+def _tile_elevation(dem: DemSource, tile: Tile, step: int) -> np.ndarray:
+    """Ground elevation (float64) of a tile's analysis cells: every step-th DEM cell."""
+    r0, c0, r1, c1 = tile
+    half = step // 2
+    window = dem.read(r0 * step, c0 * step, (r1 - r0) * step, (c1 - c0) * step)
+    return window[half::step, half::step].astype(np.float64)
+
+
+def _mosaic_tile(m: _MosaicInputs, tile: Tile) -> tuple[Tile, dict[str, np.ndarray]]:
+    """Every layer over one tile; the tile comes back too, so results arriving in any
+    order land in place. Reads only the tile's DEM window and the losses reaching it."""
     r0, c0, r1, c1 = tile
     shape = (r1 - r0, c1 - c0)
     best = np.full(shape, -np.inf, dtype=np.float32)
     idx = np.full(shape, NO_SERVER, dtype=np.int32)
     sum_mw = np.zeros((m.table.n_slots, *shape), dtype=np.float64)
     t, p = m.transform, m.params
+    elevation = _tile_elevation(m.dem, tile, p.analysis_step)
     inv_2kr = _inv_2kr(p.k_factor, p.earth_radius_m)
-    for g in m.groups:
-        loss = m.losses[g.loss_key]
-        if not _overlaps(loss.bounds, tile):
-            continue
+    b = m.bounds
+    near = np.flatnonzero((b[:, 0] < r1) & (r0 < b[:, 2]) & (b[:, 1] < c1) & (c0 < b[:, 3]))
+    for k in near:
+        g = m.groups[k]
+        loss = m.loss(g.loss_key)
         sec = [m.sectors[i] for i in g.sector_indices]
         f_index = {f: i for i, f in enumerate(loss.freqs_mhz)}
         _kernels.accumulate(
             loss.loss_db,
             loss.row0,
             loss.col0,
-            m.elevation,
+            elevation,
             r0,
             c0,
             best,
@@ -801,34 +881,20 @@ def _mosaic_tile(
     )
     rate = np.where(served, rate, 0.0)
     classes = service_class_codes(rate, p.thresholds)
-    classes[np.isnan(m.elevation[r0:r1, c0:c1])] = SERVICE_CLASS_NODATA
-    window = (slice(r0, r1), slice(c0, c1))
-    out["best_server"][window] = idx
-    out["rsrp_dbm"][window] = rsrp
-    out["sinr_db"][window] = np.where(served, sinr, np.nan)
-    out["ul_rate_mbps"][window] = rate
-    out["service_class"][window] = classes
+    classes[np.isnan(elevation)] = SERVICE_CLASS_NODATA
+    layers = {
+        "best_server": idx,
+        "rsrp_dbm": rsrp,
+        "sinr_db": np.where(served, sinr, np.nan),
+        "ul_rate_mbps": rate,
+        "service_class": classes,
+    }
+    return tile, {name: a.astype(_LAYERS[name][0], copy=False) for name, a in layers.items()}
 
 
-def _run_mosaic(
-    m: _MosaicInputs,
-    tiles: Sequence[tuple[int, int, int, int]],
-    out: dict[str, np.ndarray],
-    pool: ThreadPoolExecutor,
-    tick: Callable[[], None],
-) -> None:
-    def work(tile: tuple[int, int, int, int]) -> None:
-        _mosaic_tile(m, tile, out)
-
-    for _ in pool.map(work, tiles):
-        tick()
-
-
-def _analysis_grid(dem: Dem, step: int) -> tuple[np.ndarray, Affine]:
-    rows, cols = _analysis_shape(dem, step)
-    half = step // 2
-    elevation = dem.elevation_m[half::step, half::step][:rows, :cols].astype(np.float64)
-    return elevation, dem.transform @ Affine.scale(step)
+def _analysis_grid(dem: DemSource, step: int) -> tuple[tuple[int, int], Affine]:
+    """Shape and transform of the analysis grid."""
+    return _analysis_shape(dem, step), dem.transform @ Affine.scale(step)
 
 
 def _check_sectors(sectors: Sequence[SectorSpec]) -> tuple[SectorSpec, ...]:
@@ -853,20 +919,41 @@ def _progress_counter(progress: Progress | None, total: int) -> Callable[[], Non
     return tick
 
 
+def _full_run(
+    dem: DemSource,
+    sectors: Sequence[SectorSpec],
+    params: CoverageParams | None,
+    progress: Progress | None,
+) -> tuple[
+    CoverageParams, tuple[SectorSpec, ...], list[_SiteGroup], tuple[int, int], Affine,
+    list[Tile], Callable[[], None],
+]:
+    """Parameters, checked sectors, site groups, analysis grid (shape, transform), all its
+    tiles and the progress counter of a run over the whole grid."""
+    p = params or CoverageParams()
+    sectors = _check_sectors(sectors)
+    groups = _group_sectors(dem, sectors, p)
+    shape, transform = _analysis_grid(dem, p.analysis_step)
+    tiles = _tiles(shape)
+    tick = _progress_counter(progress, len(groups) + len(tiles))
+    return p, sectors, groups, shape, transform, tiles, tick
+
+
 def compute_coverage(
-    dem: Dem,
+    dem: DemSource,
     sectors: Sequence[SectorSpec],
     params: CoverageParams | None = None,
     *,
     cache_dir: str | Path | None = None,
     workers: int | None = None,
+    executor: Executor | None = None,
     progress: Progress | None = None,
 ) -> CoverageResult:
-    """Coverage mosaics of a set of sectors over a DEM.
+    """Coverage mosaics of a set of sectors over a DEM, in memory.
 
     Parameters
     ----------
-    dem : Dem
+    dem : Dem or DemFile
         Terrain in a metric CRS; sector coordinates are in this CRS.
     sectors : sequence of SectorSpec
         All sectors; inactive sites (`site_active` False) are left out.
@@ -875,29 +962,33 @@ def compute_coverage(
     cache_dir : str or pathlib.Path, optional
         Directory of the per-site loss cache; None disables it.
     workers : int, optional
-        Threads for the per-site sweeps and the tiles (default: CPU count).
+        Threads for the per-site sweeps and the tiles (default: CPU count), when no
+        `executor` is given.
+    executor : Executor, optional
+        Where the site and tile tasks run: `ThreadExecutor` (default) or a
+        `DaskExecutor`; the results are the same.
     progress : callable, optional
         Called as progress(done, total) after each site group and each tile.
 
     Returns
     -------
     CoverageResult
+
+    See Also
+    --------
+    compute_coverage_to_geotiffs : the same mosaics streamed to disk, for any area.
     """
-    p = params or CoverageParams()
-    sectors = _check_sectors(sectors)
-    groups = _group_sectors(dem, sectors, p)
-    elevation, transform = _analysis_grid(dem, p.analysis_step)
-    tiles = _tiles(elevation.shape)
-    tick = _progress_counter(progress, len(groups) + len(tiles))
+    p, sectors, groups, shape, transform, tiles, tick = _full_run(dem, sectors, params, progress)
     out = {
-        "best_server": np.full(elevation.shape, NO_SERVER, dtype=np.int32),
-        "rsrp_dbm": np.full(elevation.shape, np.nan, dtype=np.float32),
-        "sinr_db": np.full(elevation.shape, np.nan, dtype=np.float32),
-        "ul_rate_mbps": np.zeros(elevation.shape, dtype=np.float32),
-        "service_class": np.zeros(elevation.shape, dtype=np.uint8),
+        "best_server": np.full(shape, NO_SERVER, dtype=np.int32),
+        "rsrp_dbm": np.full(shape, np.nan, dtype=np.float32),
+        "sinr_db": np.full(shape, np.nan, dtype=np.float32),
+        "ul_rate_mbps": np.zeros(shape, dtype=np.float32),
+        "service_class": np.zeros(shape, dtype=np.uint8),
     }
     result = _losses_and_mosaic(
-        dem, p, sectors, groups, tiles, transform, elevation, out, {}, cache_dir, workers, tick
+        dem, p, sectors, groups, tiles, transform, out, {}, cache_dir,
+        executor or ThreadExecutor(workers), tick,
     )
     logger.info(
         "coverage: %d site groups (%d computed), %d tiles",
@@ -909,28 +1000,27 @@ def compute_coverage(
 
 
 def _losses_and_mosaic(
-    dem: Dem,
+    dem: DemSource,
     p: CoverageParams,
     sectors: tuple[SectorSpec, ...],
     groups: list[_SiteGroup],
-    tiles: list[tuple[int, int, int, int]],
+    tiles: list[Tile],
     transform: Affine,
-    elevation: np.ndarray,
     out: dict[str, np.ndarray],
     known: Mapping[str, SiteLoss],
     cache_dir: str | Path | None,
-    workers: int | None,
+    executor: Executor,
     tick: Callable[[], None],
 ) -> CoverageResult:
     """Resolve every site group's loss (known, cached or computed), mosaic ``tiles`` into
     ``out`` and wrap it all in a result."""
     cache = Path(cache_dir) if cache_dir is not None else None
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-        losses, n_computed = _resolve_losses(dem, groups, p, known, cache, pool, tick)
-        inputs = _MosaicInputs(
-            sectors, tuple(groups), losses, _sector_table(sectors, p), elevation, transform, p
-        )
-        _run_mosaic(inputs, tiles, out, pool, tick)
+    losses, n_computed = _resolve_losses(dem, groups, p, known, cache, executor, tick)
+    inputs = _MosaicInputs.build(dem, p, sectors, groups, transform, losses, None)
+    for (r0, c0, r1, c1), layers in executor.map_unordered(_mosaic_tile, inputs, tiles):
+        for name, data in layers.items():
+            out[name][r0:r1, c0:c1] = data
+        tick()
     return CoverageResult(
         dem,
         p,
@@ -950,6 +1040,7 @@ def update_coverage(
     *,
     cache_dir: str | Path | None = None,
     workers: int | None = None,
+    executor: Executor | None = None,
     progress: Progress | None = None,
 ) -> CoverageResult:
     """Coverage after editing sectors: recompute only what the edit touches.
@@ -965,7 +1056,7 @@ def update_coverage(
         Result on the same DEM and parameters.
     sectors : sequence of SectorSpec
         The complete new list of sectors.
-    cache_dir, workers, progress
+    cache_dir, workers, executor, progress
         As in `compute_coverage`.
 
     Returns
@@ -981,8 +1072,8 @@ def update_coverage(
     changed = [g for g in groups if g.signature not in old_signatures]
     changed += [g for g in old_groups if g.signature not in new_signatures]
     touched = [_group_bounds(dem, g, p) for g in changed]
-    elevation, transform = _analysis_grid(dem, p.analysis_step)
-    tiles = [t for t in _tiles(elevation.shape) if any(_overlaps(b, t) for b in touched)]
+    shape, transform = _analysis_grid(dem, p.analysis_step)
+    tiles = [t for t in _tiles(shape) if any(_overlaps(b, t) for b in touched)]
     tick = _progress_counter(progress, len(groups) + len(tiles))
     remap = np.full(len(previous.sectors) + 1, NO_SERVER, dtype=np.int32)
     index = {(s.site_code, s.sector_code): i for i, s in enumerate(sectors)}
@@ -996,8 +1087,8 @@ def update_coverage(
         "service_class": previous.service_class.copy(),
     }
     result = _losses_and_mosaic(
-        dem, p, sectors, groups, tiles, transform, elevation, out, previous.site_losses,
-        cache_dir, workers, tick,
+        dem, p, sectors, groups, tiles, transform, out, previous.site_losses,
+        cache_dir, executor or ThreadExecutor(workers), tick,
     )
     logger.info(
         "coverage update: %d site groups changed, %d computed, %d tiles re-mosaicked",
@@ -1044,6 +1135,75 @@ _LAYERS: dict[str, tuple[str, float | int | None, str]] = {
     "ul_rate_mbps": ("float32", None, "sustained uplink rate to the best server, Mbps"),
     "service_class": ("uint8", SERVICE_CLASS_NODATA, "livestream service class code"),
 }
+_CATEGORICAL = ("best_server", "service_class")  # overviews by nearest, not by average
+
+
+class _LayerWriter:
+    """Every layer as a tiled GeoTIFF written window by window, made a COG on closing.
+
+    Only the windows being written are in memory; the conversion to cloud-optimised
+    GeoTIFFs (with overviews) at the end reads block by block as well.
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        prefix: str,
+        shape: tuple[int, int],
+        transform: Affine,
+        crs: CRS,
+        tags: Mapping[str, str],
+    ) -> None:
+        self.directory = Path(directory)
+        self.paths = {name: self.directory / f"{prefix}_{name}.tif" for name in _LAYERS}
+        self._partial = {name: self.directory / f".{prefix}_{name}.partial.tif" for name in _LAYERS}
+        self._grid = {"height": shape[0], "width": shape[1], "transform": transform, "crs": crs}
+        self._tags = tags
+        self._files: dict[str, rasterio.io.DatasetWriter] = {}
+
+    def __enter__(self) -> _LayerWriter:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for name, (dtype, nodata, description) in _LAYERS.items():
+            dst = rasterio.open(
+                self._partial[name], "w", driver="GTiff", count=1, dtype=dtype, nodata=nodata,
+                tiled=True, blockxsize=TILE_SIZE, blockysize=TILE_SIZE, compress="DEFLATE",
+                BIGTIFF="IF_SAFER", **self._grid,
+            )
+            self._files[name] = dst
+            dst.update_tags(layer=name, **self._tags)
+            dst.set_band_description(1, description)
+        return self
+
+    def write(self, tile: Tile, layers: Mapping[str, np.ndarray]) -> None:
+        r0, c0, r1, c1 = tile
+        window = Window(c0, r0, c1 - c0, r1 - r0)
+        for name, dst in self._files.items():
+            dst.write(layers[name].astype(_LAYERS[name][0], copy=False), 1, window=window)
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        for name, dst in self._files.items():
+            dst.close()
+            if exc_type is None:
+                rasterio.shutil.copy(
+                    self._partial[name], self.paths[name], driver="COG", compress="DEFLATE",
+                    blocksize=256, BIGTIFF="IF_SAFER",
+                    overview_resampling="nearest" if name in _CATEGORICAL else "average",
+                )
+            self._partial[name].unlink()
+
+
+def _coverage_tags(
+    params: CoverageParams, dem: DemSource, sectors: Sequence[SectorSpec]
+) -> dict[str, str]:
+    return {
+        "model": params.model,
+        "params": json.dumps(asdict(params), sort_keys=True),
+        "dem_fingerprint": dem.fingerprint,
+        "sector_lookup": json.dumps([f"{s.site_code}/{s.sector_code}" for s in sectors]),
+        "service_classes": json.dumps(
+            dict(enumerate(SERVICE_CLASSES)) | {SERVICE_CLASS_NODATA: "nodata"}
+        ),
+    }
 
 
 def write_coverage_geotiffs(
@@ -1068,39 +1228,101 @@ def write_coverage_geotiffs(
     dict
         Layer name to path.
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tags = {
-        "model": result.params.model,
-        "params": json.dumps(asdict(result.params), sort_keys=True),
-        "dem_fingerprint": result.dem.fingerprint,
-        "sector_lookup": json.dumps([f"{s.site_code}/{s.sector_code}" for s in result.sectors]),
-        "service_classes": json.dumps(
-            dict(enumerate(SERVICE_CLASSES)) | {SERVICE_CLASS_NODATA: "nodata"}
-        ),
-    }
-    paths = {}
-    for name, (dtype, nodata, description) in _LAYERS.items():
-        data = getattr(result, name)
-        path = directory / f"{prefix}_{name}.tif"
-        categorical = name in ("best_server", "service_class")
-        with rasterio.open(
-            path,
-            "w",
-            driver="COG",
-            width=data.shape[1],
-            height=data.shape[0],
-            count=1,
-            dtype=dtype,
-            crs=result.crs,
-            transform=result.transform,
-            nodata=nodata,
-            compress="DEFLATE",
-            blocksize=256,
-            overview_resampling="nearest" if categorical else "average",
-        ) as dst:
-            dst.write(data.astype(dtype, copy=False), 1)
-            dst.update_tags(layer=name, **tags)
-            dst.set_band_description(1, description)
-        paths[name] = path
-    return paths
+    shape = result.best_server.shape
+    tags = _coverage_tags(result.params, result.dem, result.sectors)
+    with _LayerWriter(directory, prefix, shape, result.transform, result.crs, tags) as writer:
+        writer.write((0, 0, *shape), {name: getattr(result, name) for name in _LAYERS})
+    return dict(writer.paths)
+
+
+@dataclass(frozen=True)
+class CoverageFiles:
+    """Coverage mosaics written to disk by `compute_coverage_to_geotiffs`.
+
+    Attributes
+    ----------
+    paths : mapping
+        Layer name to its cloud-optimised GeoTIFF (as `write_coverage_geotiffs`).
+    shape : tuple of int
+        (rows, cols) of the analysis grid.
+    transform : affine.Affine
+        Its transform.
+    n_computed, n_cached : int
+        Site groups whose loss was computed, and found in the disk cache.
+    """
+
+    paths: Mapping[str, Path]
+    shape: tuple[int, int]
+    transform: Affine
+    n_computed: int
+    n_cached: int
+
+
+def compute_coverage_to_geotiffs(
+    dem: DemSource,
+    sectors: Sequence[SectorSpec],
+    directory: str | Path,
+    params: CoverageParams | None = None,
+    *,
+    prefix: str = "coverage",
+    cache_dir: str | Path | None = None,
+    workers: int | None = None,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
+) -> CoverageFiles:
+    """Coverage mosaics streamed tile by tile to GeoTIFFs: memory stays bounded for any area.
+
+    Site losses are written to the disk cache and stay there. Each tile task
+    reads its own DEM window and the losses that reach it (the last
+    `LOSS_LRU_SIZE` kept per process) and returns its layers, which are written
+    into tiled GeoTIFFs as they arrive; no process holds a whole mosaic. The
+    files equal ``write_coverage_geotiffs(compute_coverage(...))`` cell for cell.
+
+    Parameters
+    ----------
+    dem : Dem or DemFile
+        Terrain in a metric CRS; a `DemFile` for grids too large to hold (tasks
+        then read only their windows of the GeoTIFF).
+    sectors : sequence of SectorSpec
+        All sectors; inactive sites are left out.
+    directory : str or pathlib.Path
+        Output directory (created if missing); files ``{prefix}_{layer}.tif``.
+    params : CoverageParams, optional
+        Model and constants.
+    prefix : str
+        File name prefix.
+    cache_dir : str or pathlib.Path, optional
+        Loss cache directory (default: a temporary one, removed afterwards). With
+        Dask workers on other machines it must be on a file system they share, as
+        must the DEM file.
+    workers, executor, progress
+        As in `compute_coverage`.
+
+    Returns
+    -------
+    CoverageFiles
+    """
+    p, sectors, groups, shape, transform, tiles, tick = _full_run(dem, sectors, params, progress)
+    executor = executor or ThreadExecutor(workers)
+    with contextlib.ExitStack() as stack:
+        cache = Path(
+            cache_dir
+            if cache_dir is not None
+            else stack.enter_context(tempfile.TemporaryDirectory(prefix="site-losses-"))
+        )
+        _, n_computed = _resolve_losses(dem, groups, p, {}, cache, executor, tick, keep=False)
+        inputs = _MosaicInputs.build(dem, p, sectors, groups, transform, None, cache)
+        tags = _coverage_tags(p, dem, sectors)
+        with _LayerWriter(directory, prefix, shape, transform, dem.crs, tags) as writer:
+            for tile, layers in executor.map_unordered(_mosaic_tile, inputs, tiles):
+                writer.write(tile, layers)
+                tick()
+        _cached_loss.cache_clear()  # this process's share (threads); workers keep a bounded LRU
+    logger.info(
+        "coverage to %s: %d site groups (%d computed), %d tiles",
+        directory,
+        len(groups),
+        n_computed,
+        len(tiles),
+    )
+    return CoverageFiles(writer.paths, shape, transform, n_computed, len(groups) - n_computed)
