@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -187,12 +187,18 @@ def revoke_token(session: Session, username: str, token_id: int) -> None:
 
 
 def token_principal(session: Session, plain: str) -> Principal:
-    """The principal a bearer token stands for; 401 if unknown, revoked or its user inactive."""
-    token = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == _token_hash(plain)))
-    user = session.get(User, token.user_id) if token is not None else None
-    if token is None or token.revoked or user is None or not user.active:
+    """The principal a bearer token stands for; 401 if unknown, revoked or its user inactive.
+
+    Plain column reads (no ORM objects): this runs on every scripted request."""
+    row = session.execute(
+        select(ApiToken.id, ApiToken.name, ApiToken.revoked, ApiToken.last_used_at,
+               User.username, User.role, User.active)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_sha256 == _token_hash(plain))).first()
+    if row is None or row.revoked or not row.active:
         raise Unauthorized("invalid or revoked API token")
     now = now_utc()
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        token.last_used_at = now  # not on every request: reads would all become writes
-    return Principal(user.username, user.role, via=f"token {token.name}")
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        # not on every request: reads would all become writes
+        session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+    return Principal(row.username, row.role, via=f"token {row.name}")

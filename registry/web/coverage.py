@@ -3,7 +3,9 @@ point, calibrate against measurements. Thin: every call goes to ``registry.pipel
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
@@ -16,6 +18,8 @@ from registry.web import query_number, sessions
 from registry.web.auth import actor
 
 bp = Blueprint("coverage", __name__, url_prefix="/api/v1")
+#: Rendered map tiles kept per worker (a few KB each; the province is ~2,000 tiles to zoom 13).
+TILE_CACHE_SIZE = 4096
 
 
 def _runner() -> Any:
@@ -94,17 +98,24 @@ def raster(name: str) -> Any:
                      as_attachment=True, download_name=f"coverage_{name}.tif")
 
 
+@functools.lru_cache(maxsize=TILE_CACHE_SIZE)
+def _cached_tile(path: str, _stamp: int, z: int, x: int, y: int) -> bytes:
+    """A rendered tile, kept until the raster changes (its modification time is in the key)."""
+    return maps.service_class_tile(Path(path), z, x, y)
+
+
 @bp.get("/coverage/tiles/<int:z>/<int:x>/<int:y>.png")
 def tile(z: int, x: int, y: int) -> Any:
     """The service-class coverage as XYZ map tiles (e.g. a QGIS "XYZ Tiles" connection)."""
     path = pipeline.raster_file(current_app.config, "service_class")
+    stamp = path.stat().st_mtime_ns
     try:
-        png = maps.service_class_tile(path, z, x, y)
+        png = _cached_tile(str(path), stamp, z, x, y)
     except ValueError as exc:
         raise NotFoundError(str(exc)) from None
     response = Response(png, mimetype="image/png")
     response.headers["Cache-Control"] = "public, max-age=300"
-    response.set_etag(f"{path.stat().st_mtime_ns}-{z}-{x}-{y}")
+    response.set_etag(f"{stamp}-{z}-{x}-{y}")
     return response.make_conditional(request)
 
 
