@@ -84,6 +84,7 @@ def test_reading_can_require_a_login(db_url: str, tmp_path: Any) -> None:
     page = client.get("/records/sites")
     assert page.status_code == 302 and "/login?next=/records/sites" in page.headers["Location"]
     assert client.get("/login").status_code == 200
+    assert client.get("/lang/en?next=/login").status_code == 303  # on the sign-in page too
     ok = client.get("/api/v1/sites", headers={"Authorization": f"Bearer {token}"})
     assert ok.status_code == 200
     app.extensions["registry"]["engine"].dispose()

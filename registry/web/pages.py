@@ -30,7 +30,7 @@ from registry.db import transaction
 from registry.errors import ConflictError, NotFoundError, RegistryError, ValidationError
 from registry.models import BY_LAYER, Commune, Record, Sector
 from registry.web import forms, i18n, mapviews, safe_next, sessions, summaries
-from registry.web.auth import actor, requires, with_nonce
+from registry.web.auth import PUBLIC, actor, requires, with_nonce
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,7 @@ def home() -> Any:
 
 
 @bp.get("/lang/<code>")
+@requires(PUBLIC)  # the sign-in page switches language too
 def set_language(code: str) -> Any:
     if code not in i18n.LANGUAGES:
         abort(404)
