@@ -60,5 +60,11 @@ class PreconditionRequired(RegistryError):
     status = 428
 
 
+class ServiceUnavailable(RegistryError):
+    """A service the registry relies on (e.g. a Dask scheduler) does not answer (HTTP 503)."""
+
+    status = 503
+
+
 class ImportRejected(ValidationError):
     """An import had invalid rows; nothing was stored. ``details`` is the per-row report."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -437,3 +438,16 @@ def test_invalid_inputs(mountains: Dem) -> None:
         compute_coverage(mountains, [_sector("A", "1", site, 0.0)] * 2, workers=1)
     with pytest.raises(ValueError, match="outside the DEM"):
         site_path_loss(mountains, -1e6, 0.0, antenna_height_m=30.0, freqs_mhz=[1800.0])
+
+
+def test_an_unreachable_scheduler_is_a_clear_error() -> None:
+    from registry.errors import ServiceUnavailable
+    from registry.radio.executors import DaskExecutor
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ServiceUnavailable, match="cannot reach the Dask scheduler") as e, \
+            DaskExecutor(f"tcp://127.0.0.1:{port}", connect_timeout_s=2):
+        pass
+    assert e.value.status == 503 and e.value.details[0]["field"] == "DASK_SCHEDULER"

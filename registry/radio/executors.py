@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Protocol, TypeVar
 
+from registry.errors import ServiceUnavailable
+
 logger = logging.getLogger(__name__)
 
 C = TypeVar("C")
@@ -71,6 +73,8 @@ class DaskExecutor:
     processes : bool
         Local workers as processes (True) or as threads of this process (False; no
         transfers, for tests and small runs).
+    connect_timeout_s : float
+        How long to try a running scheduler before giving up with a clear error.
     """
 
     def __init__(
@@ -79,8 +83,10 @@ class DaskExecutor:
         *,
         n_workers: int | None = None,
         processes: bool = True,
+        connect_timeout_s: float = 20.0,
     ) -> None:
         self.scheduler_address = scheduler_address
+        self.connect_timeout_s = connect_timeout_s
         self.n_workers = n_workers or os.cpu_count() or 1
         self.processes = processes
         self._stack = contextlib.ExitStack()
@@ -104,7 +110,15 @@ class DaskExecutor:
             )
             self.client = self._stack.enter_context(Client(cluster))
         else:
-            self.client = self._stack.enter_context(Client(self.scheduler_address))
+            try:
+                client = Client(self.scheduler_address, timeout=self.connect_timeout_s)
+            except (OSError, ValueError) as exc:  # refused, timed out, or a malformed address
+                raise ServiceUnavailable(
+                    f"cannot reach the Dask scheduler at {self.scheduler_address!r}: {exc}",
+                    details=[{"field": "DASK_SCHEDULER", "reason": (
+                        "no scheduler answers there; start one, fix the address, or use "
+                        f"{LOCAL_CLUSTER!r} for a cluster on this machine")}]) from None
+            self.client = self._stack.enter_context(client)
         logger.info("dask: %s", self.client)
         return self
 
