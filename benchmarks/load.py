@@ -16,7 +16,7 @@ every client's timing); each loop picks, by weight:
 Errors are transport failures, 5xx and any 4xx but a 409 (a 409 is the correct answer to a
 stale version; none are expected since each client writes its own village).
 
-    python benchmarks/load.py [--clients 50] [--seconds 60] [--workers 4] [--threads 8]
+    python benchmarks/load.py [--clients 50] [--seconds 60] [--workers CPUS] [--threads 16]
 """
 
 from __future__ import annotations
@@ -173,8 +173,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="threads per worker")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="gunicorn worker processes (default: one per CPU)")
+    parser.add_argument("--threads", type=int, default=16, help="threads per worker")
     parser.add_argument("--port", type=int, default=54380)
     parser.add_argument("--database-url", help="serve this database instead of a demo copy")
     parser.add_argument("--client-processes", type=int, default=5,

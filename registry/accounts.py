@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -186,15 +186,16 @@ def revoke_token(session: Session, username: str, token_id: int) -> None:
     token.revoked = True
 
 
-def token_principal(session: Session, plain: str) -> Principal:
-    """The principal a bearer token stands for; 401 if unknown, revoked or its user inactive.
+#: Built once: this statement runs on every scripted request.
+_TOKEN_LOOKUP = (select(ApiToken.id, ApiToken.name, ApiToken.revoked, ApiToken.last_used_at,
+                        User.username, User.role, User.active)
+                 .join(User, User.id == ApiToken.user_id)
+                 .where(ApiToken.token_sha256 == bindparam("sha256")))
 
-    Plain column reads (no ORM objects): this runs on every scripted request."""
-    row = session.execute(
-        select(ApiToken.id, ApiToken.name, ApiToken.revoked, ApiToken.last_used_at,
-               User.username, User.role, User.active)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_sha256 == _token_hash(plain))).first()
+
+def token_principal(session: Session, plain: str) -> Principal:
+    """The principal a bearer token stands for; 401 if unknown, revoked or its user inactive."""
+    row = session.execute(_TOKEN_LOOKUP, {"sha256": _token_hash(plain)}).first()
     if row is None or row.revoked or not row.active:
         raise Unauthorized("invalid or revoked API token")
     now = now_utc()
