@@ -138,6 +138,10 @@ def _class_palette() -> np.ndarray:
     return palette
 
 
+#: Built once: every overlay and every tile indexes it.
+CLASS_PALETTE = _class_palette()
+
+
 def add_service_class_overlay(path: Path, m: folium.Map, *, opacity: float = 0.55) -> folium.Map:
     """The service-class raster as a semi-transparent overlay (reprojected to Web Mercator)."""
     with rasterio.open(path) as src:
@@ -152,7 +156,7 @@ def add_service_class_overlay(path: Path, m: folium.Map, *, opacity: float = 0.5
     to_lonlat = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
     (lon0, lon1), (lat0, lat1) = to_lonlat.transform([west, east], [south, north])
     folium.raster_layers.ImageOverlay(
-        _class_palette()[codes], bounds=[[lat0, lon0], [lat1, lon1]], opacity=opacity,
+        CLASS_PALETTE[codes], bounds=[[lat0, lon0], [lat1, lon1]], opacity=opacity,
         name="Mức livestream / Livestream class", mercator_project=False,
     ).add_to(m)
     return m
@@ -177,7 +181,7 @@ def service_class_tile(path: Path, z: int, x: int, y: int) -> bytes:
         reproject(rasterio.band(src, 1), codes, dst_transform=transform, dst_crs="EPSG:3857",
                   resampling=Resampling.nearest, src_nodata=SERVICE_CLASS_NODATA,
                   dst_nodata=SERVICE_CLASS_NODATA)
-    rgba = _class_palette()[codes]
+    rgba = CLASS_PALETTE[codes]
     with MemoryFile() as mem:
         with mem.open(driver="PNG", width=TILE_PX, height=TILE_PX, count=4, dtype="uint8",
                       transform=transform, crs="EPSG:3857") as dst:

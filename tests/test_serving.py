@@ -20,7 +20,7 @@ import pytest
 import requests
 from sqlalchemy import func, select, text
 
-from registry import create_app, db, io
+from registry import create_app, db, io, store
 from registry.models import LAYERS, Audit
 from tests.conftest import add_user, sample_layers
 
@@ -69,7 +69,6 @@ def _setup(db_url: str, tmp_path: Path) -> str:
     app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": SECRET,
                       "DATA_DIR": str(tmp_path / "data")})
     with db.transaction(app.extensions["registry"]["sessions"]) as session:
-        from registry import store
         store.import_layers(session, sample_layers(), actor="test", area_bbox=None)
     token = add_user(app, "editor", "editor")
     app.extensions["registry"]["engine"].dispose()

@@ -272,12 +272,12 @@ def record_history(layer: str, code: str) -> Any:
     model = _model(layer)
     with sessions()() as session:
         entries = [schemas.audit_entry(e) for e in store.history(session, model, code)]
-        current = store.get_record(session, model, code).version if store.exists(
-            session, model, code) else None
+        current = store.find_by_codes(session, model, [code]).get(code)
+        current_version = current.version if current is not None else None
     if not entries:
         raise NotFoundError(f"no history for {layer} {code!r}")
     return render_template("history.html", layer=layer, code=code, entries=entries[::-1],
-                           current_version=current)
+                           current_version=current_version)
 
 
 @bp.post("/records/<layer>/<code>/restore")
