@@ -270,3 +270,14 @@ def test_two_editors_on_one_site_one_wins_nothing_lost(app: Any, loaded: Any, ap
 def test_only_admins_see_user_admin(app: Any, role: str) -> None:
     assert signed_in(app, role).get("/admin/users").status_code == 403
     assert "editor" in signed_in(app, "admin").get("/admin/users").get_data(as_text=True)
+
+
+def test_tokens_are_revoked_on_the_account_page(app: Any) -> None:
+    viewer = signed_in(app, "viewer")
+    with app.extensions["registry"]["sessions"]() as session:
+        token_id = session.scalar(select(ApiToken.id).join(User).where(User.username == "viewer"))
+    assert viewer.post("/account", data={"revoke": "x"}).status_code == 400
+    r = viewer.post("/account", data={"revoke": str(token_id)})
+    assert r.status_code == 200 and "đã thu hồi" in r.get_data(as_text=True)  # "revoked"
+    with app.extensions["registry"]["sessions"]() as session:
+        assert session.get(ApiToken, token_id).revoked

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,9 +18,10 @@ def sessions() -> sessionmaker[Session]:
 
 
 def query_number(name: str, default: Any, low: float, high: float, *, integer: bool = False,
-                 required: bool = False) -> Any:
-    """A number from the query string within [low, high]; a clear 400 naming it otherwise."""
-    raw = request.args.get(name)
+                 required: bool = False, values: Mapping[str, str] | None = None) -> Any:
+    """A number from the query string (or ``values``, e.g. a posted form) within [low, high];
+    a clear 400 naming it otherwise."""
+    raw = (request.args if values is None else values).get(name)
     if raw is None and not required:
         return default
     try:

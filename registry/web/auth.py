@@ -36,7 +36,8 @@ from registry.accounts import Forbidden, Principal, TooManyAttempts, Unauthorize
 from registry.db import transaction
 from registry.errors import RegistryError, ValidationError
 from registry.models import ROLES, ApiToken, User
-from registry.web import error_response, safe_next, sessions
+from registry.schemas import INT32_MAX
+from registry.web import error_response, query_number, safe_next, sessions
 
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
@@ -218,7 +219,8 @@ def account() -> Any:
         if request.method == "POST":
             with transaction(sessions()) as db:
                 if request.form.get("revoke"):
-                    accounts.revoke_token(db, who.username, _int_field("revoke"))
+                    accounts.revoke_token(db, who.username, query_number(
+                        "revoke", None, 1, INT32_MAX, integer=True, values=request.form))
                 else:
                     _token, new_token = accounts.issue_token(db, who.username,
                                                              request.form.get("name", ""))
@@ -229,13 +231,6 @@ def account() -> Any:
         tokens = db.query(ApiToken).filter_by(user_id=user.id).order_by(ApiToken.id).all()
     return render_template("account.html", tokens=tokens, new_token=new_token, error=error), (
         error.status if error else 200)
-
-
-def _int_field(name: str) -> int:
-    raw = request.form.get(name, "")
-    if not raw.isdigit():
-        raise ValidationError(f"bad {name}", details=[{"field": name, "reason": "not a number"}])
-    return int(raw)
 
 
 # ------------------------------------------------------------------ users (admins)
