@@ -308,7 +308,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--sites", type=int, default=700, help="synthetic sites (without --sectors)"
     )
     parser.add_argument(
-        "--registry", action="store_true",
+        "--registry",
+        action="store_true",
         help="(c)/(d) on the registry's own DEM and sectors (e.g. after `flask demo`)",
     )
     parser.add_argument(

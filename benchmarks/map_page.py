@@ -31,9 +31,15 @@ from registry import create_app
 from registry.models import Site
 
 CHROMIUM = os.environ.get("REGISTRY_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 GOAL_S = 3.0
 #: True once the page is drawn: map ready, layer control, markers and the overlay image.
 DRAWN = """() => window.registryMapReady === true
@@ -76,16 +82,20 @@ def main() -> int:
             started = time.perf_counter()
             cold, features = load_once(browser, url)
             print(f"registry: {sites} sites; map page {url}")
-            print(f"cold load (builds and caches the map): {cold:.2f} s "
-                  f"(wall {time.perf_counter() - started:.2f} s), {features} vector features")
+            print(
+                f"cold load (builds and caches the map): {cold:.2f} s "
+                f"(wall {time.perf_counter() - started:.2f} s), {features} vector features"
+            )
             times = [load_once(browser, url)[0] for _ in range(args.runs)]
             browser.close()
     finally:
         server.shutdown()
     median, worst = statistics.median(times), max(times)
     print("runs (s): " + ", ".join(f"{t:.2f}" for t in times))
-    print(f"median {median:.2f} s, max {worst:.2f} s; goal < {GOAL_S:.0f} s: "
-          f"{'met' if median < GOAL_S else 'NOT met'} (ratio to goal {median / GOAL_S:.2f})")
+    print(
+        f"median {median:.2f} s, max {worst:.2f} s; goal < {GOAL_S:.0f} s: "
+        f"{'met' if median < GOAL_S else 'NOT met'} (ratio to goal {median / GOAL_S:.2f})"
+    )
     return 0
 
 

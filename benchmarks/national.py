@@ -120,8 +120,14 @@ def fit_exponent(sites: Sequence[int], seconds: Sequence[float]) -> tuple[float,
 
 
 def run_sites(
-    n_sites: int, dem_path: Path, national: Registry, executor: DaskExecutor, work_dir: Path,
-    stages: Stages, *, km2_per_site: float,
+    n_sites: int,
+    dem_path: Path,
+    national: Registry,
+    executor: DaskExecutor,
+    work_dir: Path,
+    stages: Stages,
+    *,
+    km2_per_site: float,
 ) -> dict[str, object]:
     """One coverage run on the centred sub-area holding about `n_sites` sites."""
     with rasterio.open(dem_path) as src:
@@ -131,8 +137,7 @@ def run_sites(
     dem = window_vrt(dem_path, work_dir / f"dem_{n_sites}.vrt", row_off, col_off, side, side)
     left, top = dem.transform @ (0, 0)
     right, bottom = dem.transform @ (side, side)
-    sectors = [s for s in national.sectors
-               if left <= s.x_m < right and bottom < s.y_m <= top]
+    sectors = [s for s in national.sectors if left <= s.x_m < right and bottom < s.y_m <= top]
     n_groups = len({(s.x_m, s.y_m, s.height_m) for s in sectors})
 
     def progress(done: int, total: int) -> None:
@@ -147,29 +152,49 @@ def run_sites(
         _ = dem.fingerprint
         stages.mark("losses")
         files = compute_coverage_to_geotiffs(
-            dem, sectors, work_dir / f"coverage_{n_sites}", params, cache_dir=cache,
-            executor=executor, progress=progress,
+            dem,
+            sectors,
+            work_dir / f"coverage_{n_sites}",
+            params,
+            cache_dir=cache,
+            executor=executor,
+            progress=progress,
         )
         stages.mark(None)
-    return {"sites": n_groups, "sectors": len(sectors), "area_km2": (side * CELL_SIZE_M / 1e3) ** 2,
-            "grid": files.shape}
+    return {
+        "sites": n_groups,
+        "sectors": len(sectors),
+        "area_km2": (side * CELL_SIZE_M / 1e3) ** 2,
+        "grid": files.shape,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sites", type=int, nargs="+", default=[1000, 3000, 10000],
-                        help="site counts of the runs (sub-areas at the registry's density)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count(),
-                        help="Dask worker processes, one thread each")
+    parser.add_argument(
+        "--sites",
+        type=int,
+        nargs="+",
+        default=[1000, 3000, 10000],
+        help="site counts of the runs (sub-areas at the registry's density)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count(), help="Dask worker processes, one thread each"
+    )
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--area-km2", type=float, default=NATIONAL_AREA_KM2,
-                        help="area of the national DEM")
+    parser.add_argument(
+        "--area-km2", type=float, default=NATIONAL_AREA_KM2, help="area of the national DEM"
+    )
     parser.add_argument("--km2-per-site", type=float, default=KM2_PER_SITE)
-    parser.add_argument("--national-sites", type=int, default=100_000,
-                        help="site count to extrapolate to")
-    parser.add_argument("--work-dir", type=Path,
-                        help="keep the DEM and outputs here (default: a temporary directory); "
-                             "an existing dem.tif there is reused (same seed and area assumed)")
+    parser.add_argument(
+        "--national-sites", type=int, default=100_000, help="site count to extrapolate to"
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        help="keep the DEM and outputs here (default: a temporary directory); "
+        "an existing dem.tif there is reused (same seed and area assumed)",
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="national-") as tmp:
@@ -183,40 +208,57 @@ def main(argv: Sequence[str] | None = None) -> None:
             write_dem(dem_path, args.seed, shape)
         stages.mark("generate registry")
         national = synthetic_registry(
-            DemFile(dem_path), args.seed,
+            DemFile(dem_path),
+            args.seed,
             km2_per_site=args.km2_per_site,
         )
         stages.mark("start cluster")
         with DaskExecutor(n_workers=args.workers) as executor:
             executor.client.run(_import_registry)  # not counted in the first run
             stages.mark(None)
-            print(f"national DEM {shape[1]} x {shape[0]} cells of {CELL_SIZE_M:.0f} m "
-                  f"({shape[0] * shape[1] / 1e6:.0f} M cells), "
-                  f"{len({s.site_code for s in national.sectors})} sites, "
-                  f"{len(national.villages)} villages, {len(national.sellers)} sellers "
-                  f"(all SYNTHETIC, seed {args.seed}); "
-                  f"{args.workers} Dask workers x 1 thread, {os.cpu_count()} CPUs",
-                  flush=True)
+            print(
+                f"national DEM {shape[1]} x {shape[0]} cells of {CELL_SIZE_M:.0f} m "
+                f"({shape[0] * shape[1] / 1e6:.0f} M cells), "
+                f"{len({s.site_code for s in national.sectors})} sites, "
+                f"{len(national.villages)} villages, {len(national.sellers)} sellers "
+                f"(all SYNTHETIC, seed {args.seed}); "
+                f"{args.workers} Dask workers x 1 thread, {os.cpu_count()} CPUs",
+                flush=True,
+            )
             setup = list(stages.rows)
             runs = []
             for n in args.sites:
                 first = len(stages.rows)
-                info = run_sites(n, dem_path, national, executor, work_dir, stages,
-                                 km2_per_site=args.km2_per_site)
+                info = run_sites(
+                    n,
+                    dem_path,
+                    national,
+                    executor,
+                    work_dir,
+                    stages,
+                    km2_per_site=args.km2_per_site,
+                )
                 runs.append((info, stages.rows[first:]))
-                print(f"  {n} sites: {sum(t for _, t, _ in stages.rows[first:]):.1f} s",
-                      flush=True)
+                print(f"  {n} sites: {sum(t for _, t, _ in stages.rows[first:]):.1f} s", flush=True)
         stages.close()
 
     gb = 1024**3
     rows = [(name, "national", f"{t:.1f} s", f"{peak / gb:.2f} GB") for name, t, peak in setup]
     for info, run in runs:
         grid = "x".join(str(v) for v in info["grid"][::-1])  # type: ignore[index]
-        label = (f"{info['sites']} sites / {info['sectors']} sectors, "
-                 f"{info['area_km2']:,.0f} km², grid {grid} @ {CELL_SIZE_M * ANALYSIS_STEP:.0f} m")
+        label = (
+            f"{info['sites']} sites / {info['sectors']} sectors, "
+            f"{info['area_km2']:,.0f} km², grid {grid} @ {CELL_SIZE_M * ANALYSIS_STEP:.0f} m"
+        )
         rows += [(name, label, f"{t:.1f} s", f"{peak / gb:.2f} GB") for name, t, peak in run]
-        rows.append(("total", label, f"{sum(t for _, t, _ in run):.1f} s",
-                     f"{max(p for _, _, p in run) / gb:.2f} GB"))
+        rows.append(
+            (
+                "total",
+                label,
+                f"{sum(t for _, t, _ in run):.1f} s",
+                f"{max(p for _, _, p in run) / gb:.2f} GB",
+            )
+        )
     print_table(rows, header=("stage", "run", "time", "peak RSS (driver + workers)"))
 
     if len(runs) < 2:
@@ -227,20 +269,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in names:
         seconds = [sum(t for stage, t, _ in run if name in (stage, "total")) for _, run in runs]
         b, a = fit_exponent(sites, seconds)
-        fit_rows.append((
-            name, f"b = {b:.2f}",
-            " / ".join(f"{s:.1f}" for s in seconds) + " s",
-            f"{math.exp(a) * args.national_sites**b / 60:.1f} min",
-        ))
+        fit_rows.append(
+            (
+                name,
+                f"b = {b:.2f}",
+                " / ".join(f"{s:.1f}" for s in seconds) + " s",
+                f"{math.exp(a) * args.national_sites**b / 60:.1f} min",
+            )
+        )
     peak = max(p for _, run in runs for _, _, p in run)
     print()
-    print_table(fit_rows, header=(
-        "stage", "time ∝ sites^b",
-        "measured (" + " / ".join(str(s) for s in sites) + " sites)",
-        f"extrapolated to {args.national_sites:,} sites",
-    ))
-    print(f"\npeak RSS over all runs {peak / gb:.2f} GB (bounded: tiles stream to disk, losses "
-          "stay in the disk cache)")
+    print_table(
+        fit_rows,
+        header=(
+            "stage",
+            "time ∝ sites^b",
+            "measured (" + " / ".join(str(s) for s in sites) + " sites)",
+            f"extrapolated to {args.national_sites:,} sites",
+        ),
+    )
+    print(
+        f"\npeak RSS over all runs {peak / gb:.2f} GB (bounded: tiles stream to disk, losses "
+        "stay in the disk cache)"
+    )
 
 
 if __name__ == "__main__":

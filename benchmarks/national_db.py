@@ -58,14 +58,46 @@ from registry.models import Commune, Record, Seller, Site, Village
 
 #: Rough outline of Vietnam (lon, lat), clockwise from the north-west corner; hand-drawn.
 VIETNAM_OUTLINE = (
-    (102.14, 22.40), (102.60, 22.75), (103.40, 22.80), (104.10, 22.80), (104.80, 23.20),
-    (105.40, 23.35), (106.00, 22.95), (106.75, 22.85), (107.35, 21.95), (108.05, 21.55),
-    (106.70, 20.40), (105.90, 19.30), (106.50, 18.10), (107.30, 16.90), (108.30, 16.00),
-    (108.90, 15.20), (109.35, 13.50), (109.40, 12.20), (108.90, 11.20), (107.60, 10.40),
-    (106.80, 10.30), (105.35, 8.60), (104.75, 8.60), (104.80, 9.90), (104.45, 10.40),
-    (105.10, 10.95), (106.15, 11.00), (106.40, 11.70), (107.50, 12.30), (107.55, 14.60),
-    (107.20, 16.20), (106.55, 16.95), (105.60, 18.10), (104.50, 19.10), (104.10, 19.70),
-    (104.60, 20.45), (103.30, 20.50), (102.80, 21.30), (102.15, 21.60))
+    (102.14, 22.40),
+    (102.60, 22.75),
+    (103.40, 22.80),
+    (104.10, 22.80),
+    (104.80, 23.20),
+    (105.40, 23.35),
+    (106.00, 22.95),
+    (106.75, 22.85),
+    (107.35, 21.95),
+    (108.05, 21.55),
+    (106.70, 20.40),
+    (105.90, 19.30),
+    (106.50, 18.10),
+    (107.30, 16.90),
+    (108.30, 16.00),
+    (108.90, 15.20),
+    (109.35, 13.50),
+    (109.40, 12.20),
+    (108.90, 11.20),
+    (107.60, 10.40),
+    (106.80, 10.30),
+    (105.35, 8.60),
+    (104.75, 8.60),
+    (104.80, 9.90),
+    (104.45, 10.40),
+    (105.10, 10.95),
+    (106.15, 11.00),
+    (106.40, 11.70),
+    (107.50, 12.30),
+    (107.55, 14.60),
+    (107.20, 16.20),
+    (106.55, 16.95),
+    (105.60, 18.10),
+    (104.50, 19.10),
+    (104.10, 19.70),
+    (104.60, 20.45),
+    (103.30, 20.50),
+    (102.80, 21.30),
+    (102.15, 21.60),
+)
 VIETNAM_BBOX = (102.1, 8.5, 109.5, 23.4)
 CHUNK_ROWS = 100_000
 PAGE = 100
@@ -85,20 +117,23 @@ def random_points(outline: shapely.Polygon, n: int, rng: np.random.Generator) ->
     return np.concatenate(found)[:n]
 
 
-def synthetic_registry(*, communes: int, villages: int, sites: int, sellers: int,
-                       seed: int) -> dict[str, Callable[[], Iterator[list[dict[str, Any]]]]]:
+def synthetic_registry(
+    *, communes: int, villages: int, sites: int, sellers: int, seed: int
+) -> dict[str, Callable[[], Iterator[list[dict[str, Any]]]]]:
     """Each layer as a function yielding chunks of import rows (built lazily, to bound memory)."""
     rng = np.random.default_rng(seed)
     outline = shapely.Polygon(VIETNAM_OUTLINE)
     seeds = random_points(outline, communes, rng)
-    cells = shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=shapely.box(
-        *VIETNAM_BBOX), ordered=True).geoms
+    cells = shapely.voronoi_polygons(
+        shapely.multipoints(seeds), extend_to=shapely.box(*VIETNAM_BBOX), ordered=True
+    ).geoms
     nearest = cKDTree(seeds)
     village_xy = random_points(outline, villages, rng)
     site_xy = random_points(outline, sites, rng)
     home = rng.integers(0, villages, sellers)
-    seller_xy = np.clip(village_xy[home] + rng.normal(0, 0.01, (sellers, 2)),
-                        VIETNAM_BBOX[:2], VIETNAM_BBOX[2:])
+    seller_xy = np.clip(
+        village_xy[home] + rng.normal(0, 0.01, (sellers, 2)), VIETNAM_BBOX[:2], VIETNAM_BBOX[2:]
+    )
 
     def commune_rows() -> Iterator[list[dict[str, Any]]]:
         rows = []
@@ -106,53 +141,109 @@ def synthetic_registry(*, communes: int, villages: int, sites: int, sellers: int
             polygon = shapely.make_valid(cell.intersection(outline))
             parts = [g for g in getattr(polygon, "geoms", [polygon]) if g.geom_type == "Polygon"]
             lat = seeds[i, 1]
-            area_km2 = (shapely.area(shapely.MultiPolygon(parts)) * KM_PER_DEG_LAT ** 2
-                        * np.cos(np.radians(lat)))
-            rows.append({"code": f"C{i:05d}", "name": f"Xã Tổng Hợp {i}", "type": "Xã",
-                         "population": int(rng.integers(3_000, 60_000)),
-                         "area_km2": round(float(area_km2), 2), "synthetic": True,
-                         "admin_center_lon": seeds[i, 0], "admin_center_lat": lat,
-                         "geometry": shapely.MultiPolygon(parts)})
+            area_km2 = (
+                shapely.area(shapely.MultiPolygon(parts))
+                * KM_PER_DEG_LAT**2
+                * np.cos(np.radians(lat))
+            )
+            rows.append(
+                {
+                    "code": f"C{i:05d}",
+                    "name": f"Xã Tổng Hợp {i}",
+                    "type": "Xã",
+                    "population": int(rng.integers(3_000, 60_000)),
+                    "area_km2": round(float(area_km2), 2),
+                    "synthetic": True,
+                    "admin_center_lon": seeds[i, 0],
+                    "admin_center_lat": lat,
+                    "geometry": shapely.MultiPolygon(parts),
+                }
+            )
         yield rows
 
-    def point_rows(xy: np.ndarray, make: Callable[[int], dict[str, Any]]
-                   ) -> Iterator[list[dict[str, Any]]]:
+    def point_rows(
+        xy: np.ndarray, make: Callable[[int], dict[str, Any]]
+    ) -> Iterator[list[dict[str, Any]]]:
         points = shapely.points(xy)
         for start in range(0, len(xy), CHUNK_ROWS):
-            yield [{**make(i), "geometry": points[i]}
-                   for i in range(start, min(start + CHUNK_ROWS, len(xy)))]
+            yield [
+                {**make(i), "geometry": points[i]}
+                for i in range(start, min(start + CHUNK_ROWS, len(xy)))
+            ]
 
     village_commune = nearest.query(village_xy)[1]
     site_commune = nearest.query(site_xy)[1]
     operators = ("452-01", "452-02", "452-04")
     return {
         "communes": commune_rows,
-        "villages": lambda: point_rows(village_xy, lambda i: {
-            "code": f"V{i:06d}", "name": f"Bản Đồng Nà {i}", "synthetic": True,
-            "commune_code": f"C{village_commune[i]:05d}", "population": 200 + i % 800,
-            "households": 40 + i % 160}),
-        "sites": lambda: point_rows(site_xy, lambda i: {
-            "code": f"S{i:06d}", "name": f"Trạm {i}", "operator": operators[i % 3],
-            "commune_code": f"C{site_commune[i]:05d}", "tower_height_m": 30 + i % 20,
-            "status": "active", "backhaul_kind": ("fibre", "microwave")[i % 2],
-            "backhaul_capacity_mbps": 1000, "synthetic": True}),
+        "villages": lambda: point_rows(
+            village_xy,
+            lambda i: {
+                "code": f"V{i:06d}",
+                "name": f"Bản Đồng Nà {i}",
+                "synthetic": True,
+                "commune_code": f"C{village_commune[i]:05d}",
+                "population": 200 + i % 800,
+                "households": 40 + i % 160,
+            },
+        ),
+        "sites": lambda: point_rows(
+            site_xy,
+            lambda i: {
+                "code": f"S{i:06d}",
+                "name": f"Trạm {i}",
+                "operator": operators[i % 3],
+                "commune_code": f"C{site_commune[i]:05d}",
+                "tower_height_m": 30 + i % 20,
+                "status": "active",
+                "backhaul_kind": ("fibre", "microwave")[i % 2],
+                "backhaul_capacity_mbps": 1000,
+                "synthetic": True,
+            },
+        ),
         "sectors": lambda: (
-            [{"code": f"S{i // 3:06d}-{i % 3 + 1}", "site_code": f"S{i // 3:06d}",
-              "technology": "4G", "band": "B3", "freq_mhz": 1842.5, "bandwidth_mhz": 20,
-              "azimuth_deg": 120 * (i % 3), "mech_tilt_deg": 2, "elec_tilt_deg": 4,
-              "h_beamwidth_deg": 65, "v_beamwidth_deg": 8, "gain_dbi": 17,
-              "tx_power_dbm": 46, "height_m": 28, "synthetic": True}
-             for i in range(start, min(start + CHUNK_ROWS, 3 * sites))]
-            for start in range(0, 3 * sites, CHUNK_ROWS)),
-        "sellers": lambda: point_rows(seller_xy, lambda i: {
-            "code": f"P{i:07d}", "name": f"Lò Thị Mai {i}", "village_code": f"V{home[i]:06d}",
-            "products": "Chè;Mật ong", "platform": "TikTok Shop", "handle": f"@seller{i}",
-            "phone_tech": ("4G", "5G")[i % 2], "wanted_class": "hd_live", "synthetic": True}),
+            [
+                {
+                    "code": f"S{i // 3:06d}-{i % 3 + 1}",
+                    "site_code": f"S{i // 3:06d}",
+                    "technology": "4G",
+                    "band": "B3",
+                    "freq_mhz": 1842.5,
+                    "bandwidth_mhz": 20,
+                    "azimuth_deg": 120 * (i % 3),
+                    "mech_tilt_deg": 2,
+                    "elec_tilt_deg": 4,
+                    "h_beamwidth_deg": 65,
+                    "v_beamwidth_deg": 8,
+                    "gain_dbi": 17,
+                    "tx_power_dbm": 46,
+                    "height_m": 28,
+                    "synthetic": True,
+                }
+                for i in range(start, min(start + CHUNK_ROWS, 3 * sites))
+            ]
+            for start in range(0, 3 * sites, CHUNK_ROWS)
+        ),
+        "sellers": lambda: point_rows(
+            seller_xy,
+            lambda i: {
+                "code": f"P{i:07d}",
+                "name": f"Lò Thị Mai {i}",
+                "village_code": f"V{home[i]:06d}",
+                "products": "Chè;Mật ong",
+                "platform": "TikTok Shop",
+                "handle": f"@seller{i}",
+                "phone_tech": ("4G", "5G")[i % 2],
+                "wanted_class": "hd_live",
+                "synthetic": True,
+            },
+        ),
     }
 
 
-def load(app: Any, layers: dict[str, Callable[[], Iterator[list[dict[str, Any]]]]]
-         ) -> list[tuple[str, int, float]]:
+def load(
+    app: Any, layers: dict[str, Callable[[], Iterator[list[dict[str, Any]]]]]
+) -> list[tuple[str, int, float]]:
     """Import every layer chunk by chunk; (layer, rows, seconds) per layer."""
     engine = app.extensions["registry"]["engine"]
     db.drop_schema(engine)
@@ -163,8 +254,9 @@ def load(app: Any, layers: dict[str, Callable[[], Iterator[list[dict[str, Any]]]
         for chunk in chunks():
             start = time.perf_counter()
             with db.transaction(app.extensions["registry"]["sessions"]) as session:
-                store.import_layers(session, {layer: chunk}, actor="benchmark",
-                                    area_bbox=VIETNAM_BBOX)
+                store.import_layers(
+                    session, {layer: chunk}, actor="benchmark", area_bbox=VIETNAM_BBOX
+                )
             seconds += time.perf_counter() - start
             rows += len(chunk)
         timings.append((layer, rows, seconds))
@@ -178,8 +270,13 @@ def copy_vs_rows(app: Any, rows: list[dict[str, Any]]) -> tuple[float, float]:
     for bulk_min_rows in (1, len(rows) + 1):
         with app.extensions["registry"]["sessions"]() as session:
             start = time.perf_counter()
-            store.import_layers(session, {"sellers": rows}, actor="benchmark",
-                                area_bbox=VIETNAM_BBOX, bulk_min_rows=bulk_min_rows)
+            store.import_layers(
+                session,
+                {"sellers": rows},
+                actor="benchmark",
+                area_bbox=VIETNAM_BBOX,
+                bulk_min_rows=bulk_min_rows,
+            )
             session.flush()
             seconds.append(time.perf_counter() - start)
             session.rollback()
@@ -211,6 +308,7 @@ def store_page(app: Any, model: type[Record], **kw: Any) -> Callable[[], int]:
     def call() -> int:
         with app.extensions["registry"]["sessions"]() as session:
             return len(store.list_page(session, model, limit=PAGE, **kw).records)
+
     return call
 
 
@@ -219,11 +317,13 @@ def api_page(http: requests.Session, base: str, layer: str, **params: Any) -> Ca
         r = http.get(f"{base}/api/v1/{layer}", params={"limit": PAGE, **params}, timeout=60)
         r.raise_for_status()
         return r.json()["numberReturned"]
+
     return call
 
 
-def walks(http: requests.Session, base: str, starts: Sequence[str], pages: int
-          ) -> tuple[np.ndarray, np.ndarray]:
+def walks(
+    http: requests.Session, base: str, starts: Sequence[str], pages: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Milliseconds of page 1 and of page ``pages`` of walks along next links from each start."""
     first, last = [], []
     for code in starts:
@@ -246,6 +346,7 @@ def offset_page(app: Any, offset: int) -> Callable[[], int]:
     def call() -> int:
         with app.extensions["registry"]["sessions"]() as session:
             return len(list(session.scalars(stmt)))
+
     return call
 
 
@@ -255,8 +356,14 @@ def explain(app: Any, calls: dict[str, Callable[[], int]]) -> None:
     for name, call in calls.items():
         sent: list[tuple[str, Any]] = []
 
-        def record(_c: Any, _cur: Any, statement: str, params: Any, *_: Any,
-                   sent: list[tuple[str, Any]] = sent) -> None:
+        def record(
+            _c: Any,
+            _cur: Any,
+            statement: str,
+            params: Any,
+            *_: Any,
+            sent: list[tuple[str, Any]] = sent,
+        ) -> None:
             sent.append((statement, params))
 
         event.listen(engine, "before_cursor_execute", record)
@@ -283,8 +390,11 @@ def print_rows(rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> None
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--url", default=os.environ.get("REGISTRY_BENCH_POSTGIS_URL"),
-                    help="PostGIS URL (default: $REGISTRY_BENCH_POSTGIS_URL); emptied first")
+    ap.add_argument(
+        "--url",
+        default=os.environ.get("REGISTRY_BENCH_POSTGIS_URL"),
+        help="PostGIS URL (default: $REGISTRY_BENCH_POSTGIS_URL); emptied first",
+    )
     ap.add_argument("--communes", type=int, default=3_300)
     ap.add_argument("--villages", type=int, default=100_000)
     ap.add_argument("--sites", type=int, default=100_000)
@@ -299,21 +409,36 @@ def main(argv: Sequence[str] | None = None) -> None:
         ap.error("give a PostGIS URL: --url postgresql+psycopg://… or REGISTRY_BENCH_POSTGIS_URL")
 
     tmp = tempfile.mkdtemp(prefix="natbench-")
-    app = create_app({"DATABASE_URL": a.url, "AREA_BBOX": VIETNAM_BBOX, "SECRET_KEY": "bench",
-                      "DATA_DIR": tmp, "MAPS_DIR": tmp})
+    app = create_app(
+        {
+            "DATABASE_URL": a.url,
+            "AREA_BBOX": VIETNAM_BBOX,
+            "SECRET_KEY": "bench",
+            "DATA_DIR": tmp,
+            "MAPS_DIR": tmp,
+        }
+    )
     outline = shapely.Polygon(VIETNAM_OUTLINE)
     area_km2 = abs(pyproj.Geod(ellps="WGS84").geometry_area_perimeter(outline)[0]) / 1e6
-    layers = synthetic_registry(communes=a.communes, villages=a.villages, sites=a.sites,
-                                sellers=a.sellers, seed=a.seed)
-    print(f"synthetic national registry: outline {area_km2:,.0f} km², {a.communes:,} communes, "
-          f"{a.villages:,} villages, {a.sites:,} sites, {3 * a.sites:,} sectors, "
-          f"{a.sellers:,} sellers (seed {a.seed})", file=sys.stderr)
+    layers = synthetic_registry(
+        communes=a.communes, villages=a.villages, sites=a.sites, sellers=a.sellers, seed=a.seed
+    )
+    print(
+        f"synthetic national registry: outline {area_km2:,.0f} km², {a.communes:,} communes, "
+        f"{a.villages:,} villages, {a.sites:,} sites, {3 * a.sites:,} sectors, "
+        f"{a.sellers:,} sellers (seed {a.seed})",
+        file=sys.stderr,
+    )
     loads = [] if a.no_load else load(app, layers)
     sessions = app.extensions["registry"]["sessions"]
     with sessions() as session:
         codes = list(session.scalars(select(Commune.code)))
-        village_xy = np.array([(r.min_lon, r.min_lat) for r in session.execute(
-            select(Village.min_lon, Village.min_lat))])
+        village_xy = np.array(
+            [
+                (r.min_lon, r.min_lat)
+                for r in session.execute(select(Village.min_lon, Village.min_lat))
+            ]
+        )
         seller_count = session.scalar(select(func.count()).select_from(Seller))
         audit_rows = session.scalar(text("SELECT count(*) FROM audit_log"))
     reference = next(iter(layers["sellers"]()))[:20_000]
@@ -329,66 +454,109 @@ def main(argv: Sequence[str] | None = None) -> None:
     kinds: dict[str, tuple[list[Callable[[], int]], str]] = {}
     for size in (10, 50):
         for model in (Village, Site, Seller):
-            kinds[f"store bbox {size}x{size} km, {model.layer}"] = ([store_page(
-                app, model, bbox=window(rng, village_xy, size)) for _ in range(n)], "bbox")
+            kinds[f"store bbox {size}x{size} km, {model.layer}"] = (
+                [store_page(app, model, bbox=window(rng, village_xy, size)) for _ in range(n)],
+                "bbox",
+            )
         for model in (Site, Seller):
-            kinds[f"API bbox {size}x{size} km, {model.layer}"] = ([api_page(
-                http, base, model.layer, bbox=",".join(map(str, window(rng, village_xy, size))))
-                for _ in range(n)], "bbox")
+            kinds[f"API bbox {size}x{size} km, {model.layer}"] = (
+                [
+                    api_page(
+                        http,
+                        base,
+                        model.layer,
+                        bbox=",".join(map(str, window(rng, village_xy, size))),
+                    )
+                    for _ in range(n)
+                ],
+                "bbox",
+            )
     for model in (Village, Site, Seller):
-        kinds[f"store commune, {model.layer}"] = ([store_page(
-            app, model, commune=rng.choice(codes)) for _ in range(n)], "")
-        kinds[f"API commune, {model.layer}"] = ([api_page(
-            http, base, model.layer, commune=rng.choice(codes)) for _ in range(n)], "")
+        kinds[f"store commune, {model.layer}"] = (
+            [store_page(app, model, commune=rng.choice(codes)) for _ in range(n)],
+            "",
+        )
+        kinds[f"API commune, {model.layer}"] = (
+            [api_page(http, base, model.layer, commune=rng.choice(codes)) for _ in range(n)],
+            "",
+        )
     table, bbox_p95 = [], []
     for name, (calls, kind) in kinds.items():
         ms, returned = timed(calls)
-        table.append(row(name, ms, f"{returned:.0f} returned on average",
-                         f"p95 < {GOAL_MS:.0f} ms" if kind else ""))
+        table.append(
+            row(
+                name,
+                ms,
+                f"{returned:.0f} returned on average",
+                f"p95 < {GOAL_MS:.0f} ms" if kind else "",
+            )
+        )
         if kind:
             bbox_p95.append(float(np.percentile(ms, 95)))
     walk_starts = [f"P{rng.randrange(seller_count - 101 * PAGE):07d}" for _ in range(a.walks)]
     first, last = walks(http, base, walk_starts, 100)
-    table.append(row("API sellers walk, page 1 (after=random code)", first,
-                     f"{a.walks} walks along next links"))
+    table.append(
+        row(
+            "API sellers walk, page 1 (after=random code)",
+            first,
+            f"{a.walks} walks along next links",
+        )
+    )
     table.append(row("API sellers walk, page 100", last, "keyset: same cost as page 1"))
     ms, _ = timed([offset_page(app, 99 * PAGE)] * 50)
     table.append(row("reference: page 100 by OFFSET 9900 (SQL)", ms, "what offset paging cost"))
     ms, _ = timed([offset_page(app, (seller_count // PAGE // 2) * PAGE)] * 20, warmup=2)
-    table.append(row(f"reference: page {seller_count // PAGE // 2} by OFFSET (SQL)", ms,
-                     "the middle of the sellers"))
+    table.append(
+        row(
+            f"reference: page {seller_count // PAGE // 2} by OFFSET (SQL)",
+            ms,
+            "the middle of the sellers",
+        )
+    )
     server.shutdown()
 
-    print(f"\nPostGIS national registry: {area_km2:,.0f} km² outline, "
-          f"{a.communes:,} communes, {a.villages:,} villages, {a.sites:,} sites "
-          f"(+{3 * a.sites:,} sectors), {seller_count:,} sellers, {audit_rows:,} audit rows; "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[1]:.1f} (5 min)\n")
+    print(
+        f"\nPostGIS national registry: {area_km2:,.0f} km² outline, "
+        f"{a.communes:,} communes, {a.villages:,} villages, {a.sites:,} sites "
+        f"(+{3 * a.sites:,} sectors), {seller_count:,} sellers, {audit_rows:,} audit rows; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[1]:.1f} (5 min)\n"
+    )
     if loads:
         total_rows = sum(r for _, r, _ in loads)
         total_s = sum(s for _, _, s in loads)
-        print_rows([(layer, f"{rows:,}", f"{s:.1f}", f"{rows / s:,.0f}")
-                    for layer, rows, s in loads]
-                   + [("total", f"{total_rows:,}", f"{total_s:.1f}",
-                       f"{total_rows / total_s:,.0f}")],
-                   ("load (import_layers, COPY)", "rows", "s", "rows/s"))
+        print_rows(
+            [(layer, f"{rows:,}", f"{s:.1f}", f"{rows / s:,.0f}") for layer, rows, s in loads]
+            + [("total", f"{total_rows:,}", f"{total_s:.1f}", f"{total_rows / total_s:,.0f}")],
+            ("load (import_layers, COPY)", "rows", "s", "rows/s"),
+        )
         print()
-    print(f"import of {len(reference):,} sellers into the loaded registry (rolled back): "
-          f"COPY {copy_s:.2f} s, row path {rows_s:.2f} s: COPY is {rows_s / copy_s:.1f}x faster\n")
-    print_rows(table, ("query (first page of 100)", "p50 ms", "p95 ms", "p99 ms", "detail",
-                       "goal"))
+    print(
+        f"import of {len(reference):,} sellers into the loaded registry (rolled back): "
+        f"COPY {copy_s:.2f} s, row path {rows_s:.2f} s: COPY is {rows_s / copy_s:.1f}x faster\n"
+    )
+    print_rows(table, ("query (first page of 100)", "p50 ms", "p95 ms", "p99 ms", "detail", "goal"))
     worst = max(bbox_p95)
-    print(f"\nworst bbox p95: {worst:.1f} ms (goal < {GOAL_MS:.0f} ms): "
-          f"{'met' if worst < GOAL_MS else 'NOT met'}")
+    print(
+        f"\nworst bbox p95: {worst:.1f} ms (goal < {GOAL_MS:.0f} ms): "
+        f"{'met' if worst < GOAL_MS else 'NOT met'}"
+    )
     if a.explain:
-        explain(app, {
-            "store bbox 10x10 km, sellers": store_page(app, Seller, bbox=window(
-                rng, village_xy, 10)),
-            "store bbox 50x50 km, sellers": store_page(app, Seller, bbox=window(
-                rng, village_xy, 50)),
-            "store commune, sellers": store_page(app, Seller, commune=rng.choice(codes)),
-            "store commune, sites": store_page(app, Site, commune=rng.choice(codes)),
-            "store page after a code, sellers": store_page(
-                app, Seller, after=f"P{rng.randrange(seller_count):07d}")})
+        explain(
+            app,
+            {
+                "store bbox 10x10 km, sellers": store_page(
+                    app, Seller, bbox=window(rng, village_xy, 10)
+                ),
+                "store bbox 50x50 km, sellers": store_page(
+                    app, Seller, bbox=window(rng, village_xy, 50)
+                ),
+                "store commune, sellers": store_page(app, Seller, commune=rng.choice(codes)),
+                "store commune, sites": store_page(app, Site, commune=rng.choice(codes)),
+                "store page after a code, sellers": store_page(
+                    app, Seller, after=f"P{rng.randrange(seller_count):07d}"
+                ),
+            },
+        )
 
 
 if __name__ == "__main__":

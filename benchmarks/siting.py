@@ -58,23 +58,58 @@ def synthetic_instance(seed: int = 7) -> dict[str, Any]:
     vx, vy = rng.uniform(x0 + 3_000, x1 - 3_000, 1025), rng.uniform(y0 + 3_000, y1 - 3_000, 1025)
     pop = rng.lognormal(0.0, 0.6, 1025)
     pop = np.round(pop / pop.sum() * 512_601)
-    classes = rng.choice(["none", "data_only", "basic_live", "sd_live", "hd_live"], 1025,
-                         p=[0.1, 0.1, 0.15, 0.15, 0.5])
-    demand = [DemandPoint(f"V{i}", vx[i], vy[i], population=pop[i], current_class=classes[i])
-              for i in range(1025)]
+    classes = rng.choice(
+        ["none", "data_only", "basic_live", "sd_live", "hd_live"],
+        1025,
+        p=[0.1, 0.1, 0.15, 0.15, 0.5],
+    )
+    demand = [
+        DemandPoint(f"V{i}", vx[i], vy[i], population=pop[i], current_class=classes[i])
+        for i in range(1025)
+    ]
     home = rng.integers(0, 1025, 500)
-    demand += [DemandPoint(f"S{i}", vx[v] + rng.normal(0, 300), vy[v] + rng.normal(0, 300),
-                           sellers=1.0, current_class=classes[v]) for i, v in enumerate(home)]
-    nodes = [Hub(f"N{i}", x, y) for i, (x, y) in enumerate(zip(
-        rng.uniform(x0, x1, 254), rng.uniform(y0, y1, 254), strict=True))]
-    fed = [Hub(f"F{i}", x, y) for i, (x, y) in enumerate(zip(
-        rng.uniform(x0, x1, 300), rng.uniform(y0, y1, 300), strict=True))]
-    centres = [(f"CC{i}", x, y) for i, (x, y) in enumerate(zip(
-        rng.uniform(x0 + 3_000, x1 - 3_000, 38), rng.uniform(y0 + 3_000, y1 - 3_000, 38),
-        strict=True))]
-    return {"name": "synthetic province (5700 x 4300 @ 30 m, labelled synthetic)", "dem": dem,
-            "area": area, "demand": demand, "fibre_nodes": nodes, "fibre_fed": fed,
-            "centres": centres, "params": CoverageParams(analysis_step=3)}
+    demand += [
+        DemandPoint(
+            f"S{i}",
+            vx[v] + rng.normal(0, 300),
+            vy[v] + rng.normal(0, 300),
+            sellers=1.0,
+            current_class=classes[v],
+        )
+        for i, v in enumerate(home)
+    ]
+    nodes = [
+        Hub(f"N{i}", x, y)
+        for i, (x, y) in enumerate(
+            zip(rng.uniform(x0, x1, 254), rng.uniform(y0, y1, 254), strict=True)
+        )
+    ]
+    fed = [
+        Hub(f"F{i}", x, y)
+        for i, (x, y) in enumerate(
+            zip(rng.uniform(x0, x1, 300), rng.uniform(y0, y1, 300), strict=True)
+        )
+    ]
+    centres = [
+        (f"CC{i}", x, y)
+        for i, (x, y) in enumerate(
+            zip(
+                rng.uniform(x0 + 3_000, x1 - 3_000, 38),
+                rng.uniform(y0 + 3_000, y1 - 3_000, 38),
+                strict=True,
+            )
+        )
+    ]
+    return {
+        "name": "synthetic province (5700 x 4300 @ 30 m, labelled synthetic)",
+        "dem": dem,
+        "area": area,
+        "demand": demand,
+        "fibre_nodes": nodes,
+        "fibre_fed": fed,
+        "centres": centres,
+        "params": CoverageParams(analysis_step=3),
+    }
 
 
 def registry_instance() -> dict[str, Any]:
@@ -93,8 +128,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sites", type=int, default=20)
     ap.add_argument("--candidate-spacing-km", type=float, default=1.0)
     ap.add_argument("--spacing-km", type=float, default=3.0, help="between chosen sites")
-    ap.add_argument("--budget-share", type=float, default=0.8,
-                    help="budget = this x sites x median candidate cost")
+    ap.add_argument(
+        "--budget-share",
+        type=float,
+        default=0.8,
+        help="budget = this x sites x median candidate cost",
+    )
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--ip-time-limit", type=float, default=120.0)
     a = ap.parse_args(argv)
@@ -104,56 +143,91 @@ def main(argv: list[str] | None = None) -> None:
     t_load = time.perf_counter() - t
     dem: Dem = inst["dem"]
     t = time.perf_counter()
-    cands = generate_candidates(dem, inst["area"], min_spacing_m=a.candidate_spacing_km * 1e3,
-                                n_max=a.candidates, extra_points=inst["centres"])
+    cands = generate_candidates(
+        dem,
+        inst["area"],
+        min_spacing_m=a.candidate_spacing_km * 1e3,
+        n_max=a.candidates,
+        extra_points=inst["centres"],
+    )
     t_cand = time.perf_counter() - t
     t = time.perf_counter()
-    costs = site_costs(dem, cands, fibre_nodes=inst["fibre_nodes"],
-                       fibre_fed_sites=inst["fibre_fed"])
+    costs = site_costs(
+        dem, cands, fibre_nodes=inst["fibre_nodes"], fibre_fed_sites=inst["fibre_fed"]
+    )
     t_cost = time.perf_counter() - t
     t = time.perf_counter()
-    m = candidate_gains(dem, cands, inst["demand"], params=inst["params"],
-                        backhaul_capacity_mbps=[c.capacity_mbps for c in costs],
-                        workers=a.workers)
+    m = candidate_gains(
+        dem,
+        cands,
+        inst["demand"],
+        params=inst["params"],
+        backhaul_capacity_mbps=[c.capacity_mbps for c in costs],
+        workers=a.workers,
+    )
     t_gain = time.perf_counter() - t
     price = np.array([c.total_cost for c in costs])
     budget = a.budget_share * a.sites * float(np.median(price))
-    limits = {"costs": price, "budget": budget, "max_sites": a.sites,
-              "min_spacing_m": a.spacing_km * 1e3}
+    limits = {
+        "costs": price,
+        "budget": budget,
+        "max_sites": a.sites,
+        "min_spacing_m": a.spacing_km * 1e3,
+    }
     greedy = greedy_select(m, **limits)
     ip = ip_select(m, **limits, time_limit_s=a.ip_time_limit, threads=a.workers)
 
     kinds = {k: sum(c.kind == k for c in costs) for k in ("fibre", "microwave", "satellite")}
     nnz = sum(c.size for c in m.covers)
-    print(f"instance: {inst['name']}; DEM {dem.shape[1]} x {dem.shape[0]}, "
-          f"radius {inst['params'].max_radius_m / 1e3:.0f} km, analysis step "
-          f"{inst['params'].analysis_step}, {a.workers} workers")
-    print(f"demand points {len(m.demand)} (unserved below hd_live: "
-          f"{sum(d.current_class not in ('hd_live', 'fullhd_live') for d in m.demand)}); "
-          f"candidates {len(cands)}; matrix non-zeros {nnz}; backhaul {kinds}")
+    print(
+        f"instance: {inst['name']}; DEM {dem.shape[1]} x {dem.shape[0]}, "
+        f"radius {inst['params'].max_radius_m / 1e3:.0f} km, analysis step "
+        f"{inst['params'].analysis_step}, {a.workers} workers"
+    )
+    print(
+        f"demand points {len(m.demand)} (unserved below hd_live: "
+        f"{sum(d.current_class not in ('hd_live', 'fullhd_live') for d in m.demand)}); "
+        f"candidates {len(cands)}; matrix non-zeros {nnz}; backhaul {kinds}"
+    )
     print(f"budget {budget:,.0f} M VND, up to {a.sites} sites, {a.spacing_km:g} km apart")
     rows = [
         ("load instance", f"{t_load:8.2f} s", ""),
         ("generate_candidates", f"{t_cand:8.2f} s", ""),
         ("site_costs (backhaul)", f"{t_cost:8.2f} s", ""),
-        ("candidate_gains (pre-computation)", f"{t_gain:8.2f} s",
-         f"{t_gain / max(len(cands), 1) * 1e3:.1f} ms/candidate"),
-        ("greedy_select", f"{greedy.wall_s:8.2f} s",
-         f"objective {greedy.objective:,.0f}, {len(greedy.chosen)} sites, "
-         f"cost {greedy.cost:,.0f}"),
-        ("ip_select (HiGHS)", f"{ip.wall_s:8.2f} s",
-         f"objective {ip.objective:,.0f}, {len(ip.chosen)} sites, cost {ip.cost:,.0f}, "
-         f"{ip.status}, MIP gap {ip.mip_gap:.2e}, bound {ip.bound:,.0f}"),
+        (
+            "candidate_gains (pre-computation)",
+            f"{t_gain:8.2f} s",
+            f"{t_gain / max(len(cands), 1) * 1e3:.1f} ms/candidate",
+        ),
+        (
+            "greedy_select",
+            f"{greedy.wall_s:8.2f} s",
+            f"objective {greedy.objective:,.0f}, {len(greedy.chosen)} sites, "
+            f"cost {greedy.cost:,.0f}",
+        ),
+        (
+            "ip_select (HiGHS)",
+            f"{ip.wall_s:8.2f} s",
+            f"objective {ip.objective:,.0f}, {len(ip.chosen)} sites, cost {ip.cost:,.0f}, "
+            f"{ip.status}, MIP gap {ip.mip_gap:.2e}, bound {ip.bound:,.0f}",
+        ),
         ("greedy + gains", f"{greedy.wall_s + t_gain:8.2f} s", "goal <= 10 s"),
         ("IP + gains", f"{ip.wall_s + t_gain:8.2f} s", "goal <= 120 s"),
-        ("gap: greedy / IP objective", f"{greedy.objective / max(ip.objective, 1e-9):8.4f}",
-         f"IP MIP gap {ip.mip_gap:.2e}"),
+        (
+            "gap: greedy / IP objective",
+            f"{greedy.objective / max(ip.objective, 1e-9):8.4f}",
+            f"IP MIP gap {ip.mip_gap:.2e}",
+        ),
     ]
     for name, value, detail in rows:
         print(f"{name:36s} | {value:>10s} | {detail}")
-    print("IP marginal gains (greedy order): "
-          + ", ".join(f"{m.candidates[i].code}:{g:,.0f}"
-                      for i, g in zip(ip.chosen, ip.marginal_gains, strict=True)))
+    print(
+        "IP marginal gains (greedy order): "
+        + ", ".join(
+            f"{m.candidates[i].code}:{g:,.0f}"
+            for i, g in zip(ip.chosen, ip.marginal_gains, strict=True)
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -76,8 +76,13 @@ def _smooth_interp(coord: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def relief_m(
-    seed: int, row_off: int, col_off: int, rows: int, cols: int,
-    *, cell_size_m: float = CELL_SIZE_M,
+    seed: int,
+    row_off: int,
+    col_off: int,
+    rows: int,
+    cols: int,
+    *,
+    cell_size_m: float = CELL_SIZE_M,
 ) -> np.ndarray:
     """Elevations (float32, metres) of a window of the national grid, a pure function of
     the seed and the window."""
@@ -111,17 +116,30 @@ def national_shape(area_km2: float, cell_size_m: float = CELL_SIZE_M) -> tuple[i
 
 
 def write_dem(
-    path: Path, seed: int, shape: tuple[int, int],
-    *, progress: Callable[[int, int], None] | None = None,
+    path: Path,
+    seed: int,
+    shape: tuple[int, int],
+    *,
+    progress: Callable[[int, int], None] | None = None,
 ) -> DemFile:
     """Write the DEM as a tiled int16 GeoTIFF (DEFLATE), block by block."""
     rows, cols = shape
     x0, y0 = ORIGIN_XY
     profile = {
-        "driver": "GTiff", "width": cols, "height": rows, "count": 1, "dtype": "int16",
-        "crs": WORKING_CRS, "transform": Affine(CELL_SIZE_M, 0.0, x0, 0.0, -CELL_SIZE_M, y0),
-        "nodata": -32768, "tiled": True, "blockxsize": BLOCK, "blockysize": BLOCK,
-        "compress": "DEFLATE", "predictor": 2, "BIGTIFF": "IF_SAFER",
+        "driver": "GTiff",
+        "width": cols,
+        "height": rows,
+        "count": 1,
+        "dtype": "int16",
+        "crs": WORKING_CRS,
+        "transform": Affine(CELL_SIZE_M, 0.0, x0, 0.0, -CELL_SIZE_M, y0),
+        "nodata": -32768,
+        "tiled": True,
+        "blockxsize": BLOCK,
+        "blockysize": BLOCK,
+        "compress": "DEFLATE",
+        "predictor": 2,
+        "BIGTIFF": "IF_SAFER",
     }
     blocks = [(r, c) for r in range(0, rows, BLOCK) for c in range(0, cols, BLOCK)]
     with rasterio.open(path, "w", **profile) as dst:
@@ -134,8 +152,9 @@ def write_dem(
     return DemFile(path)
 
 
-def window_vrt(dem_path: Path, vrt_path: Path, row_off: int, col_off: int,
-               rows: int, cols: int) -> DemFile:
+def window_vrt(
+    dem_path: Path, vrt_path: Path, row_off: int, col_off: int, rows: int, cols: int
+) -> DemFile:
     """A VRT of one window of the DEM file (no copy of the data): a sub-area to compute."""
     with rasterio.open(dem_path) as src:
         transform = src.transform @ Affine.translation(col_off, row_off)
@@ -187,7 +206,10 @@ class Registry:
 
 
 def synthetic_registry(
-    dem: DemFile, seed: int, *, km2_per_site: float = KM2_PER_SITE,
+    dem: DemFile,
+    seed: int,
+    *,
+    km2_per_site: float = KM2_PER_SITE,
     villages_per_km2: float = VILLAGES_PER_KM2,
     sellers_per_village: float = SELLERS_PER_VILLAGE,
 ) -> Registry:
@@ -217,8 +239,11 @@ def write_registry(registry: Registry, directory: Path) -> dict[str, Path]:
     """Sectors (the `SectorSpec` CSV `benchmarks/coverage.py --sectors` reads), villages and
     sellers as CSV files."""
     paths = {}
-    for name, rows in (("sectors", registry.sectors), ("villages", registry.villages),
-                       ("sellers", registry.sellers)):
+    for name, rows in (
+        ("sectors", registry.sectors),
+        ("villages", registry.villages),
+        ("sellers", registry.sellers),
+    ):
         path = paths[name] = directory / f"{name}.csv"
         with path.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, [f.name for f in fields(type(rows[0]))])
@@ -236,8 +261,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     shape = national_shape(args.area_km2)
     print(f"DEM {shape[1]} x {shape[0]} cells of {CELL_SIZE_M:.0f} m (SYNTHETIC)")
-    dem = write_dem(args.out_dir / "dem.tif", args.seed, shape,
-                    progress=lambda done, total: print(f"\r  block {done}/{total}", end=""))
+    dem = write_dem(
+        args.out_dir / "dem.tif",
+        args.seed,
+        shape,
+        progress=lambda done, total: print(f"\r  block {done}/{total}", end=""),
+    )
     print()
     paths = write_registry(synthetic_registry(dem, args.seed), args.out_dir)
     print(f"DEM {dem.path}; registry {', '.join(str(p) for p in paths.values())}")

@@ -162,9 +162,7 @@ def _squash(h: np.ndarray, knee: float, limit: float) -> None:
     h[beyond] = knee + span * np.tanh((h[beyond] - knee) / span)
 
 
-def _calm_settlements(
-    detail: np.ndarray, transform: Affine, x: np.ndarray, y: np.ndarray
-) -> None:
+def _calm_settlements(detail: np.ndarray, transform: Affine, x: np.ndarray, y: np.ndarray) -> None:
     """In place: scale `detail` by 1 - exp(-d²/R²) around each point; R = SETTLEMENT_RADIUS_M."""
     half = int(np.ceil(3 * SETTLEMENT_RADIUS_M / transform.a))
     for px, py in zip(x, y, strict=True):

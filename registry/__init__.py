@@ -21,6 +21,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from flask import Flask
 
     from registry import config, db, jobs
+
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(config.defaults(Path(app.instance_path)))
     app.config.from_prefixed_env("REGISTRY")
@@ -34,8 +35,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     engine = db.make_engine(app.config["DATABASE_URL"])
     db.init_schema(engine)
-    app.extensions["registry"] = {"engine": engine, "sessions": db.session_factory(engine),
-                                  "jobs": jobs.JobRunner()}
+    app.extensions["registry"] = {
+        "engine": engine,
+        "sessions": db.session_factory(engine),
+        "jobs": jobs.JobRunner(),
+    }
 
     from registry import cli, web
 

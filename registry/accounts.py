@@ -69,23 +69,33 @@ class Principal:
 
 def _check_role(role: str) -> str:
     if role not in ROLES:
-        raise ValidationError("bad role", details=[
-            {"field": "role", "reason": f"must be one of {', '.join(ROLES)}"}])
+        raise ValidationError(
+            "bad role", details=[{"field": "role", "reason": f"must be one of {', '.join(ROLES)}"}]
+        )
     return role
 
 
 def _check_password(password: str) -> str:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError("password too short", details=[
-            {"field": "password", "reason": f"needs at least {MIN_PASSWORD_LENGTH} characters"}])
+        raise ValidationError(
+            "password too short",
+            details=[
+                {"field": "password", "reason": f"needs at least {MIN_PASSWORD_LENGTH} characters"}
+            ],
+        )
     return password
 
 
 def _check_username(username: str) -> str:
-    if (not isinstance(username, str) or not 1 <= len(username) <= 64
-            or not all(c.isalnum() or c in "._-@" for c in username)):
-        raise ValidationError("bad username", details=[{"field": "username", "reason": (
-            "1–64 letters, digits or . _ - @")}])
+    if (
+        not isinstance(username, str)
+        or not 1 <= len(username) <= 64
+        or not all(c.isalnum() or c in "._-@" for c in username)
+    ):
+        raise ValidationError(
+            "bad username",
+            details=[{"field": "username", "reason": ("1–64 letters, digits or . _ - @")}],
+        )
     return username
 
 
@@ -101,17 +111,29 @@ def create_user(session: Session, username: str, password: str, role: str = "vie
     _check_username(username)
     _check_role(role)
     if session.scalar(select(func.count()).where(User.username == username)):
-        raise ConflictError(f"user {username!r} exists", details=[
-            {"field": "username", "reason": "is taken"}])
-    user = User(username=username, role=role, active=True, session_epoch=0,
-                password_hash=generate_password_hash(_check_password(password)))
+        raise ConflictError(
+            f"user {username!r} exists", details=[{"field": "username", "reason": "is taken"}]
+        )
+    user = User(
+        username=username,
+        role=role,
+        active=True,
+        session_epoch=0,
+        password_hash=generate_password_hash(_check_password(password)),
+    )
     session.add(user)
     session.flush()
     return user
 
 
-def update_user(session: Session, username: str, *, role: str | None = None,
-                active: bool | None = None, password: str | None = None) -> User:
+def update_user(
+    session: Session,
+    username: str,
+    *,
+    role: str | None = None,
+    active: bool | None = None,
+    password: str | None = None,
+) -> User:
     """Change a user's role, status or password; their open sessions end."""
     user = get_user(session, username)
     was_admin = user.role == "admin" and user.active
@@ -122,11 +144,14 @@ def update_user(session: Session, username: str, *, role: str | None = None,
     if password is not None:
         user.password_hash = generate_password_hash(_check_password(password))
     if was_admin and (user.role != "admin" or not user.active):
-        admins = session.scalar(select(func.count()).where(
-            User.role == "admin", User.active.is_(True)))
+        admins = session.scalar(
+            select(func.count()).where(User.role == "admin", User.active.is_(True))
+        )
         if not admins:
-            raise ConflictError("the registry needs at least one active admin", details=[
-                {"field": "role", "reason": "would leave no active admin"}])
+            raise ConflictError(
+                "the registry needs at least one active admin",
+                details=[{"field": "role", "reason": "would leave no active admin"}],
+            )
     user.session_epoch += 1
     return user
 
@@ -140,8 +165,9 @@ def authenticate(session: Session, username: str, password: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     now = now_utc()
     if user is not None and user.locked_until is not None and now < user.locked_until:
-        raise TooManyAttempts(f"too many wrong passwords: try again after "
-                              f"{user.locked_until:%H:%M} UTC")
+        raise TooManyAttempts(
+            f"too many wrong passwords: try again after {user.locked_until:%H:%M} UTC"
+        )
     ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
     if user is not None and not ok:
         user.failed_logins = (user.failed_logins or 0) + 1
@@ -168,12 +194,14 @@ def _token_hash(token: str) -> str:
 def issue_token(session: Session, username: str, name: str) -> tuple[ApiToken, str]:
     """A new token for the user; the plain token is returned here and never again."""
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
-        raise ValidationError("bad token name", details=[
-            {"field": "name", "reason": "1–100 characters"}])
+        raise ValidationError(
+            "bad token name", details=[{"field": "name", "reason": "1–100 characters"}]
+        )
     user = get_user(session, username)
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(user_id=user.id, name=name.strip(), token_sha256=_token_hash(plain),
-                     revoked=False)
+    token = ApiToken(
+        user_id=user.id, name=name.strip(), token_sha256=_token_hash(plain), revoked=False
+    )
     session.add(token)
     session.flush()
     return token, plain
@@ -187,10 +215,19 @@ def revoke_token(session: Session, username: str, token_id: int) -> None:
 
 
 #: Built once: this statement runs on every scripted request.
-_TOKEN_LOOKUP = (select(ApiToken.id, ApiToken.name, ApiToken.revoked, ApiToken.last_used_at,
-                        User.username, User.role, User.active)
-                 .join(User, User.id == ApiToken.user_id)
-                 .where(ApiToken.token_sha256 == bindparam("sha256")))
+_TOKEN_LOOKUP = (
+    select(
+        ApiToken.id,
+        ApiToken.name,
+        ApiToken.revoked,
+        ApiToken.last_used_at,
+        User.username,
+        User.role,
+        User.active,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_sha256 == bindparam("sha256"))
+)
 
 
 def token_principal(session: Session, plain: str) -> Principal:

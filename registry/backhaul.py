@@ -61,8 +61,13 @@ def fibre_graph(nodes: Iterable[Mapping[str, Any]], links: Iterable[Mapping[str,
             edge["capacity_mbps"] += float(link["capacity_mbps"])
             edge["codes"] += (link["code"],)
         else:
-            graph.add_edge(a, b, codes=(link["code"],), capacity_mbps=float(link["capacity_mbps"]),
-                           length_m=length)
+            graph.add_edge(
+                a,
+                b,
+                codes=(link["code"],),
+                capacity_mbps=float(link["capacity_mbps"]),
+                length_m=length,
+            )
     return graph
 
 
@@ -92,14 +97,18 @@ def site_backhaul(sites: Iterable[Mapping[str, Any]], graph: nx.Graph) -> dict[s
         node = site.get("fibre_node_code")
         path = routes.get(node) if node else None
         if path is None:
-            reason = ("no fibre node" if not node else
-                      f"fibre node {node} has no working route to a core node")
+            reason = (
+                "no fibre node"
+                if not node
+                else f"fibre node {node} has no working route to a core node"
+            )
             out[code] = SiteBackhaul(code, kind, False, 0.0, reason=reason)
             continue
         edges = [graph.edges[a, b] for a, b in itertools.pairwise(path)]
         bottleneck = min([own, *(e["capacity_mbps"] for e in edges)])
-        out[code] = SiteBackhaul(code, kind, True, bottleneck,
-                                 tuple(c for e in edges for c in e["codes"]))
+        out[code] = SiteBackhaul(
+            code, kind, True, bottleneck, tuple(c for e in edges for c in e["codes"])
+        )
     return out
 
 
@@ -107,8 +116,13 @@ def isolated_by_cut(graph: nx.Graph, link_code: str) -> set[str]:
     """Fibre nodes that lose every route to a core node when ``link_code`` is cut."""
     cores = core_nodes(graph)
     cut = graph.copy()
-    cut.remove_edges_from([(a, b) for a, b, codes in graph.edges(data="codes")
-                           if link_code in codes and len(codes) == 1])
+    cut.remove_edges_from(
+        [
+            (a, b)
+            for a, b, codes in graph.edges(data="codes")
+            if link_code in codes and len(codes) == 1
+        ]
+    )
     return _connected_to(graph, cores) - _connected_to(cut, cores)
 
 

@@ -38,14 +38,18 @@ def _fail(exc: RegistryError) -> click.ClickException:
     return click.ClickException("\n".join(lines))
 
 
-def import_into_registry(layers: dict[str, list[dict[str, Any]]], *, actor: str,
-                         area: Any) -> store.ImportReport:
+def import_into_registry(
+    layers: dict[str, list[dict[str, Any]]], *, actor: str, area: Any
+) -> store.ImportReport:
     """Store layers in one transaction, with a progress bar over the rows."""
     total = sum(len(rows) for rows in layers.values())
-    with click.progressbar(length=total, label="Importing", file=sys.stderr
-                           ) as bar, db.transaction(_sessions()) as session:
-        return store.import_layers(session, layers, actor=actor, area_bbox=area,
-                                   progress=bar.update)
+    with (
+        click.progressbar(length=total, label="Importing", file=sys.stderr) as bar,
+        db.transaction(_sessions()) as session,
+    ):
+        return store.import_layers(
+            session, layers, actor=actor, area_bbox=area, progress=bar.update
+        )
 
 
 @click.command("init-db")
@@ -63,12 +67,17 @@ def init_db(drop: bool) -> None:
 @click.command("import")
 @with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(list(io.FORMATS)),
-              help="File format (default: from the file name).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(list(io.FORMATS)),
+    help="File format (default: from the file name).",
+)
 @click.option("--layer", type=click.Choice(list(BY_LAYER)), help="Layer of a one-layer file.")
 @click.option("--allow-outside-area", is_flag=True, help="Accept records outside the area.")
-def import_command(path: Path, fmt: str | None, layer: str | None,
-                   allow_outside_area: bool) -> None:
+def import_command(
+    path: Path, fmt: str | None, layer: str | None, allow_outside_area: bool
+) -> None:
     """Import a GeoJSON, CSV, GeoPackage or OpenCelliD file, all or nothing."""
     try:
         layers = io.read_layers(path.read_bytes(), fmt=fmt, filename=path.name, layer=layer)
@@ -83,8 +92,11 @@ def import_command(path: Path, fmt: str | None, layer: str | None,
 @with_appcontext
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["gpkg", "geojson", "csv"]), default="gpkg")
-@click.option("--layer", type=click.Choice(list(BY_LAYER)),
-              help="One layer (GeoJSON/CSV); without it, OUT is a folder with one file a layer.")
+@click.option(
+    "--layer",
+    type=click.Choice(list(BY_LAYER)),
+    help="One layer (GeoJSON/CSV); without it, OUT is a folder with one file a layer.",
+)
 def export_command(out: Path, fmt: str, layer: str | None) -> None:
     """Export the registry: one GeoPackage with every layer, or GeoJSON/CSV files."""
     with _sessions()() as session:
@@ -93,8 +105,7 @@ def export_command(out: Path, fmt: str, layer: str | None) -> None:
             click.echo(f"Wrote {out}")
             return
         write = io.export_geojson if fmt == "geojson" else io.export_csv
-        targets = {layer: out} if layer else {
-            name: out / f"{name}.{fmt}" for name in BY_LAYER}
+        targets = {layer: out} if layer else {name: out / f"{name}.{fmt}" for name in BY_LAYER}
         for name, path in targets.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(write(session, name))
@@ -105,8 +116,10 @@ def render_registry_map(out: Path, *, extra: dict[str, Any] | None = None) -> Pa
     """Render the registry's layers (and ``extra`` ones, e.g. chosen sites) as a standalone
     HTML map."""
     with _sessions()() as session:
-        frames = {name: io.layer_frame(session, BY_LAYER[name])
-                  for name in ("communes", "fibre_links", "sites", "villages", "sellers")}
+        frames = {
+            name: io.layer_frame(session, BY_LAYER[name])
+            for name in ("communes", "fibre_links", "sites", "villages", "sellers")
+        }
     frames.update(extra or {})
     out.parent.mkdir(parents=True, exist_ok=True)
     classes = pipeline.coverage_dir(current_app.config) / "coverage_service_class.tif"
@@ -117,8 +130,12 @@ def render_registry_map(out: Path, *, extra: dict[str, Any] | None = None) -> Pa
 
 @click.command("render-map")
 @with_appcontext
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Output HTML (default: MAPS_DIR/registry.html).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output HTML (default: MAPS_DIR/registry.html).",
+)
 def render_map(out: Path | None) -> None:
     """Render the registry map into maps/."""
     path = render_registry_map(out or Path(current_app.config["MAPS_DIR"]) / "registry.html")
@@ -137,8 +154,12 @@ def demo(resolution_m: float, seed: int) -> None:
     started = time.perf_counter()
     data_dir = Path(current_app.config["DATA_DIR"])
     click.echo(f"Building the demo layers and DEM into {data_dir} …")
-    frames = build_demo(data_dir, seed=seed, dem_resolution_m=resolution_m,
-                        progress=lambda msg: click.echo(f"  {msg}", err=True))
+    frames = build_demo(
+        data_dir,
+        seed=seed,
+        dem_resolution_m=resolution_m,
+        progress=lambda msg: click.echo(f"  {msg}", err=True),
+    )
     layers = {name: io.frame_rows(frame) for name, frame in frames.items()}
     try:
         report = import_into_registry(layers, actor="demo", area=None)
@@ -149,9 +170,11 @@ def demo(resolution_m: float, seed: int) -> None:
     click.echo(f"Changes: {json.dumps(report.to_dict(), ensure_ascii=False)}")
     click.echo("Computing coverage …")
     summary = compute_coverage_with_progress()
-    click.echo(f"Coverage: {summary['grid'][1]}×{summary['grid'][0]} cells of "
-               f"{summary['cell_size_m']:.0f} m in {summary['wall_s']} s; share of cells by class: "
-               f"{json.dumps(summary['cell_share_by_class'])}")
+    click.echo(
+        f"Coverage: {summary['grid'][1]}×{summary['grid'][0]} cells of "
+        f"{summary['cell_size_m']:.0f} m in {summary['wall_s']} s; share of cells by class: "
+        f"{json.dumps(summary['cell_share_by_class'])}"
+    )
     path = render_registry_map(Path(current_app.config["MAPS_DIR"]) / "registry.html")
     click.echo(f"Map: {path}")
     click.echo(f"Demo ready in {time.perf_counter() - started:.1f} s")
@@ -161,21 +184,31 @@ coverage = AppGroup("coverage", help="Terrain-aware coverage: compute, query, ca
 
 
 def compute_coverage_with_progress(scheduler: str | None = None) -> dict[str, Any]:
-    with click.progressbar(length=1, label="Coverage", file=sys.stderr) as bar, \
-            _sessions()() as session:
+    with (
+        click.progressbar(length=1, label="Coverage", file=sys.stderr) as bar,
+        _sessions()() as session,
+    ):
+
         def progress(done: int, total: int) -> None:
             bar.length = total
             bar.update(done - bar.pos)
 
-        return pipeline.run_coverage(current_app.config, session, progress=progress,
-                                     scheduler=scheduler)
+        return pipeline.run_coverage(
+            current_app.config, session, progress=progress, scheduler=scheduler
+        )
 
 
 @coverage.command("compute")
-@click.option("--dask", "scheduler", is_flag=False, flag_value=LOCAL_CLUSTER, default=None,
-              metavar="[ADDRESS]",
-              help="Run the site and tile tasks on Dask: a cluster started here, or the "
-                   "scheduler at ADDRESS (default: the DASK_SCHEDULER setting, else threads).")
+@click.option(
+    "--dask",
+    "scheduler",
+    is_flag=False,
+    flag_value=LOCAL_CLUSTER,
+    default=None,
+    metavar="[ADDRESS]",
+    help="Run the site and tile tasks on Dask: a cluster started here, or the "
+    "scheduler at ADDRESS (default: the DASK_SCHEDULER setting, else threads).",
+)
 def coverage_compute(scheduler: str | None) -> None:
     """Compute the coverage rasters (only what changed since the last run is recomputed)."""
     try:
@@ -208,13 +241,17 @@ def coverage_calibrate() -> None:
 
 readiness_group = AppGroup("readiness", help="Livestream readiness, events and fibre cuts.")
 concurrent_option = click.option(
-    "--concurrent-streams", type=click.IntRange(1, 1000), default=None,
-    help="Sellers streaming at once in one cell (default: the READINESS_ setting).")
+    "--concurrent-streams",
+    type=click.IntRange(1, 1000),
+    default=None,
+    help="Sellers streaming at once in one cell (default: the READINESS_ setting).",
+)
 
 
 def _inputs(session: Any, concurrent_streams: int | None) -> pipeline.ReadinessInputs:
-    params = pipeline.readiness_params(current_app.config,
-                                       concurrent_streams_per_cell=concurrent_streams)
+    params = pipeline.readiness_params(
+        current_app.config, concurrent_streams_per_cell=concurrent_streams
+    )
     return pipeline.ReadinessInputs(current_app.config, session, params)
 
 
@@ -235,8 +272,10 @@ def readiness_report(concurrent_streams: int | None, top: int) -> None:
         raise _fail(exc) from None
     live = ("hd_live", "fullhd_live")
     click.echo("Coverage KPIs (share of population; villages and sellers with signal)")
-    click.echo(f"{'commune':<22}{'pop ≥720p':>10}{'4G signal':>10}{'5G signal':>10}"
-               f"{'any signal':>11}{'villages':>9}{'sellers ≥720p':>14}")
+    click.echo(
+        f"{'commune':<22}{'pop ≥720p':>10}{'4G signal':>10}{'5G signal':>10}"
+        f"{'any signal':>11}{'villages':>9}{'sellers ≥720p':>14}"
+    )
     for row in report["kpis"]:
         click.echo(
             f"{row['commune'][:21]:<22}"
@@ -244,20 +283,25 @@ def readiness_report(concurrent_streams: int | None, top: int) -> None:
             f"{_share(row['population_4G_signal']):>10}"
             f"{_share(row.get('population_5G_signal')):>10}"
             f"{_share(row['population_any_signal']):>11}{_share(row['villages_any_signal']):>9}"
-            f"{_share(sum(row[f'sellers_any_{c}'] for c in live)):>14}")
+            f"{_share(sum(row[f'sellers_any_{c}'] for c in live)):>14}"
+        )
     click.echo(f"\nSeller verdicts by class: {json.dumps(report['verdict_counts'])}")
     click.echo(f"Limiting factors: {json.dumps(report['limiting_factors'])}")
     figures = report["stated_figures"]
-    click.echo(f"Stated figures: commune centres with signal "
-               f"{_share(figures['commune_centres_with_signal'])} "
-               f"(claim 100%: {'holds' if figures['centres_claim_holds'] else 'does not hold'}); "
-               f"villages {_share(figures['villages_with_signal'])} (claim > 98%: "
-               f"{'holds' if figures['villages_claim_holds'] else 'does not hold'})")
+    click.echo(
+        f"Stated figures: commune centres with signal "
+        f"{_share(figures['commune_centres_with_signal'])} "
+        f"(claim 100%: {'holds' if figures['centres_claim_holds'] else 'does not hold'}); "
+        f"villages {_share(figures['villages_with_signal'])} (claim > 98%: "
+        f"{'holds' if figures['villages_claim_holds'] else 'does not hold'})"
+    )
     click.echo(f"\nTop {top} single points of failure (fibre links):")
     for cut in report["single_points_of_failure"]:
-        click.echo(f"  {cut['link_code']}: {len(cut['sites'])} sites, "
-                   f"{len(cut['sellers'])} sellers, {len(cut['villages'])} villages, "
-                   f"{cut['population']:,} people")
+        click.echo(
+            f"  {cut['link_code']}: {len(cut['sites'])} sites, "
+            f"{len(cut['sellers'])} sellers, {len(cut['villages'])} villages, "
+            f"{cut['population']:,} people"
+        )
     click.echo(f"\nWall time: {time.perf_counter() - started:.1f} s")
 
 
@@ -279,25 +323,39 @@ def readiness_sellers(out: Path, concurrent_streams: int | None) -> None:
 
 @readiness_group.command("events")
 @click.option("--streams", type=click.IntRange(1, 10_000), required=True)
-@click.option("--quality", type=click.Choice(["basic_live", "sd_live", "hd_live", "fullhd_live"]),
-              default="hd_live", show_default=True)
+@click.option(
+    "--quality",
+    type=click.Choice(["basic_live", "sd_live", "hd_live", "fullhd_live"]),
+    default="hd_live",
+    show_default=True,
+)
 @click.option("--travel-km", type=click.FloatRange(0, 200), default=10.0, show_default=True)
-@click.option("--candidates", type=click.Choice(["villages", "communes"]), default="communes",
-              show_default=True)
+@click.option(
+    "--candidates",
+    type=click.Choice(["villages", "communes"]),
+    default="communes",
+    show_default=True,
+)
 @click.option("--top", default=10, show_default=True)
-def readiness_events(streams: int, quality: str, travel_km: float, candidates: str,
-                     top: int) -> None:
+def readiness_events(
+    streams: int, quality: str, travel_km: float, candidates: str, top: int
+) -> None:
     """Rank event places for STREAMS simultaneous streams at QUALITY, and explain each."""
     try:
         with _sessions()() as session:
-            options = pipeline.event_places(_inputs(session, None), streams=streams,
-                                            quality=quality, travel_radius_m=travel_km * 1000,
-                                            candidates=candidates)
+            options = pipeline.event_places(
+                _inputs(session, None),
+                streams=streams,
+                quality=quality,
+                travel_radius_m=travel_km * 1000,
+                candidates=candidates,
+            )
     except RegistryError as exc:
         raise _fail(exc) from None
     for option in options[:top]:
-        click.echo(f"{option['rank']:>3}. {option['name']} ({option['code']}): "
-                   f"{option['explanation']}")
+        click.echo(
+            f"{option['rank']:>3}. {option['name']} ({option['code']}): {option['explanation']}"
+        )
 
 
 siting_group = AppGroup("siting", help="Choose new sites and their backhaul for a budget.")
@@ -306,37 +364,66 @@ siting_group = AppGroup("siting", help="Choose new sites and their backhaul for 
 @siting_group.command("run")
 @click.option("--candidates", type=click.IntRange(1, 20_000), default=2000, show_default=True)
 @click.option("--max-sites", type=click.IntRange(1, 500), default=20, show_default=True)
-@click.option("--budget", "budget_mvnd", type=click.FloatRange(0), default=None,
-              help="Budget in million VND (default: no budget, only --max-sites).")
-@click.option("--spacing-km", type=click.FloatRange(0), default=3.0, show_default=True,
-              help="Minimum distance between chosen sites.")
-@click.option("--candidate-spacing-km", type=click.FloatRange(0.1), default=1.0,
-              show_default=True)
+@click.option(
+    "--budget",
+    "budget_mvnd",
+    type=click.FloatRange(0),
+    default=None,
+    help="Budget in million VND (default: no budget, only --max-sites).",
+)
+@click.option(
+    "--spacing-km",
+    type=click.FloatRange(0),
+    default=3.0,
+    show_default=True,
+    help="Minimum distance between chosen sites.",
+)
+@click.option("--candidate-spacing-km", type=click.FloatRange(0.1), default=1.0, show_default=True)
 @click.option("--method", type=click.Choice(["ip", "greedy"]), default="ip", show_default=True)
 @click.option("--top", default=10, show_default=True, help="Sites to print.")
-def siting_run(candidates: int, max_sites: int, budget_mvnd: float | None, spacing_km: float,
-               candidate_spacing_km: float, method: str, top: int) -> None:
+def siting_run(
+    candidates: int,
+    max_sites: int,
+    budget_mvnd: float | None,
+    spacing_km: float,
+    candidate_spacing_km: float,
+    method: str,
+    top: int,
+) -> None:
     """Choose sites (lazy greedy or the HiGHS integer program), print them, map them."""
     try:
         with _sessions()() as session:
             result = pipeline.run_siting(
-                current_app.config, session, candidates=candidates, max_sites=max_sites,
-                budget_mvnd=budget_mvnd, spacing_km=spacing_km,
-                candidate_spacing_km=candidate_spacing_km, method=method)
+                current_app.config,
+                session,
+                candidates=candidates,
+                max_sites=max_sites,
+                budget_mvnd=budget_mvnd,
+                spacing_km=spacing_km,
+                candidate_spacing_km=candidate_spacing_km,
+                method=method,
+            )
     except RegistryError as exc:
         raise _fail(exc) from None
     gap = "" if result["mip_gap"] is None else f", MIP gap {result['mip_gap']:.2e}"
-    click.echo(f"{result['method']} ({result['status']}{gap}): {len(result['sites'])} sites "
-               f"of {result['candidates']} candidates, cost {result['cost_mvnd']:,.0f} M VND, "
-               f"{result['wall_s']} s")
+    click.echo(
+        f"{result['method']} ({result['status']}{gap}): {len(result['sites'])} sites "
+        f"of {result['candidates']} candidates, cost {result['cost_mvnd']:,.0f} M VND, "
+        f"{result['wall_s']} s"
+    )
     for rank, site in enumerate(result["sites"][:top], start=1):
-        click.echo(f"{rank:>3}. {site['code']} ({site['lon']:.4f}, {site['lat']:.4f}) "
-                   f"{site['total_cost_mvnd']:,.0f} M VND, backhaul {site['backhaul']}: lifts "
-                   f"{site['sellers_lifted']} sellers, {site['population_lifted']:,} people")
+        click.echo(
+            f"{rank:>3}. {site['code']} ({site['lon']:.4f}, {site['lat']:.4f}) "
+            f"{site['total_cost_mvnd']:,.0f} M VND, backhaul {site['backhaul']}: lifts "
+            f"{site['sellers_lifted']} sellers, {site['population_lifted']:,} people"
+        )
     frame = gpd.GeoDataFrame(
         [{k: v for k, v in s.items() if k != "lifted"} for s in result["sites"]],
-        geometry=gpd.points_from_xy([s["lon"] for s in result["sites"]],
-                                    [s["lat"] for s in result["sites"]]), crs="EPSG:4326")
+        geometry=gpd.points_from_xy(
+            [s["lon"] for s in result["sites"]], [s["lat"] for s in result["sites"]]
+        ),
+        crs="EPSG:4326",
+    )
     out = Path(current_app.config["MAPS_DIR"]) / "siting.html"
     render_registry_map(out, extra={"siting": frame})
     click.echo(f"Map: {out}")
@@ -373,10 +460,13 @@ def scenario_preview(name: str) -> None:
             click.echo(f"  {key}: {delta:+.2%}")
     for kind in ("sellers", "villages"):
         for row in result[kind]:
-            click.echo(f"  {kind[:-1]} {row['code']} {row['name']}: "
-                       f"{row['before']} → {row['after']}")
-    click.echo(f"Population gaining a class: {result['population_gaining']:,}; "
-               f"losing: {result['population_losing']:,}")
+            click.echo(
+                f"  {kind[:-1]} {row['code']} {row['name']}: {row['before']} → {row['after']}"
+            )
+    click.echo(
+        f"Population gaining a class: {result['population_gaining']:,}; "
+        f"losing: {result['population_losing']:,}"
+    )
 
 
 @scenario_group.command("promote")
@@ -390,8 +480,9 @@ def scenario_promote(name: str) -> None:
     click.echo(f"Added as planned: {', '.join(result['sites'])}")
 
 
-users_group = AppGroup("users", help="Accounts: create users (the first admin too), roles, "
-                                     "API tokens.")
+users_group = AppGroup(
+    "users", help="Accounts: create users (the first admin too), roles, API tokens."
+)
 
 
 def _password(from_stdin: bool) -> str:
@@ -420,8 +511,9 @@ def users_create(username: str, role: str, password_stdin: bool) -> None:
 @click.option("--active/--disabled", default=None, help="Allow or stop signing in.")
 @click.option("--password", "new_password", is_flag=True, help="Prompt for a new password.")
 @click.option("--password-stdin", is_flag=True, help="Read a new password from standard input.")
-def users_set(username: str, role: str | None, active: bool | None, new_password: bool,
-              password_stdin: bool) -> None:
+def users_set(
+    username: str, role: str | None, active: bool | None, new_password: bool, password_stdin: bool
+) -> None:
     """Change a user's role, status or password (their open sessions end)."""
     password = _password(password_stdin) if new_password or password_stdin else None
     try:
@@ -454,6 +546,16 @@ def users_token(username: str, name: str) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (init_db, import_command, export_command, render_map, demo, coverage,
-                    readiness_group, siting_group, scenario_group, users_group):
+    for command in (
+        init_db,
+        import_command,
+        export_command,
+        render_map,
+        demo,
+        coverage,
+        readiness_group,
+        siting_group,
+        scenario_group,
+        users_group,
+    ):
         app.cli.add_command(command)

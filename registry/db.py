@@ -109,8 +109,10 @@ def init_schema(engine: Engine) -> None:
         with engine.begin() as conn:
             for table in Base.metadata.sorted_tables:
                 if "geom" in table.c:
-                    conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {table.name}_geom_gist "
-                                         f"ON {table.name} USING gist (geom)")
+                    conn.exec_driver_sql(
+                        f"CREATE INDEX IF NOT EXISTS {table.name}_geom_gist "
+                        f"ON {table.name} USING gist (geom)"
+                    )
                     for name in BBOX_COLUMNS:  # B-trees of older schemas (now SQLite-only)
                         conn.exec_driver_sql(f"DROP INDEX IF EXISTS ix_{table.name}_{name}")
 

@@ -42,8 +42,13 @@ class ConflictError(RegistryError):
 
     status = 409
 
-    def __init__(self, message: str, *, current: dict[str, Any] | None = None,
-                 details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        current: dict[str, Any] | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(message, details=details)
         self.current = current
 

@@ -40,11 +40,19 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         fraction = self.done / self.total if self.total else (1.0 if self.status == "done" else 0.0)
-        return {"id": self.id, "kind": self.kind, "status": self.status, "done": self.done,
-                "total": self.total, "progress": round(fraction, 4), "message": self.message,
-                "result": self.result, "error": self.error,
-                "created_at": self.created_at.isoformat(),
-                "finished_at": self.finished_at.isoformat() if self.finished_at else None}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "status": self.status,
+            "done": self.done,
+            "total": self.total,
+            "progress": round(fraction, 4),
+            "message": self.message,
+            "result": self.result,
+            "error": self.error,
+            "created_at": self.created_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
 
 
 class JobRunner:

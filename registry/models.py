@@ -43,8 +43,9 @@ def search_key(text: str | None) -> str:
     return "".join(c for c in text if not unicodedata.combining(c)).casefold()
 
 
-def col(type_: Any, *args: Any, nullable: bool = False, index: bool = False, doc: str = "",
-        **info: Any) -> Any:
+def col(
+    type_: Any, *args: Any, nullable: bool = False, index: bool = False, doc: str = "", **info: Any
+) -> Any:
     """A mapped column whose validation constraints are kept in ``info``."""
     return mapped_column(type_, *args, nullable=nullable, index=index, doc=doc, info=info)
 
@@ -64,11 +65,11 @@ class Record(Base):
     geometry_type: ClassVar[str | None] = "Point"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    code: Mapped[str] = mapped_column(String(64), unique=True, index=True,
-                                      doc="natural key, unique in the layer")
+    code: Mapped[str] = mapped_column(
+        String(64), unique=True, index=True, doc="natural key, unique in the layer"
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc,
-                                                 onupdate=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc, onupdate=now_utc)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     @declared_attr.directive
@@ -96,8 +97,10 @@ class Spatial:
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Index, ...]:  # noqa: N805
-        return tuple(Index(f"ix_{cls.__tablename__}_{name}", name).ddl_if(dialect="sqlite")
-                     for name in BBOX_COLUMNS)
+        return tuple(
+            Index(f"ix_{cls.__tablename__}_{name}", name).ddl_if(dialect="sqlite")
+            for name in BBOX_COLUMNS
+        )
 
 
 class Named:
@@ -115,8 +118,9 @@ class Commune(Named, Spatial, Record):
     area_km2: Mapped[float | None] = col(Float, nullable=True, ge=0, le=100_000)
     admin_center_lon: Mapped[float | None] = col(Float, nullable=True, ge=-180, le=180)
     admin_center_lat: Mapped[float | None] = col(Float, nullable=True, ge=-90, le=90)
-    before_merger: Mapped[str | None] = col(Text, nullable=True,
-                                            doc="communes merged into it on 1 July 2025")
+    before_merger: Mapped[str | None] = col(
+        Text, nullable=True, doc="communes merged into it on 1 July 2025"
+    )
     synthetic: Mapped[bool] = col(Boolean, doc="true for generated demo records")
 
 
@@ -156,16 +160,19 @@ class Site(Named, Spatial, Record):
     layer = "sites"
 
     operator: Mapped[str] = col(String(7), pattern=r"^[0-9]{3}-[0-9]{2,3}$", doc="MCC-MNC")
-    commune_code: Mapped[str | None] = col(String(64), ForeignKey("communes.code"),
-                                           nullable=True, index=True)
+    commune_code: Mapped[str | None] = col(
+        String(64), ForeignKey("communes.code"), nullable=True, index=True
+    )
     tower_height_m: Mapped[float] = col(Float, ge=0, le=300)
-    ground_elevation_m: Mapped[float | None] = col(Float, nullable=True, ge=-500, le=9000,
-                                                   doc="from the DEM when not given")
+    ground_elevation_m: Mapped[float | None] = col(
+        Float, nullable=True, ge=-500, le=9000, doc="from the DEM when not given"
+    )
     status: Mapped[str] = col(String(20), choices=SITE_STATUS)
     backhaul_kind: Mapped[str] = col(String(20), choices=BACKHAUL_KINDS)
     backhaul_capacity_mbps: Mapped[float] = col(Float, ge=0, le=1_000_000)
-    fibre_node_code: Mapped[str | None] = col(String(64), ForeignKey("fibre_nodes.code"),
-                                              nullable=True, index=True)
+    fibre_node_code: Mapped[str | None] = col(
+        String(64), ForeignKey("fibre_nodes.code"), nullable=True, index=True
+    )
     synthetic: Mapped[bool] = col(Boolean)
 
 
@@ -174,8 +181,9 @@ class Sector(Record):
     layer = "sectors"
     geometry_type = None
 
-    site_code: Mapped[str] = col(String(64), ForeignKey("sites.code", ondelete="CASCADE"),
-                                 index=True)
+    site_code: Mapped[str] = col(
+        String(64), ForeignKey("sites.code", ondelete="CASCADE"), index=True
+    )
     technology: Mapped[str] = col(String(2), choices=TECHNOLOGIES)
     band: Mapped[str] = col(String(10), doc="3GPP band, e.g. B3, B28, n41")
     freq_mhz: Mapped[float] = col(Float, ge=400, le=7125, doc="downlink centre frequency")
@@ -195,8 +203,9 @@ class Seller(Named, Spatial, Record):
     __tablename__ = "sellers"
     layer = "sellers"
 
-    village_code: Mapped[str | None] = col(String(64), ForeignKey("villages.code"),
-                                           nullable=True, index=True)
+    village_code: Mapped[str | None] = col(
+        String(64), ForeignKey("villages.code"), nullable=True, index=True
+    )
     products: Mapped[str] = col(Text, doc="products, separated by ';'")
     platform: Mapped[str | None] = col(String(40), nullable=True)
     handle: Mapped[str | None] = col(String(100), nullable=True)
@@ -209,8 +218,9 @@ class LivestreamEvent(Named, Spatial, Record):
     __tablename__ = "events"
     layer = "events"
 
-    commune_code: Mapped[str | None] = col(String(64), ForeignKey("communes.code"),
-                                           nullable=True, index=True)
+    commune_code: Mapped[str | None] = col(
+        String(64), ForeignKey("communes.code"), nullable=True, index=True
+    )
     start: Mapped[datetime] = col(UtcDateTime())
     duration_min: Mapped[int] = col(Integer, ge=1, le=7 * 24 * 60)
     streams: Mapped[int] = col(Integer, ge=1, le=10_000)
@@ -227,8 +237,13 @@ class Measurement(Spatial, Record):
     measured_at: Mapped[datetime] = col(UtcDateTime())
     operator: Mapped[str | None] = col(String(7), nullable=True, pattern=r"^[0-9]{3}-[0-9]{2,3}$")
     technology: Mapped[str | None] = col(String(2), nullable=True, choices=TECHNOLOGIES)
-    site_code: Mapped[str | None] = col(String(64), ForeignKey("sites.code"), nullable=True,
-                                        index=True, doc="serving site, when known")
+    site_code: Mapped[str | None] = col(
+        String(64),
+        ForeignKey("sites.code"),
+        nullable=True,
+        index=True,
+        doc="serving site, when known",
+    )
     rsrp_dbm: Mapped[float | None] = col(Float, nullable=True, ge=-160, le=-20)
     dl_rate_mbps: Mapped[float | None] = col(Float, nullable=True, ge=0, le=100_000)
     ul_rate_mbps: Mapped[float | None] = col(Float, nullable=True, ge=0, le=100_000)
@@ -299,8 +314,17 @@ class Scenario(Base):
 
 
 #: Registry layers in dependency order (a layer only references layers before it).
-LAYERS: tuple[type[Record], ...] = (Commune, FibreNode, FibreLink, Site, Sector, Village, Seller,
-                                  LivestreamEvent, Measurement)
+LAYERS: tuple[type[Record], ...] = (
+    Commune,
+    FibreNode,
+    FibreLink,
+    Site,
+    Sector,
+    Village,
+    Seller,
+    LivestreamEvent,
+    Measurement,
+)
 BY_LAYER: dict[str, type[Record]] = {m.layer: m for m in LAYERS}
 
 

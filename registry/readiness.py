@@ -54,8 +54,12 @@ class ReadinessParams:
     def required_mbps(self, service_class: str) -> float:
         """Uplink rate a live service class needs (its threshold)."""
         if service_class not in LIVE_CLASSES:
-            raise ValidationError("unknown quality", details=[
-                {"field": "quality", "reason": f"must be one of {', '.join(LIVE_CLASSES)}"}])
+            raise ValidationError(
+                "unknown quality",
+                details=[
+                    {"field": "quality", "reason": f"must be one of {', '.join(LIVE_CLASSES)}"}
+                ],
+            )
         return float(getattr(self.thresholds, f"{service_class}_mbps"))
 
 
@@ -73,10 +77,15 @@ class TechGrid:
 
     @classmethod
     def from_result(cls, technology: str, result: CoverageResult) -> TechGrid:
-        return cls(technology, result.transform, result.best_server,
-                   tuple(s.site_code for s in result.sectors),
-                   tuple(s.sector_code for s in result.sectors), result.rsrp_dbm,
-                   result.ul_rate_mbps)
+        return cls(
+            technology,
+            result.transform,
+            result.best_server,
+            tuple(s.site_code for s in result.sectors),
+            tuple(s.sector_code for s in result.sectors),
+            result.rsrp_dbm,
+            result.ul_rate_mbps,
+        )
 
     def cell(self, x_m: float, y_m: float) -> tuple[int, int] | None:
         col, row = ~self.transform @ (x_m, y_m)
@@ -169,8 +178,9 @@ def radio_link(place: Place, grids: Mapping[str, TechGrid], params: ReadinessPar
     return best
 
 
-def _obstruction(dem: Dem, place: Place, site: SiteInfo,
-                 params: ReadinessParams) -> tuple[float, float, float] | None:
+def _obstruction(
+    dem: Dem, place: Place, site: SiteInfo, params: ReadinessParams
+) -> tuple[float, float, float] | None:
     """The highest terrain point above the straight line from the phone to the antenna, as
     (distance from the place m, its height above the line m, its elevation m), or None."""
     profile = terrain_profile(dem, (place.x_m, place.y_m), (site.x_m, site.y_m))
@@ -185,8 +195,9 @@ def _obstruction(dem: Dem, place: Place, site: SiteInfo,
     return (float(profile.distance_m[i + 1]), float(excess[i]), float(profile.elevation_m[i + 1]))
 
 
-def _nearest_site(place: Place, sites: Sequence[SiteInfo], *, max_m: float,
-                  usable: Iterable[str]) -> tuple[SiteInfo, float] | None:
+def _nearest_site(
+    place: Place, sites: Sequence[SiteInfo], *, max_m: float, usable: Iterable[str]
+) -> tuple[SiteInfo, float] | None:
     techs = set(usable)
     best = None
     for site in sites:
@@ -198,19 +209,27 @@ def _nearest_site(place: Place, sites: Sequence[SiteInfo], *, max_m: float,
     return best
 
 
-def _terrain_reason(dem: Dem, place: Place, site: SiteInfo, distance_m: float,
-                    params: ReadinessParams) -> str | None:
+def _terrain_reason(
+    dem: Dem, place: Place, site: SiteInfo, distance_m: float, params: ReadinessParams
+) -> str | None:
     blocked = _obstruction(dem, place, site, params)
     if blocked is None:
         return None
     d, above, elevation = blocked
-    return (f"terrain: a ridge {d:,.0f} m away ({elevation:,.0f} m, {above:,.0f} m above the "
-            f"line of sight) blocks site {site.code} {distance_m / 1000:.1f} km away")
+    return (
+        f"terrain: a ridge {d:,.0f} m away ({elevation:,.0f} m, {above:,.0f} m above the "
+        f"line of sight) blocks site {site.code} {distance_m / 1000:.1f} km away"
+    )
 
 
-def better_spot(place: Place, required_mbps: float, grids: Mapping[str, TechGrid], dem: Dem,
-                backhaul_cap: Mapping[str, float], params: ReadinessParams
-                ) -> dict[str, float] | None:
+def better_spot(
+    place: Place,
+    required_mbps: float,
+    grids: Mapping[str, TechGrid],
+    dem: Dem,
+    backhaul_cap: Mapping[str, float],
+    params: ReadinessParams,
+) -> dict[str, float] | None:
     """The closest cell within walking distance whose usable rate reaches ``required_mbps``.
 
     A cell's usable rate is its radio rate capped by its serving site's backhaul share for one
@@ -246,27 +265,50 @@ def better_spot(place: Place, required_mbps: float, grids: Mapping[str, TechGrid
     d, x, y = best
     here, there = elevation_at(dem, [place.x_m, x], [place.y_m, y])
     bearing = math.degrees(math.atan2(x - place.x_m, y - place.y_m)) % 360
-    return {"x_m": x, "y_m": y, "distance_m": round(d, 1), "bearing_deg": round(bearing, 1),
-            "climb_m": round(float(there - here), 1)}
+    return {
+        "x_m": x,
+        "y_m": y,
+        "distance_m": round(d, 1),
+        "bearing_deg": round(bearing, 1),
+        "climb_m": round(float(there - here), 1),
+    }
 
 
-def _explain_no_signal(place: Place, grids: Mapping[str, TechGrid], dem: Dem,
-                       sites: Sequence[SiteInfo], params: ReadinessParams) -> tuple[str, str]:
+def _explain_no_signal(
+    place: Place,
+    grids: Mapping[str, TechGrid],
+    dem: Dem,
+    sites: Sequence[SiteInfo],
+    params: ReadinessParams,
+) -> tuple[str, str]:
     if place.phone_tech != "5G" and "5G" in grids:
-        five = radio_link(Place(place.code, place.x_m, place.y_m, "5G"), {"5G": grids["5G"]},
-                          params)
+        five = radio_link(
+            Place(place.code, place.x_m, place.y_m, "5G"), {"5G": grids["5G"]}, params
+        )
         if five.technology:
-            return "phone", (f"no 5G phone: only 5G sector {five.sector_code} reaches here "
-                             f"({five.radio_mbps:.1f} Mbps uplink with a 5G phone)")
+            return "phone", (
+                f"no 5G phone: only 5G sector {five.sector_code} reaches here "
+                f"({five.radio_mbps:.1f} Mbps uplink with a 5G phone)"
+            )
     usable = ["4G", "5G"] if place.phone_tech == "5G" else ["4G"]
-    down = _nearest_site(place, [s for s in sites if s.status != "active"],
-                         max_m=params.search_radius_m, usable=usable)
-    nearest = _nearest_site(place, [s for s in sites if s.status == "active"],
-                            max_m=params.search_radius_m, usable=usable)
+    down = _nearest_site(
+        place,
+        [s for s in sites if s.status != "active"],
+        max_m=params.search_radius_m,
+        usable=usable,
+    )
+    nearest = _nearest_site(
+        place,
+        [s for s in sites if s.status == "active"],
+        max_m=params.search_radius_m,
+        usable=usable,
+    )
     if down and (nearest is None or down[1] < nearest[1]):
         site, d = down
-        return "site down", f"site down: the nearest site {site.code} ({d / 1000:.1f} km) is " \
-                            f"{site.status}"
+        return (
+            "site down",
+            f"site down: the nearest site {site.code} ({d / 1000:.1f} km) is {site.status}",
+        )
     if nearest is None:
         return "distance", f"distance: no site within {params.search_radius_m / 1000:.0f} km"
     site, d = nearest
@@ -276,9 +318,14 @@ def _explain_no_signal(place: Place, grids: Mapping[str, TechGrid], dem: Dem,
     return "distance", f"distance: the nearest site {site.code} is {d / 1000:.1f} km away"
 
 
-def seller_verdicts(places: Sequence[Place], grids: Mapping[str, TechGrid], dem: Dem,
-                    sites: Sequence[SiteInfo], backhaul: Mapping[str, SiteBackhaul],
-                    params: ReadinessParams | None = None) -> list[Verdict]:
+def seller_verdicts(
+    places: Sequence[Place],
+    grids: Mapping[str, TechGrid],
+    dem: Dem,
+    sites: Sequence[SiteInfo],
+    backhaul: Mapping[str, SiteBackhaul],
+    params: ReadinessParams | None = None,
+) -> list[Verdict]:
     """A verdict with reasons (and a better spot when short) for every seller."""
     p = params or ReadinessParams()
     links = [radio_link(place, grids, p) for place in places]
@@ -289,18 +336,23 @@ def seller_verdicts(places: Sequence[Place], grids: Mapping[str, TechGrid], dem:
     for sector, n in cell_streams.items():
         site_streams[sector_site[sector]] += n
     by_code = {s.code: s for s in sites}
-    one_more = {code: b.capacity_mbps * p.backhaul_share_for_streams / (site_streams[code] + 1)
-                for code, b in backhaul.items() if b.reachable}
+    one_more = {
+        code: b.capacity_mbps * p.backhaul_share_for_streams / (site_streams[code] + 1)
+        for code, b in backhaul.items()
+        if b.reachable
+    }
     out = []
     for place, link in zip(places, links, strict=True):
         wanted = p.required_mbps(place.wanted_class)
         n_cell = cell_streams.get(link.sector_code, 1) if link.sector_code else 0
         n_site = site_streams.get(link.site_code, 0) if link.site_code else 0
         b = backhaul.get(link.site_code) if link.site_code else None
-        radio_share = min(link.radio_mbps,
-                          link.radio_mbps / p.uplink.prb_share / max(n_cell, 1))
-        per_stream_bh = (b.capacity_mbps * p.backhaul_share_for_streams / max(n_site, 1)
-                         if b and b.reachable else 0.0)
+        radio_share = min(link.radio_mbps, link.radio_mbps / p.uplink.prb_share / max(n_cell, 1))
+        per_stream_bh = (
+            b.capacity_mbps * p.backhaul_share_for_streams / max(n_site, 1)
+            if b and b.reachable
+            else 0.0
+        )
         usable = min(radio_share, per_stream_bh) if link.technology else 0.0
         code = int(service_class_codes([usable], p.thresholds)[0])
         meets = usable >= wanted
@@ -310,49 +362,81 @@ def seller_verdicts(places: Sequence[Place], grids: Mapping[str, TechGrid], dem:
             factor = "backhaul"
             text = f"backhaul: site {link.site_code} is cut off ({b.reason if b else 'unknown'})"
         elif meets:
-            factor, text = "none", (f"meets {place.wanted_class}: {usable:.1f} Mbps via "
-                                    f"{link.technology} sector {link.sector_code}")
+            factor, text = (
+                "none",
+                (
+                    f"meets {place.wanted_class}: {usable:.1f} Mbps via "
+                    f"{link.technology} sector {link.sector_code}"
+                ),
+            )
         elif per_stream_bh < radio_share:
             factor = "backhaul"
-            text = (f"backhaul: {b.kind} {b.capacity_mbps:,.0f} Mbps at site {link.site_code}, "
-                    f"{p.backhaul_share_for_streams:.0%} for streams, shared by {n_site} "
-                    f"stream(s) → {per_stream_bh:.1f} Mbps each")
+            text = (
+                f"backhaul: {b.kind} {b.capacity_mbps:,.0f} Mbps at site {link.site_code}, "
+                f"{p.backhaul_share_for_streams:.0%} for streams, shared by {n_site} "
+                f"stream(s) → {per_stream_bh:.1f} Mbps each"
+            )
         elif radio_share < link.radio_mbps:
             factor = "cell sharing"
-            text = (f"cell sharing: {n_cell} streams share sector {link.sector_code}'s uplink "
-                    f"→ {radio_share:.1f} of {link.radio_mbps:.1f} Mbps each")
+            text = (
+                f"cell sharing: {n_cell} streams share sector {link.sector_code}'s uplink "
+                f"→ {radio_share:.1f} of {link.radio_mbps:.1f} Mbps each"
+            )
         else:
             factor, text = _explain_weak(place, link, grids, dem, by_code, p)
         spot = None if meets else better_spot(place, wanted, grids, dem, one_more, p)
-        out.append(Verdict(
-            code=place.code, service_class=SERVICE_CLASSES[code], wanted_class=place.wanted_class,
-            meets_wanted=meets, limiting_factor=factor, explanation=text,
-            technology=link.technology, site_code=link.site_code, sector_code=link.sector_code,
-            rsrp_dbm=None if link.rsrp_dbm is None else round(link.rsrp_dbm, 1),
-            radio_mbps=round(link.radio_mbps, 2), backhaul_kind=b.kind if b else None,
-            backhaul_per_stream_mbps=round(per_stream_bh, 2) if b else None,
-            usable_mbps=round(usable, 2), cell_streams=n_cell, site_streams=n_site,
-            better_spot=spot))
+        out.append(
+            Verdict(
+                code=place.code,
+                service_class=SERVICE_CLASSES[code],
+                wanted_class=place.wanted_class,
+                meets_wanted=meets,
+                limiting_factor=factor,
+                explanation=text,
+                technology=link.technology,
+                site_code=link.site_code,
+                sector_code=link.sector_code,
+                rsrp_dbm=None if link.rsrp_dbm is None else round(link.rsrp_dbm, 1),
+                radio_mbps=round(link.radio_mbps, 2),
+                backhaul_kind=b.kind if b else None,
+                backhaul_per_stream_mbps=round(per_stream_bh, 2) if b else None,
+                usable_mbps=round(usable, 2),
+                cell_streams=n_cell,
+                site_streams=n_site,
+                better_spot=spot,
+            )
+        )
     return out
 
 
-def _explain_weak(place: Place, link: Link, grids: Mapping[str, TechGrid], dem: Dem,
-                  sites: Mapping[str, SiteInfo], params: ReadinessParams) -> tuple[str, str]:
+def _explain_weak(
+    place: Place,
+    link: Link,
+    grids: Mapping[str, TechGrid],
+    dem: Dem,
+    sites: Mapping[str, SiteInfo],
+    params: ReadinessParams,
+) -> tuple[str, str]:
     """Why a served place's own uplink is short: phone, terrain or plain weak uplink."""
     if place.phone_tech != "5G" and "5G" in grids:
-        five = radio_link(Place(place.code, place.x_m, place.y_m, "5G"), {"5G": grids["5G"]},
-                          params)
+        five = radio_link(
+            Place(place.code, place.x_m, place.y_m, "5G"), {"5G": grids["5G"]}, params
+        )
         if five.radio_mbps > link.radio_mbps:
-            return "phone", (f"no 5G phone: 5G sector {five.sector_code} would give "
-                             f"{five.radio_mbps:.1f} Mbps instead of {link.radio_mbps:.1f}")
+            return "phone", (
+                f"no 5G phone: 5G sector {five.sector_code} would give "
+                f"{five.radio_mbps:.1f} Mbps instead of {link.radio_mbps:.1f}"
+            )
     site = sites.get(link.site_code or "")
     if site is not None:
         d = math.hypot(site.x_m - place.x_m, site.y_m - place.y_m)
         reason = _terrain_reason(dem, place, site, d, params)
         if reason:
             return "terrain", reason
-    return "weak uplink", (f"weak uplink: {link.technology} sector {link.sector_code} at "
-                           f"{link.rsrp_dbm:.0f} dBm RSRP gives {link.radio_mbps:.1f} Mbps")
+    return "weak uplink", (
+        f"weak uplink: {link.technology} sector {link.sector_code} at "
+        f"{link.rsrp_dbm:.0f} dBm RSRP gives {link.radio_mbps:.1f} Mbps"
+    )
 
 
 # ---------------------------------------------------------------- events
@@ -374,10 +458,17 @@ class EventOption:
         return dict(self.__dict__)
 
 
-def rank_event_places(candidates: Sequence[Place], *, streams: int, quality: str,
-                      grids: Mapping[str, TechGrid], backhaul: Mapping[str, SiteBackhaul],
-                      sellers: Sequence[Place], travel_radius_m: float,
-                      params: ReadinessParams | None = None) -> list[EventOption]:
+def rank_event_places(
+    candidates: Sequence[Place],
+    *,
+    streams: int,
+    quality: str,
+    grids: Mapping[str, TechGrid],
+    backhaul: Mapping[str, SiteBackhaul],
+    sellers: Sequence[Place],
+    travel_radius_m: float,
+    params: ReadinessParams | None = None,
+) -> list[EventOption]:
     """Rank places for an event of ``streams`` simultaneous streams at ``quality``.
 
     The serving cell's uplink is shared by the streams (each gets the cell's full-carrier rate
@@ -394,20 +485,32 @@ def rank_event_places(candidates: Sequence[Place], *, streams: int, quality: str
         radio = link.radio_mbps / p.uplink.prb_share / streams
         bh = b.capacity_mbps * p.backhaul_share_for_streams / streams if b and b.reachable else 0.0
         per_stream = min(radio, bh) if link.technology else 0.0
-        nearby = int((np.hypot(xy[:, 0] - place.x_m, xy[:, 1] - place.y_m)
-                      <= travel_radius_m).sum())
+        nearby = int(
+            (np.hypot(xy[:, 0] - place.x_m, xy[:, 1] - place.y_m) <= travel_radius_m).sum()
+        )
         margin = per_stream / need - 1.0
         if link.technology is None:
             why = "no usable signal here"
         else:
             limit = "backhaul" if bh < radio else "cell uplink"
-            why = (f"{streams} × {quality} via {link.technology} sector {link.sector_code}: "
-                   f"{per_stream:.1f} Mbps per stream vs {need:.1f} needed "
-                   f"({margin:+.0%}, limited by {limit})")
-        options.append(EventOption(place.code, 0, margin >= 0, round(margin, 3),
-                                   round(per_stream, 2), nearby, link.technology,
-                                   link.site_code, f"{why}; {nearby} sellers within "
-                                   f"{travel_radius_m / 1000:.0f} km"))
+            why = (
+                f"{streams} × {quality} via {link.technology} sector {link.sector_code}: "
+                f"{per_stream:.1f} Mbps per stream vs {need:.1f} needed "
+                f"({margin:+.0%}, limited by {limit})"
+            )
+        options.append(
+            EventOption(
+                place.code,
+                0,
+                margin >= 0,
+                round(margin, 3),
+                round(per_stream, 2),
+                nearby,
+                link.technology,
+                link.site_code,
+                f"{why}; {nearby} sellers within {travel_radius_m / 1000:.0f} km",
+            )
+        )
     options.sort(key=lambda o: (not o.feasible, -o.sellers_nearby, -o.margin, o.code))
     for rank, option in enumerate(options, start=1):
         option.rank = rank
@@ -425,9 +528,12 @@ class Counted:
     classes: Mapping[str, str]  # service class by "4G", "5G" and "any"
 
 
-def place_classes(place: Place, grids: Mapping[str, TechGrid],
-                  backhaul: Mapping[str, SiteBackhaul], params: ReadinessParams
-                  ) -> dict[str, str]:
+def place_classes(
+    place: Place,
+    grids: Mapping[str, TechGrid],
+    backhaul: Mapping[str, SiteBackhaul],
+    params: ReadinessParams,
+) -> dict[str, str]:
     """A place's service class per technology alone and with either (no stream sharing)."""
     out = {}
     for tech in (*grids, "any"):
@@ -440,8 +546,9 @@ def place_classes(place: Place, grids: Mapping[str, TechGrid],
     return out
 
 
-def coverage_kpis(items: Sequence[Counted], commune_names: Mapping[str, str]
-                  ) -> list[dict[str, Any]]:
+def coverage_kpis(
+    items: Sequence[Counted], commune_names: Mapping[str, str]
+) -> list[dict[str, Any]]:
     """Shares of population, villages and sellers per service class, per commune and for the
     province, for 4G alone, 5G alone and either; plus the share with any signal."""
     groups: dict[str, list[Counted]] = {"": list(items)}
@@ -450,10 +557,15 @@ def coverage_kpis(items: Sequence[Counted], commune_names: Mapping[str, str]
     rows = []
     for code in ["", *sorted(c for c in groups if c)]:
         members = groups[code]
-        row: dict[str, Any] = {"commune_code": code or "province",
-                               "commune": commune_names.get(code, "Lai Châu (tỉnh)")}
-        for kind, label in (("village", "population"), ("village", "villages"),
-                            ("seller", "sellers")):
+        row: dict[str, Any] = {
+            "commune_code": code or "province",
+            "commune": commune_names.get(code, "Lai Châu (tỉnh)"),
+        }
+        for kind, label in (
+            ("village", "population"),
+            ("village", "villages"),
+            ("seller", "sellers"),
+        ):
             chosen = [m for m in members if m.kind == kind]
             weights = [m.weight if label == "population" else 1 for m in chosen]
             total = max(sum(weights), 1)
@@ -463,12 +575,14 @@ def coverage_kpis(items: Sequence[Counted], commune_names: Mapping[str, str]
                     share = sum(w for w, c in zip(weights, classes, strict=True) if c == name)
                     row[f"{label}_{tech}_{name}"] = round(share / total, 4)
                 row[f"{label}_{tech}_signal"] = round(
-                    sum(w for w, c in zip(weights, classes, strict=True) if c != "none") / total,
-                    4)
+                    sum(w for w, c in zip(weights, classes, strict=True) if c != "none") / total, 4
+                )
         centres = [m for m in members if m.kind == "centre"]
         row["centres_with_signal"] = (
             round(sum(m.classes["any"] != "none" for m in centres) / len(centres), 4)
-            if centres else None)
+            if centres
+            else None
+        )
         rows.append(row)
     return rows
 
@@ -478,20 +592,31 @@ def stated_figures_check(province: Mapping[str, Any]) -> dict[str, Any]:
     the prediction."""
     centres = province["centres_with_signal"]
     villages = province["villages_any_signal"]
-    return {"commune_centres_with_signal": centres, "claimed_centres": 1.0,
-            "centres_claim_holds": centres is not None and centres >= 1.0,
-            "villages_with_signal": villages, "claimed_villages": 0.98,
-            "villages_claim_holds": villages > 0.98}
+    return {
+        "commune_centres_with_signal": centres,
+        "claimed_centres": 1.0,
+        "centres_claim_holds": centres is not None and centres >= 1.0,
+        "villages_with_signal": villages,
+        "claimed_villages": 0.98,
+        "villages_claim_holds": villages > 0.98,
+    }
 
 
 # ---------------------------------------------------------------- fibre cuts
-def cut_impact(isolated_sites: Iterable[str], served_sellers: Mapping[str, str | None],
-               village_servers: Mapping[str, tuple[str | None, int]]) -> dict[str, Any]:
+def cut_impact(
+    isolated_sites: Iterable[str],
+    served_sellers: Mapping[str, str | None],
+    village_servers: Mapping[str, tuple[str | None, int]],
+) -> dict[str, Any]:
     """What a cut that isolates ``isolated_sites`` takes offline: the sellers with service
     (``served_sellers``: seller → serving site) and the villages (village → (serving site,
     population)) served by those sites, assuming they fall back to no other site."""
     sites = set(isolated_sites)
     sellers = sorted(code for code, site in served_sellers.items() if site in sites)
     villages = sorted(code for code, (site, _) in village_servers.items() if site in sites)
-    return {"sites": sorted(sites), "sellers": sellers, "villages": villages,
-            "population": sum(village_servers[v][1] for v in villages)}
+    return {
+        "sites": sorted(sites),
+        "sellers": sellers,
+        "villages": villages,
+        "population": sum(village_servers[v][1] for v in villages),
+    }

@@ -32,8 +32,9 @@ def _problem(i: int, field: str, reason: str) -> dict[str, Any]:
 def check_shape(changes: Any) -> list[dict[str, Any]]:
     """The changes as a list of ``{action, layer, code, data}``; ValidationError if malformed."""
     if not isinstance(changes, list) or not changes:
-        raise ValidationError("bad changes", details=[
-            {"field": "changes", "reason": "must be a non-empty list"}])
+        raise ValidationError(
+            "bad changes", details=[{"field": "changes", "reason": "must be a non-empty list"}]
+        )
     problems = []
     for i, change in enumerate(changes, start=1):
         if not isinstance(change, dict):
@@ -52,8 +53,9 @@ def check_shape(changes: Any) -> list[dict[str, Any]]:
     return changes
 
 
-def apply_changes(session: Session, changes: Sequence[Mapping[str, Any]], *, actor: str,
-                  new_site_status: str) -> list[str]:
+def apply_changes(
+    session: Session, changes: Sequence[Mapping[str, Any]], *, actor: str, new_site_status: str
+) -> list[str]:
     """Apply the changes through the registry's own writes; returns the added site codes.
 
     Problems are reported with the change's number as ``row``.
@@ -67,17 +69,20 @@ def apply_changes(session: Session, changes: Sequence[Mapping[str, Any]], *, act
                 if model.layer == "sites":
                     data["status"] = new_site_status
                     added.append(code)
-                store.create_record(session, model, {**data, "code": code}, actor=actor,
-                                    area_bbox=None)
+                store.create_record(
+                    session, model, {**data, "code": code}, actor=actor, area_bbox=None
+                )
             elif change["action"] == "change":
-                store.update_record(session, model, code, data, expected_version=None,
-                                    actor=actor, area_bbox=None)
+                store.update_record(
+                    session, model, code, data, expected_version=None, actor=actor, area_bbox=None
+                )
             else:
                 store.delete_record(session, model, code, expected_version=None, actor=actor)
         except (ValidationError, NotFoundError, ConflictError) as exc:
             details = exc.details or [{"field": "code", "reason": exc.message}]
-            raise ValidationError(f"change {i} cannot be applied", details=[
-                {"row": i, **d} for d in details]) from None
+            raise ValidationError(
+                f"change {i} cannot be applied", details=[{"row": i, **d} for d in details]
+            ) from None
     return added
 
 
@@ -87,8 +92,10 @@ def save(factory: sessionmaker[Session], name: str, changes: Any) -> dict[str, A
 
     check_text(name, "name")
     if not re.match(NAME_PATTERN, name):
-        raise ValidationError("bad name", details=[
-            {"field": "name", "reason": "must be 1–100 letters, digits or . _ -"}])
+        raise ValidationError(
+            "bad name",
+            details=[{"field": "name", "reason": "must be 1–100 letters, digits or . _ -"}],
+        )
     changes = check_shape(changes)
     with factory() as trial:
         trial.begin()
@@ -117,19 +124,35 @@ def _state(config: Mapping[str, Any], session: Session) -> dict[str, Any]:
     """Province KPIs, seller classes and village classes of the registry as the session sees it."""
     inputs = pipeline.ReadinessInputs(config, session, pipeline.readiness_params(config))
     verdicts = pipeline.seller_readiness(inputs)
-    villages = {v.code: (v.name, v.population, readiness.place_classes(
-        inputs.place(v.code, v.geom.x, v.geom.y), inputs.grids, inputs.backhaul,
-        inputs.params)["any"]) for v in inputs.villages}
+    villages = {
+        v.code: (
+            v.name,
+            v.population,
+            readiness.place_classes(
+                inputs.place(v.code, v.geom.x, v.geom.y),
+                inputs.grids,
+                inputs.backhaul,
+                inputs.params,
+            )["any"],
+        )
+        for v in inputs.villages
+    }
     province = pipeline.kpi_table(inputs)[0]
-    keys = [k for k in province if k.startswith(("population_any", "sellers_any",
-                                                 "villages_any"))]
-    return {"kpis": {k: province[k] for k in keys},
-            "sellers": {v["code"]: (v["name"], v["service_class"]) for v in verdicts},
-            "villages": villages}
+    keys = [k for k in province if k.startswith(("population_any", "sellers_any", "villages_any"))]
+    return {
+        "kpis": {k: province[k] for k in keys},
+        "sellers": {v["code"]: (v["name"], v["service_class"]) for v in verdicts},
+        "villages": villages,
+    }
 
 
-def preview(config: Mapping[str, Any], factory: sessionmaker[Session], name: str, *,
-            progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+def preview(
+    config: Mapping[str, Any],
+    factory: sessionmaker[Session],
+    name: str,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
     """What the scenario changes: KPI deltas and the sellers and villages that gain or lose a
     class. The registry is left exactly as it was."""
     rank = {c: i for i, c in enumerate(readiness.SERVICE_CLASSES)}
@@ -153,19 +176,29 @@ def preview(config: Mapping[str, Any], factory: sessionmaker[Session], name: str
         for code, row in new.items():
             was = old.get(code, row)[key]
             if was != row[key]:
-                rows.append({"code": code, "name": row[0], "before": was, "after": row[key],
-                             "gains": rank[row[key]] > rank[was],
-                             **({"population": row[1]} if key == 2 else {})})
+                rows.append(
+                    {
+                        "code": code,
+                        "name": row[0],
+                        "before": was,
+                        "after": row[key],
+                        "gains": rank[row[key]] > rank[was],
+                        **({"population": row[1]} if key == 2 else {}),
+                    }
+                )
         return rows
 
     villages = moved(before["villages"], after["villages"], 2)
     return {
         "name": name,
         "kpi_delta": {k: round(after["kpis"][k] - v, 4) for k, v in before["kpis"].items()},
-        "kpis_before": before["kpis"], "kpis_after": after["kpis"],
-        "sellers": moved(before["sellers"], after["sellers"], 1), "villages": villages,
+        "kpis_before": before["kpis"],
+        "kpis_after": after["kpis"],
+        "sellers": moved(before["sellers"], after["sellers"], 1),
+        "villages": villages,
         "population_gaining": sum(v["population"] for v in villages if v["gains"]),
-        "population_losing": sum(v["population"] for v in villages if not v["gains"])}
+        "population_losing": sum(v["population"] for v in villages if not v["gains"]),
+    }
 
 
 def promote(factory: sessionmaker[Session], name: str, *, actor: str) -> dict[str, Any]:
@@ -174,15 +207,27 @@ def promote(factory: sessionmaker[Session], name: str, *, actor: str) -> dict[st
 
     with factory() as session, session.begin():
         scenario = get(session, name)
-        new_sites = {c["code"] for c in scenario.changes
-                     if c["action"] == "add" and c["layer"] == "sites"}
-        wanted = [c for c in scenario.changes if c["action"] == "add" and (
-            c["code"] in new_sites or (c["layer"] == "sectors"
-                                       and c["data"].get("site_code") in new_sites))]
+        new_sites = {
+            c["code"] for c in scenario.changes if c["action"] == "add" and c["layer"] == "sites"
+        }
+        wanted = [
+            c
+            for c in scenario.changes
+            if c["action"] == "add"
+            and (
+                c["code"] in new_sites
+                or (c["layer"] == "sectors" and c["data"].get("site_code") in new_sites)
+            )
+        ]
         if not wanted:
-            raise ValidationError("nothing to promote", details=[
-                {"field": "changes", "reason": "the scenario adds no site"}])
+            raise ValidationError(
+                "nothing to promote",
+                details=[{"field": "changes", "reason": "the scenario adds no site"}],
+            )
         added = apply_changes(session, wanted, actor=actor, new_site_status="planned")
         scenario.promoted_at = datetime.now(UTC)
-    return {"name": name, "sites": added,
-            "sectors": [c["code"] for c in wanted if c["layer"] == "sectors"]}
+    return {
+        "name": name,
+        "sites": added,
+        "sectors": [c["code"] for c in wanted if c["layer"] == "sectors"],
+    }

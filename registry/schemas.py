@@ -27,12 +27,26 @@ from registry.models import Record
 #: Time zone assumed for date-times given without one (Vietnam, UTC+07:00).
 LOCAL_TZ = timezone(timedelta(hours=7))
 #: 3GPP channel bandwidths: LTE (TS 36.101 Table 5.6-1) and NR FR1 (TS 38.101-1 Table 5.3.2-1).
-BANDWIDTHS_MHZ = {"4G": (1.4, 3, 5, 10, 15, 20),
-                  "5G": (5, 10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 100)}
+BANDWIDTHS_MHZ = {
+    "4G": (1.4, 3, 5, 10, 15, 20),
+    "5G": (5, 10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 100),
+}
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 #: Columns the registry maintains itself; ignored on input (exports carry them).
-READ_ONLY = frozenset({"id", "created_at", "updated_at", "version", "name_key", "geom",
-                       "min_lon", "min_lat", "max_lon", "max_lat"})
+READ_ONLY = frozenset(
+    {
+        "id",
+        "created_at",
+        "updated_at",
+        "version",
+        "name_key",
+        "geom",
+        "min_lon",
+        "min_lat",
+        "max_lon",
+        "max_lat",
+    }
+)
 TRUE_WORDS = {"true", "1", "yes", "y", "t"}
 INT32_MAX = 2**31 - 1  # every integer column is a 32-bit integer on PostgreSQL
 YEARS = (1900, 2100)  # date-times outside these years are typing errors
@@ -112,8 +126,10 @@ def check_text(value: str, field: str | None = None) -> str:
     if BAD_CHARACTERS.search(value):
         if field is None:
             raise ValueError("must not contain control characters")
-        raise ValidationError(f"bad {field}", details=[
-            {"field": field, "reason": "must not contain control characters"}])
+        raise ValidationError(
+            f"bad {field}",
+            details=[{"field": field, "reason": "must not contain control characters"}],
+        )
     return value
 
 
@@ -143,8 +159,9 @@ def parse_geometry(raw: Any) -> BaseGeometry:
     return shapely.force_2d(geom)  # heights above ground are fields, not Z coordinates
 
 
-def _check_geometry(model: type[Record], geom: BaseGeometry,
-                    area_bbox: tuple[float, float, float, float] | None) -> str | None:
+def _check_geometry(
+    model: type[Record], geom: BaseGeometry, area_bbox: tuple[float, float, float, float] | None
+) -> str | None:
     wanted = model.geometry_type
     if geom.is_empty:
         return "is empty"
@@ -162,13 +179,19 @@ def _check_geometry(model: type[Record], geom: BaseGeometry,
     if min_lon < -180 or max_lon > 180 or min_lat < -90 or max_lat > 90:
         return f"has coordinates outside longitude −180…180 / latitude −90…90{swapped}"
     if area_bbox is not None and not inside:
-        return (f"lies outside the registry area {list(area_bbox)}{swapped}; "
-                "set allow_outside_area to store it anyway")
+        return (
+            f"lies outside the registry area {list(area_bbox)}{swapped}; "
+            "set allow_outside_area to store it anyway"
+        )
     return None
 
 
-def validate(model: type[Record], data: dict[str, Any], *,
-             area_bbox: tuple[float, float, float, float] | None = None) -> dict[str, Any]:
+def validate(
+    model: type[Record],
+    data: dict[str, Any],
+    *,
+    area_bbox: tuple[float, float, float, float] | None = None,
+) -> dict[str, Any]:
     """Check and convert one whole record; raise ValidationError listing every problem.
 
     ``data`` holds property values and, for spatial layers, ``geometry`` (GeoJSON, WKT or
@@ -185,8 +208,9 @@ def validate(model: type[Record], data: dict[str, Any], *,
             errors.append({"field": name, "reason": "is not a field of " + model.layer})
     for name, column in columns.items():
         value = data.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()
-                             and not isinstance(column.type, Boolean)):
+        if value is None or (
+            isinstance(value, str) and not value.strip() and not isinstance(column.type, Boolean)
+        ):
             if isinstance(column.type, Boolean):
                 clean[name] = False
             elif column.nullable:
@@ -206,14 +230,23 @@ def validate(model: type[Record], data: dict[str, Any], *,
         else:
             clean[name] = value
     if "code" in clean and not CODE_PATTERN.match(clean["code"]):
-        errors.append({"field": "code", "reason": "must be 1–64 letters, digits or . _ : -, "
-                                                  "starting with a letter or digit"})
+        errors.append(
+            {
+                "field": "code",
+                "reason": "must be 1–64 letters, digits or . _ : -, "
+                "starting with a letter or digit",
+            }
+        )
     if model.layer == "sectors" and {"technology", "bandwidth_mhz"} <= clean.keys():
         allowed = BANDWIDTHS_MHZ[clean["technology"]]
         if clean["bandwidth_mhz"] not in allowed:
             tech = clean["technology"]
-            errors.append({"field": "bandwidth_mhz",
-                           "reason": f"must be a 3GPP {tech} bandwidth: {list(allowed)}"})
+            errors.append(
+                {
+                    "field": "bandwidth_mhz",
+                    "reason": f"must be a 3GPP {tech} bandwidth: {list(allowed)}",
+                }
+            )
     if spatial:
         raw = data.get("geometry")
         if raw is None:
@@ -246,17 +279,23 @@ def properties(model: type[Record], get: Callable[[str], Any]) -> dict[str, Any]
     bulk-inserted (so their audit entries are the same as the row path's)."""
     props = {"code": get("code")}
     props.update({name: _jsonable(get(name)) for name in input_columns(model)})
-    props.update(version=get("version"), created_at=_jsonable(get("created_at")),
-                 updated_at=_jsonable(get("updated_at")))
+    props.update(
+        version=get("version"),
+        created_at=_jsonable(get("created_at")),
+        updated_at=_jsonable(get("updated_at")),
+    )
     return props
 
 
 def feature(model: type[Record], get: Callable[[str], Any]) -> dict[str, Any]:
     """An RFC 7946 Feature from column values read through ``get`` (see ``properties``)."""
     geom = get("geom") if model.geometry_type is not None else None
-    return {"type": "Feature", "id": get("code"),
-            "geometry": mapping(geom) if geom is not None else None,
-            "properties": properties(model, get)}
+    return {
+        "type": "Feature",
+        "id": get("code"),
+        "geometry": mapping(geom) if geom is not None else None,
+        "properties": properties(model, get),
+    }
 
 
 def to_properties(record: Record) -> dict[str, Any]:
@@ -276,15 +315,25 @@ def json_schema(model: type[Record]) -> dict[str, Any]:
     for name, column in input_columns(model).items():
         kind = column.type
         schema: dict[str, Any] = (
-            {"type": "boolean"} if isinstance(kind, Boolean)
-            else {"type": "integer"} if isinstance(kind, Integer)
-            else {"type": "number"} if isinstance(kind, Float)
-            else {"type": "string", "format": "date-time"} if isinstance(kind, UtcDateTime)
-            else {"type": "string", "maxLength": kind.length} if kind.length
-            else {"type": "string"})
+            {"type": "boolean"}
+            if isinstance(kind, Boolean)
+            else {"type": "integer"}
+            if isinstance(kind, Integer)
+            else {"type": "number"}
+            if isinstance(kind, Float)
+            else {"type": "string", "format": "date-time"}
+            if isinstance(kind, UtcDateTime)
+            else {"type": "string", "maxLength": kind.length}
+            if kind.length
+            else {"type": "string"}
+        )
         info = column.info
-        for key, target in (("ge", "minimum"), ("le", "maximum"), ("choices", "enum"),
-                            ("pattern", "pattern")):
+        for key, target in (
+            ("ge", "minimum"),
+            ("le", "maximum"),
+            ("choices", "enum"),
+            ("pattern", "pattern"),
+        ):
             if key in info:
                 schema[target] = list(info[key]) if key == "choices" else info[key]
         if column.doc:
@@ -301,10 +350,17 @@ def audit_entry(entry: Any) -> dict[str, Any]:
     """One history entry as JSON: who, when, what, the fields that changed, before and after."""
     before = (entry.before or {}).get("properties", {})
     after = (entry.after or {}).get("properties", {})
-    changed = sorted(k for k in set(before) | set(after)
-                     if k not in READ_ONLY and before.get(k) != after.get(k))
+    changed = sorted(
+        k for k in set(before) | set(after) if k not in READ_ONLY and before.get(k) != after.get(k)
+    )
     if (entry.before or {}).get("geometry") != (entry.after or {}).get("geometry"):
         changed.append("geometry")
-    return {"id": entry.id, "at": _jsonable(entry.at), "actor": entry.actor,
-            "action": entry.action, "changed": changed, "before": entry.before,
-            "after": entry.after}
+    return {
+        "id": entry.id,
+        "at": _jsonable(entry.at),
+        "actor": entry.actor,
+        "action": entry.action,
+        "changed": changed,
+        "before": entry.before,
+        "after": entry.after,
+    }

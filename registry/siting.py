@@ -126,15 +126,25 @@ class CandidateDesign:
         """The design's sectors on a candidate, as radio-core input."""
         return tuple(
             SectorSpec(
-                site_code=candidate.code, sector_code=f"{candidate.code}-{i + 1}",
-                x_m=candidate.x_m, y_m=candidate.y_m,
-                ground_elevation_m=candidate.ground_elevation_m, height_m=self.tower_height_m,
-                technology=self.technology, freq_mhz=self.freq_mhz,
-                bandwidth_mhz=self.bandwidth_mhz, azimuth_deg=az,
-                mech_tilt_deg=self.mech_tilt_deg, elec_tilt_deg=self.elec_tilt_deg,
-                h_beamwidth_deg=self.h_beamwidth_deg, v_beamwidth_deg=self.v_beamwidth_deg,
-                gain_dbi=self.gain_dbi, tx_power_dbm=self.tx_power_dbm)
-            for i, az in enumerate(self.azimuths_deg))
+                site_code=candidate.code,
+                sector_code=f"{candidate.code}-{i + 1}",
+                x_m=candidate.x_m,
+                y_m=candidate.y_m,
+                ground_elevation_m=candidate.ground_elevation_m,
+                height_m=self.tower_height_m,
+                technology=self.technology,
+                freq_mhz=self.freq_mhz,
+                bandwidth_mhz=self.bandwidth_mhz,
+                azimuth_deg=az,
+                mech_tilt_deg=self.mech_tilt_deg,
+                elec_tilt_deg=self.elec_tilt_deg,
+                h_beamwidth_deg=self.h_beamwidth_deg,
+                v_beamwidth_deg=self.v_beamwidth_deg,
+                gain_dbi=self.gain_dbi,
+                tx_power_dbm=self.tx_power_dbm,
+            )
+            for i, az in enumerate(self.azimuths_deg)
+        )
 
 
 @dataclass(frozen=True)
@@ -184,8 +194,9 @@ class GainMatrix:
         """The matrix as a scipy CSR (candidates x demand, 1 where lifted)."""
         indptr = np.concatenate([[0], np.cumsum([c.size for c in self.covers])])
         indices = np.concatenate([*self.covers, np.zeros(0, np.int64)])
-        return csr_matrix((np.ones(indices.size), indices, indptr),
-                          shape=(len(self.candidates), len(self.demand)))
+        return csr_matrix(
+            (np.ones(indices.size), indices, indptr), shape=(len(self.candidates), len(self.demand))
+        )
 
 
 @dataclass(frozen=True)
@@ -375,7 +386,8 @@ def generate_candidates(
     peak_size = max(3, 2 * round(min_spacing_m / (2 * k * cell)) + 1)
     peaks = (smooth == ndimage.maximum_filter(smooth, size=peak_size, mode="nearest")) & valid
     relief = smooth - ndimage.uniform_filter(
-        smooth, size=max(3, round(relief_window_m / (k * cell))), mode="nearest")
+        smooth, size=max(3, round(relief_window_m / (k * cell))), mode="nearest"
+    )
     pr, pc = np.nonzero(peaks)
     order = np.argsort(-relief[pr, pc], kind="stable")
     xs, ys = dem.transform @ (cc[pr, pc] + 0.5, rr[pr, pc] + 0.5)
@@ -389,8 +401,16 @@ def generate_candidates(
         if inside[j] and spacing.fits(x, y):
             spacing.add(x, y)
             n += 1
-            out.append(Candidate(f"C{n:04d}", x, y, float(zmax[pr[i], pc[i]]),
-                                 float(relief[pr[i], pc[i]]), "ridge"))
+            out.append(
+                Candidate(
+                    f"C{n:04d}",
+                    x,
+                    y,
+                    float(zmax[pr[i], pc[i]]),
+                    float(relief[pr[i], pc[i]]),
+                    "ridge",
+                )
+            )
     return out
 
 
@@ -398,8 +418,25 @@ def generate_candidates(
 
 
 @njit(cache=True, nogil=True)
-def _best_coupling_gain(loss, cx, cy, elev, site_x, site_y, z_tx, rx_h, inv_2kr,
-                        az, mtilt, etilt, hbw, vbw, gain, ftb, slv):  # pragma: no cover - numba
+def _best_coupling_gain(
+    loss,
+    cx,
+    cy,
+    elev,
+    site_x,
+    site_y,
+    z_tx,
+    rx_h,
+    inv_2kr,
+    az,
+    mtilt,
+    etilt,
+    hbw,
+    vbw,
+    gain,
+    ftb,
+    slv,
+):  # pragma: no cover - numba
     """Per point: max over sectors of (sector gain - loss), as `_kernels.accumulate` forms it."""
     out = np.empty(loss.shape[0])
     for p in range(loss.shape[0]):
@@ -407,12 +444,12 @@ def _best_coupling_gain(loss, cx, cy, elev, site_x, site_y, z_tx, rx_h, inv_2kr,
         north = cy[p] - site_y
         d2 = east * east + north * north
         bearing = math.degrees(math.atan2(east, north))
-        depression = math.degrees(math.atan2(z_tx - elev[p] - rx_h + d2 * inv_2kr,
-                                             math.sqrt(d2)))
+        depression = math.degrees(math.atan2(z_tx - elev[p] - rx_h + d2 * inv_2kr, math.sqrt(d2)))
         best = -np.inf
         for q in range(az.shape[0]):
-            g = sector_gain_dbi(bearing, depression, az[q], mtilt[q], etilt[q], hbw[q], vbw[q],
-                                gain[q], ftb, slv)
+            g = sector_gain_dbi(
+                bearing, depression, az[q], mtilt[q], etilt[q], hbw[q], vbw[q], gain[q], ftb, slv
+            )
             if g > best:
                 best = g
         out[p] = best - loss[p]
@@ -466,8 +503,9 @@ def candidate_gains(
     pop = np.array([d.population for d in demand], dtype=np.float64)
     sel = np.array([d.sellers for d in demand], dtype=np.float64)
     weight = gp.population_weight * pop + gp.seller_weight * sel
-    unserved = np.array([SERVICE_CLASSES.index(d.current_class) < target for d in demand],
-                        dtype=bool)
+    unserved = np.array(
+        [SERVICE_CLASSES.index(d.current_class) < target for d in demand], dtype=bool
+    )
     if backhaul_capacity_mbps is not None and len(backhaul_capacity_mbps) != len(candidates):
         raise ValueError("one backhaul capacity per candidate")
     # Demand on the analysis grid: the cell containing each point, its centre and ground.
@@ -485,12 +523,21 @@ def candidate_gains(
     cx, cy = np.asarray(cx, dtype=np.float64), np.asarray(cy, dtype=np.float64)
     tree = cKDTree(np.column_stack([cx, cy])) if idx.size else None
     sec = design.sectors(candidates[0]) if candidates else ()
-    arrays = [np.array([getattr(s, a) for s in sec], dtype=np.float64)
-              for a in ("azimuth_deg", "mech_tilt_deg", "elec_tilt_deg", "h_beamwidth_deg",
-                        "v_beamwidth_deg", "gain_dbi")]
+    arrays = [
+        np.array([getattr(s, a) for s in sec], dtype=np.float64)
+        for a in (
+            "azimuth_deg",
+            "mech_tilt_deg",
+            "elec_tilt_deg",
+            "h_beamwidth_deg",
+            "v_beamwidth_deg",
+            "gain_dbi",
+        )
+    ]
     scs = subcarrier_spacing_khz(design.technology, p.radio)
-    pre = power_per_re_dbm(design.tx_power_dbm,
-                           resource_blocks(design.technology, design.bandwidth_mhz, scs))
+    pre = power_per_re_dbm(
+        design.tx_power_dbm, resource_blocks(design.technology, design.bandwidth_mhz, scs)
+    )
     budget = uplink_budget(design.technology, design.bandwidth_mhz, p.radio, p.uplink)
     inv_2kr = 1.0 / (2.0 * p.k_factor * p.earth_radius_m)
     empty = np.zeros(0, np.int64)
@@ -499,26 +546,50 @@ def candidate_gains(
         c = candidates[i]
         if tree is None:
             return empty, np.zeros(0)
-        near = np.asarray(tree.query_ball_point((c.x_m, c.y_m), p.max_radius_m + step * max(
-            dem.cell_size)), dtype=np.int64)
+        near = np.asarray(
+            tree.query_ball_point((c.x_m, c.y_m), p.max_radius_m + step * max(dem.cell_size)),
+            dtype=np.int64,
+        )
         if near.size == 0:
             return empty, np.zeros(0)
-        values = point_path_loss(dem, c.x_m, c.y_m, antenna_height_m=design.tower_height_m,
-                                 freq_mhz=design.freq_mhz, rows=gr[idx[near]],
-                                 cols=gc[idx[near]], ground_elevation_m=c.ground_elevation_m,
-                                 params=p)
+        values = point_path_loss(
+            dem,
+            c.x_m,
+            c.y_m,
+            antenna_height_m=design.tower_height_m,
+            freq_mhz=design.freq_mhz,
+            rows=gr[idx[near]],
+            cols=gc[idx[near]],
+            ground_elevation_m=c.ground_elevation_m,
+            params=p,
+        )
         ok = np.isfinite(values)
         near, values = near[ok], values[ok]
-        cg = _best_coupling_gain(values, cx[near], cy[near], elev[near], c.x_m, c.y_m,
-                                 c.ground_elevation_m + design.tower_height_m,
-                                 p.radio.ue_height_m, inv_2kr, *arrays,
-                                 p.radio.front_to_back_db, p.radio.side_lobe_v_db)
+        cg = _best_coupling_gain(
+            values,
+            cx[near],
+            cy[near],
+            elev[near],
+            c.x_m,
+            c.y_m,
+            c.ground_elevation_m + design.tower_height_m,
+            p.radio.ue_height_m,
+            inv_2kr,
+            *arrays,
+            p.radio.front_to_back_db,
+            p.radio.side_lobe_v_db,
+        )
         cg = cg - p.clutter_margin_db
         rsrp = pre + cg + p.radio.ue_antenna_gain_dbi
-        rate = uplink_rate_mbps(cg, ue_power_dbm=budget.ue_power_dbm, noise_dbm=budget.noise_dbm,
-                                bandwidth_hz=budget.bandwidth_hz,
-                                time_fraction=budget.time_fraction, radio=p.radio,
-                                uplink=p.uplink)
+        rate = uplink_rate_mbps(
+            cg,
+            ue_power_dbm=budget.ue_power_dbm,
+            noise_dbm=budget.noise_dbm,
+            bandwidth_hz=budget.bandwidth_hz,
+            time_fraction=budget.time_fraction,
+            radio=p.radio,
+            uplink=p.uplink,
+        )
         if backhaul_capacity_mbps is not None:
             rate = np.minimum(rate, backhaul_capacity_mbps[i] * gp.backhaul_share_for_streams)
         lifted = (rate >= need) & (rsrp >= gp.rsrp_floor_dbm)
@@ -527,15 +598,23 @@ def candidate_gains(
 
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
         results = list(pool.map(one, range(len(candidates))))
-    return GainMatrix(tuple(candidates), tuple(demand), tuple(r[0] for r in results),
-                      tuple(r[1] for r in results), pop, sel, weight)
+    return GainMatrix(
+        tuple(candidates),
+        tuple(demand),
+        tuple(r[0] for r in results),
+        tuple(r[1] for r in results),
+        pop,
+        sel,
+        weight,
+    )
 
 
 # --------------------------------------------------------------------------- costs
 
 
-def _microwave_clear(dem: Dem, a: tuple[float, float, float], b: tuple[float, float, float],
-                     cost: CostParams) -> bool:
+def _microwave_clear(
+    dem: Dem, a: tuple[float, float, float], b: tuple[float, float, float], cost: CostParams
+) -> bool:
     """Line of sight between two antennas (x, y, absolute height) with Fresnel clearance.
 
     The path is sampled as `terrain.terrain_profile` samples it (at most one cell apart,
@@ -574,28 +653,51 @@ def backhaul_options(
     """
     c = cost or CostParams()
     out: dict[BackhaulKind, Backhaul] = {
-        "satellite": Backhaul("satellite", c.satellite_cost, c.site_cost + c.satellite_cost,
-                              c.satellite_capacity_mbps, 0.0, None)}
+        "satellite": Backhaul(
+            "satellite",
+            c.satellite_cost,
+            c.site_cost + c.satellite_cost,
+            c.satellite_capacity_mbps,
+            0.0,
+            None,
+        )
+    }
     if fibre_nodes:
         d = [math.hypot(n.x_m - candidate.x_m, n.y_m - candidate.y_m) for n in fibre_nodes]
         j = int(np.argmin(d))
         route_km = d[j] * c.fibre_detour_factor / 1_000.0
         if route_km <= c.fibre_max_km:
             price = route_km * c.fibre_cost_per_km
-            out["fibre"] = Backhaul("fibre", price, c.site_cost + price, c.fibre_capacity_mbps,
-                                    d[j], fibre_nodes[j].code)
-    hubs = sorted(((math.hypot(h.x_m - candidate.x_m, h.y_m - candidate.y_m), h)
-                   for h in fibre_fed_sites), key=lambda t: t[0])
+            out["fibre"] = Backhaul(
+                "fibre",
+                price,
+                c.site_cost + price,
+                c.fibre_capacity_mbps,
+                d[j],
+                fibre_nodes[j].code,
+            )
+    hubs = sorted(
+        ((math.hypot(h.x_m - candidate.x_m, h.y_m - candidate.y_m), h) for h in fibre_fed_sites),
+        key=lambda t: t[0],
+    )
     a = (candidate.x_m, candidate.y_m, candidate.ground_elevation_m + c.microwave_antenna_height_m)
     for dist, hub in hubs[: c.microwave_hubs_checked]:
         if dist > c.microwave_max_km * 1_000.0:
             break
-        ground = (hub.ground_elevation_m if hub.ground_elevation_m is not None
-                  else float(elevation_at(dem, np.array([hub.x_m]), np.array([hub.y_m]))[0]))
+        ground = (
+            hub.ground_elevation_m
+            if hub.ground_elevation_m is not None
+            else float(elevation_at(dem, np.array([hub.x_m]), np.array([hub.y_m]))[0])
+        )
         if _microwave_clear(dem, a, (hub.x_m, hub.y_m, ground + c.microwave_antenna_height_m), c):
-            out["microwave"] = Backhaul("microwave", c.microwave_cost,
-                                        c.site_cost + c.microwave_cost,
-                                        c.microwave_capacity_mbps, dist, hub.code)
+            out["microwave"] = Backhaul(
+                "microwave",
+                c.microwave_cost,
+                c.site_cost + c.microwave_cost,
+                c.microwave_capacity_mbps,
+                dist,
+                hub.code,
+            )
             break
     return out
 
@@ -616,9 +718,14 @@ def site_costs(
     cost: CostParams | None = None,
 ) -> list[Backhaul]:
     """`cheapest_backhaul` of every candidate (site cost included in `total_cost`)."""
-    return [cheapest_backhaul(backhaul_options(dem, cand, fibre_nodes=fibre_nodes,
-                                               fibre_fed_sites=fibre_fed_sites, cost=cost))
-            for cand in candidates]
+    return [
+        cheapest_backhaul(
+            backhaul_options(
+                dem, cand, fibre_nodes=fibre_nodes, fibre_fed_sites=fibre_fed_sites, cost=cost
+            )
+        )
+        for cand in candidates
+    ]
 
 
 # --------------------------------------------------------------------------- selection
@@ -632,13 +739,13 @@ def spacing_conflicts(xy: np.ndarray, min_spacing_m: float) -> list[tuple[int, i
     """
     if min_spacing_m <= 0 or len(xy) < 2:
         return []
-    pairs = cKDTree(np.asarray(xy, dtype=np.float64)).query_pairs(
-        np.nextafter(min_spacing_m, 0.0))
+    pairs = cKDTree(np.asarray(xy, dtype=np.float64)).query_pairs(np.nextafter(min_spacing_m, 0.0))
     return sorted(pairs)
 
 
-def _check_selection_inputs(n: int, costs: Sequence[float] | None, budget: float | None,
-                            max_sites: int | None) -> np.ndarray:
+def _check_selection_inputs(
+    n: int, costs: Sequence[float] | None, budget: float | None, max_sites: int | None
+) -> np.ndarray:
     c = np.ones(n) if costs is None else np.asarray(costs, dtype=np.float64)
     if c.shape != (n,) or np.any(c < 0):
         raise ValueError("one non-negative cost per candidate")
@@ -651,13 +758,19 @@ def _xy(matrix: GainMatrix) -> np.ndarray:
     return np.array([[c.x_m, c.y_m] for c in matrix.candidates], dtype=np.float64).reshape(-1, 2)
 
 
-def _greedy_run(covers: Sequence[np.ndarray], weight: np.ndarray, costs: np.ndarray,
-                budget: float, max_sites: int, conflicts: dict[int, set[int]],
-                ratio: bool, allowed: Iterable[int] | None = None
-                ) -> tuple[list[int], list[float]]:
+def _greedy_run(
+    covers: Sequence[np.ndarray],
+    weight: np.ndarray,
+    costs: np.ndarray,
+    budget: float,
+    max_sites: int,
+    conflicts: dict[int, set[int]],
+    ratio: bool,
+    allowed: Iterable[int] | None = None,
+) -> tuple[list[int], list[float]]:
     covered = np.zeros(weight.size, dtype=bool)
     heap = []
-    for i in (range(len(covers)) if allowed is None else allowed):
+    for i in range(len(covers)) if allowed is None else allowed:
         g = float(weight[covers[i]].sum())
         if g > 0 and costs[i] <= budget:
             key = g / costs[i] if ratio and costs[i] > 0 else (math.inf if ratio else g)
@@ -736,8 +849,14 @@ def greedy_select(
     if budget is not None and np.ptp(c) > 0:
         runs.append(_greedy_run(matrix.covers, matrix.weight, c, b, k, conflicts, ratio=True))
     chosen, gains = max(runs, key=lambda r: sum(r[1]))
-    return Selection(tuple(chosen), tuple(gains), float(sum(gains)), float(c[chosen].sum()),
-                     "greedy", wall_s=time.perf_counter() - t0)
+    return Selection(
+        tuple(chosen),
+        tuple(gains),
+        float(sum(gains)),
+        float(c[chosen].sum()),
+        "greedy",
+        wall_s=time.perf_counter() - t0,
+    )
 
 
 def ip_select(
@@ -785,8 +904,11 @@ def ip_select(
     k = len(c) if max_sites is None else int(max_sites)
     pairs = spacing_conflicts(_xy(matrix), min_spacing_m)
     conflicts = _conflict_map(pairs)
-    useful = [i for i, cov in enumerate(matrix.covers)
-              if cov.size and matrix.weight[cov].sum() > 0 and c[i] <= b]
+    useful = [
+        i
+        for i, cov in enumerate(matrix.covers)
+        if cov.size and matrix.weight[cov].sum() > 0 and c[i] <= b
+    ]
     col = {i: n for n, i in enumerate(useful)}
     groups: dict[tuple[int, ...], float] = {}
     by_point: dict[int, list[int]] = {}
@@ -805,8 +927,9 @@ def ip_select(
     if threads is not None:
         h.setOptionValue("threads", int(threads))
     h.addVars(nx_ + ny, np.zeros(nx_ + ny), np.ones(nx_ + ny))
-    h.changeColsIntegrality(nx_, np.arange(nx_, dtype=np.int32),
-                            np.array([highspy.HighsVarType.kInteger] * nx_))
+    h.changeColsIntegrality(
+        nx_, np.arange(nx_, dtype=np.int32), np.array([highspy.HighsVarType.kInteger] * nx_)
+    )
     weights = np.array(list(groups.values()), dtype=np.float64)
     h.changeColsCost(ny, np.arange(nx_, nx_ + ny, dtype=np.int32), weights)
     h.changeObjectiveSense(highspy.ObjSense.kMaximize)
@@ -836,9 +959,15 @@ def ip_select(
             lower.append(-inf)
             upper.append(1.0)
     if starts:
-        h.addRows(len(starts), np.array(lower), np.array(upper), len(index),
-                  np.array(starts, dtype=np.int32), np.array(index, dtype=np.int32),
-                  np.array(value, dtype=np.float64))
+        h.addRows(
+            len(starts),
+            np.array(lower),
+            np.array(upper),
+            len(index),
+            np.array(starts, dtype=np.int32),
+            np.array(index, dtype=np.int32),
+            np.array(value, dtype=np.float64),
+        )
     greedy = _greedy_run(matrix.covers, matrix.weight, c, b, k, conflicts, ratio=False)[0]
     if greedy and nx_:
         start = np.zeros(nx_ + ny)
@@ -860,13 +989,29 @@ def ip_select(
     else:
         status, picked, gap, bound = "optimal", [], 0.0, 0.0
     # Re-order the chosen set greedily to report each site's marginal gain.
-    order, gains = _greedy_run(matrix.covers, matrix.weight, np.zeros(len(c)), math.inf,
-                               len(picked), {}, ratio=False, allowed=picked)
+    order, gains = _greedy_run(
+        matrix.covers,
+        matrix.weight,
+        np.zeros(len(c)),
+        math.inf,
+        len(picked),
+        {},
+        ratio=False,
+        allowed=picked,
+    )
     order += [i for i in picked if i not in order]  # zero-gain picks, if any
     gains += [0.0] * (len(order) - len(gains))
-    return Selection(tuple(order), tuple(gains), float(sum(gains)), float(c[order].sum()),
-                     "ip", mip_gap=gap, bound=bound, status=status,
-                     wall_s=time.perf_counter() - t0)
+    return Selection(
+        tuple(order),
+        tuple(gains),
+        float(sum(gains)),
+        float(c[order].sum()),
+        "ip",
+        mip_gap=gap,
+        bound=bound,
+        status=status,
+        wall_s=time.perf_counter() - t0,
+    )
 
 
 def covered_weight(matrix: GainMatrix, chosen: Iterable[int]) -> float:
@@ -878,8 +1023,22 @@ def covered_weight(matrix: GainMatrix, chosen: Iterable[int]) -> float:
 
 
 __all__ = [
-    "Backhaul", "Candidate", "CandidateDesign", "CostParams", "DemandPoint", "GainMatrix",
-    "GainParams", "Hub", "Selection", "backhaul_options", "candidate_gains",
-    "cheapest_backhaul", "covered_weight", "generate_candidates", "greedy_select", "ip_select",
-    "site_costs", "spacing_conflicts",
+    "Backhaul",
+    "Candidate",
+    "CandidateDesign",
+    "CostParams",
+    "DemandPoint",
+    "GainMatrix",
+    "GainParams",
+    "Hub",
+    "Selection",
+    "backhaul_options",
+    "candidate_gains",
+    "cheapest_backhaul",
+    "covered_weight",
+    "generate_candidates",
+    "greedy_select",
+    "ip_select",
+    "site_costs",
+    "spacing_conflicts",
 ]

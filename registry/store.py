@@ -45,8 +45,11 @@ CREATE_DEFAULTS = "_create_defaults"
 def references(model: type[Record]) -> dict[str, type[Record]]:
     """The model's reference columns and the layer each one points to."""
     by_table = {m.__tablename__: m for m in LAYERS}
-    return {c.name: by_table[next(iter(c.foreign_keys)).column.table.name]
-            for c in model.__table__.columns if c.foreign_keys}
+    return {
+        c.name: by_table[next(iter(c.foreign_keys)).column.table.name]
+        for c in model.__table__.columns
+        if c.foreign_keys
+    }
 
 
 # ---------------------------------------------------------------- reading
@@ -55,16 +58,21 @@ def _bbox_clause(session: Session, model: type[Any], bbox: BBox) -> ColumnElemen
     envelope`` so the GiST index finds the candidates (the columns keep the exact, backend-
     independent answer: the index's boxes are float4, rounded outwards)."""
     x0, y0, x1, y1 = bbox
-    exact = (model.max_lon >= x0) & (model.min_lon <= x1) & (model.max_lat >= y0) & (
-        model.min_lat <= y1)
+    exact = (
+        (model.max_lon >= x0)
+        & (model.min_lon <= x1)
+        & (model.max_lat >= y0)
+        & (model.min_lat <= y1)
+    )
     if session.get_bind().dialect.name != "postgresql":
         return exact
     envelope = func.ST_MakeEnvelope(x0, y0, x1, y1, SRID)
     return model.geom.op("&&", is_comparison=True)(envelope) & exact
 
 
-def _filters(session: Session, model: type[Record], *, bbox: BBox | None, commune: str | None,
-             q: str | None) -> tuple[list[ColumnElement[bool]], Any]:
+def _filters(
+    session: Session, model: type[Record], *, bbox: BBox | None, commune: str | None, q: str | None
+) -> tuple[list[ColumnElement[bool]], Any]:
     """SQL conditions, plus a commune polygon to test in process for layers without a link
     (on SQLite; PostGIS tests the polygon itself)."""
     where: list[ColumnElement[bool]] = []
@@ -76,8 +84,9 @@ def _filters(session: Session, model: type[Record], *, bbox: BBox | None, commun
         where.append(target.like(key, escape="\\"))
     if bbox is not None:
         if model is Sector:
-            where.append(Sector.site_code.in_(
-                select(Site.code).where(_bbox_clause(session, Site, bbox))))
+            where.append(
+                Sector.site_code.in_(select(Site.code).where(_bbox_clause(session, Site, bbox)))
+            )
         else:
             where.append(_bbox_clause(session, model, bbox))
     if commune is not None:
@@ -87,30 +96,41 @@ def _filters(session: Session, model: type[Record], *, bbox: BBox | None, commun
         elif "commune_code" in model.__table__.c:
             where.append(model.commune_code == commune)
         elif model is Seller:
-            where.append(Seller.village_code.in_(
-                select(Village.code).where(Village.commune_code == commune)))
+            where.append(
+                Seller.village_code.in_(select(Village.code).where(Village.commune_code == commune))
+            )
         elif model is Sector:
-            where.append(Sector.site_code.in_(
-                select(Site.code).where(Site.commune_code == commune)))
+            where.append(
+                Sector.site_code.in_(select(Site.code).where(Site.commune_code == commune))
+            )
         elif session.get_bind().dialect.name == "postgresql":
-            where.append(func.ST_Intersects(model.geom, select(Commune.geom).where(
-                Commune.code == commune).scalar_subquery()))
+            where.append(
+                func.ST_Intersects(
+                    model.geom,
+                    select(Commune.geom).where(Commune.code == commune).scalar_subquery(),
+                )
+            )
         else:
             polygon = area.geom
             where.append(_bbox_clause(session, model, polygon.bounds))
     return where, polygon
 
 
-def _take(session: Session, stmt: Select[Any], polygon: Any, n: int | None = None
-          ) -> list[Record]:
+def _take(session: Session, stmt: Select[Any], polygon: Any, n: int | None = None) -> list[Record]:
     """The first ``n`` records of ``stmt`` (all when None) that intersect ``polygon`` if any."""
     if polygon is None:
         return list(session.scalars(stmt if n is None else stmt.limit(n)))
     return list(islice((r for r in session.scalars(stmt) if r.geom.intersects(polygon)), n))
 
 
-def list_records(session: Session, model: type[Record], *, bbox: BBox | None = None,
-                 commune: str | None = None, q: str | None = None) -> list[Record]:
+def list_records(
+    session: Session,
+    model: type[Record],
+    *,
+    bbox: BBox | None = None,
+    commune: str | None = None,
+    q: str | None = None,
+) -> list[Record]:
     """Every record matching every given filter, ordered by code.
 
     ``q`` matches names ignoring case and diacritics ("binh lu" finds "Bình Lư"); ``bbox`` is
@@ -139,9 +159,17 @@ class Page:
     prev_before: str | None
 
 
-def list_page(session: Session, model: type[Record], *, limit: int, after: str | None = None,
-              before: str | None = None, bbox: BBox | None = None, commune: str | None = None,
-              q: str | None = None) -> Page:
+def list_page(
+    session: Session,
+    model: type[Record],
+    *,
+    limit: int,
+    after: str | None = None,
+    before: str | None = None,
+    bbox: BBox | None = None,
+    commune: str | None = None,
+    q: str | None = None,
+) -> Page:
     """The ``limit`` records that follow code ``after`` (or precede ``before``) among those
     matching the filters of ``list_records``.
 
@@ -156,14 +184,22 @@ def list_page(session: Session, model: type[Record], *, limit: int, after: str |
     100 ms instead of 3 ms.)
     """
     if after is not None and before is not None:
-        raise ValidationError("give after or before, not both", details=[
-            {"field": "before", "reason": "cannot be combined with after"}])
+        raise ValidationError(
+            "give after or before, not both",
+            details=[{"field": "before", "reason": "cannot be combined with after"}],
+        )
     where, polygon = _filters(session, model, bbox=bbox, commune=commune, q=q)
     if polygon is not None:
         counted = len(_take(session, select(model).where(*where), polygon, COUNT_LIMIT + 1))
     else:
-        counted = session.scalar(select(func.count()).select_from(
-            select(model.id).where(*where).limit(COUNT_LIMIT + 1).subquery())) or 0
+        counted = (
+            session.scalar(
+                select(func.count()).select_from(
+                    select(model.id).where(*where).limit(COUNT_LIMIT + 1).subquery()
+                )
+            )
+            or 0
+        )
     selective = counted <= COUNT_LIMIT
     # The fenced subquery steers PostgreSQL's planner; SQLite plans well without it (and
     # building the aliased entity costs about 1 ms of Python per page).
@@ -173,19 +209,25 @@ def list_page(session: Session, model: type[Record], *, limit: int, after: str |
     code = entity.code
     if before is None:
         stmt = matching.order_by(code)
-        rows = _take(session, stmt if after is None else stmt.where(code > after), polygon,
-                     limit + 1)
+        rows = _take(
+            session, stmt if after is None else stmt.where(code > after), polygon, limit + 1
+        )
         records, has_next = rows[:limit], len(rows) > limit
         has_prev = after is not None and bool(
-            _take(session, matching.where(code <= after).order_by(code.desc()), polygon, 1))
+            _take(session, matching.where(code <= after).order_by(code.desc()), polygon, 1)
+        )
     else:
-        rows = _take(session, matching.where(code < before).order_by(code.desc()), polygon,
-                     limit + 1)
+        rows = _take(
+            session, matching.where(code < before).order_by(code.desc()), polygon, limit + 1
+        )
         records, has_prev = rows[:limit][::-1], len(rows) > limit
         has_next = bool(_take(session, matching.where(code >= before).order_by(code), polygon, 1))
-    return Page(records=records, number_matched=counted if selective else None,
-                next_after=records[-1].code if has_next and records else None,
-                prev_before=records[0].code if has_prev and records else None)
+    return Page(
+        records=records,
+        number_matched=counted if selective else None,
+        next_after=records[-1].code if has_next and records else None,
+        prev_before=records[0].code if has_prev and records else None,
+    )
 
 
 def get_record(session: Session, model: type[Record], code: str) -> Record:
@@ -199,12 +241,14 @@ def get_record(session: Session, model: type[Record], code: str) -> Record:
 CODES_PER_QUERY = 500
 
 
-def _by_codes(session: Session, stmt: Select[Any], model: type[Record],
-              codes: Iterable[str]) -> Iterator[Any]:
+def _by_codes(
+    session: Session, stmt: Select[Any], model: type[Record], codes: Iterable[str]
+) -> Iterator[Any]:
     unique = list(dict.fromkeys(codes))
     for start in range(0, len(unique), CODES_PER_QUERY):
-        yield from session.scalars(stmt.where(
-            model.code.in_(unique[start:start + CODES_PER_QUERY])))
+        yield from session.scalars(
+            stmt.where(model.code.in_(unique[start : start + CODES_PER_QUERY]))
+        )
 
 
 def find_by_codes(session: Session, model: type[Record], codes: Iterable[str]) -> dict[str, Record]:
@@ -217,30 +261,49 @@ def existing_codes(session: Session, model: type[Record], codes: Iterable[str]) 
 
 
 # ---------------------------------------------------------------- writing
-def _missing_references(session: Session, model: type[Record], rows: Sequence[Mapping[str, Any]],
-                        pending: Mapping[str, set[str]]) -> list[tuple[int, str, str]]:
+def _missing_references(
+    session: Session,
+    model: type[Record],
+    rows: Sequence[Mapping[str, Any]],
+    pending: Mapping[str, set[str]],
+) -> list[tuple[int, str, str]]:
     """(row index, field, code) for each reference that points nowhere."""
     problems = []
     for name, target in references(model).items():
         wanted = {row[name] for row in rows if row.get(name) is not None}
         known = existing_codes(session, target, wanted) | pending.get(target.layer, set())
-        problems += [(i, name, row[name]) for i, row in enumerate(rows)
-                     if row.get(name) is not None and row[name] not in known]
+        problems += [
+            (i, name, row[name])
+            for i, row in enumerate(rows)
+            if row.get(name) is not None and row[name] not in known
+        ]
     return problems
 
 
 def _check_references(session: Session, model: type[Record], clean: Mapping[str, Any]) -> None:
     missing = _missing_references(session, model, [clean], {})
     if missing:
-        raise ValidationError(f"invalid {model.layer} record", details=[
-            {"field": f, "reason": f"refers to {c!r}, which does not exist"}
-            for _, f, c in missing])
+        raise ValidationError(
+            f"invalid {model.layer} record",
+            details=[
+                {"field": f, "reason": f"refers to {c!r}, which does not exist"}
+                for _, f, c in missing
+            ],
+        )
 
 
-def _audit(session: Session, model: type[Record], code: str, action: str, actor: str,
-           before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
-    session.add(Audit(actor=actor, action=action, entity=model.layer, key=code, before=before,
-                      after=after))
+def _audit(
+    session: Session,
+    model: type[Record],
+    code: str,
+    action: str,
+    actor: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    session.add(
+        Audit(actor=actor, action=action, entity=model.layer, key=code, before=before, after=after)
+    )
 
 
 def _apply(record: Record, clean: Mapping[str, Any]) -> bool:
@@ -256,8 +319,10 @@ def _apply(record: Record, clean: Mapping[str, Any]) -> bool:
 
 
 def _conflict(model: type[Record], code: str, cause: Exception) -> ConflictError:
-    return ConflictError(f"{model.layer} {code!r} conflicts with stored records "
-                         f"(duplicate code or still referenced): {cause}")
+    return ConflictError(
+        f"{model.layer} {code!r} conflicts with stored records "
+        f"(duplicate code or still referenced): {cause}"
+    )
 
 
 def _flush(session: Session, model: type[Record], code: str) -> None:
@@ -270,21 +335,31 @@ def _flush(session: Session, model: type[Record], code: str) -> None:
         with Session(session.get_bind()) as fresh:
             current = fresh.scalar(select(model).where(model.code == code))
             feature = schemas.to_feature(current) if current else None
-        raise ConflictError(f"{model.layer} {code!r} was changed by someone else",
-                            current=feature) from None
+        raise ConflictError(
+            f"{model.layer} {code!r} was changed by someone else", current=feature
+        ) from None
 
 
 def exists(session: Session, model: type[Record], code: str) -> bool:
     return session.scalar(select(model.id).where(model.code == code)) is not None
 
 
-def create_record(session: Session, model: type[Record], data: Mapping[str, Any], *, actor: str,
-                  area_bbox: BBox | None, action: str = "create") -> Record:
+def create_record(
+    session: Session,
+    model: type[Record],
+    data: Mapping[str, Any],
+    *,
+    actor: str,
+    area_bbox: BBox | None,
+    action: str = "create",
+) -> Record:
     clean = schemas.validate(model, dict(data), area_bbox=area_bbox)
     _check_references(session, model, clean)
     if exists(session, model, clean["code"]):
-        raise ConflictError(f"{model.layer} {clean['code']!r} already exists",
-                            current=schemas.to_feature(get_record(session, model, clean["code"])))
+        raise ConflictError(
+            f"{model.layer} {clean['code']!r} already exists",
+            current=schemas.to_feature(get_record(session, model, clean["code"])),
+        )
     record = model(**clean)
     session.add(record)
     _flush(session, model, record.code)
@@ -292,20 +367,31 @@ def create_record(session: Session, model: type[Record], data: Mapping[str, Any]
     return record
 
 
-def update_record(session: Session, model: type[Record], code: str, data: Mapping[str, Any], *,
-                  expected_version: int | None, actor: str, area_bbox: BBox | None,
-                  action: str = "update") -> Record:
+def update_record(
+    session: Session,
+    model: type[Record],
+    code: str,
+    data: Mapping[str, Any],
+    *,
+    expected_version: int | None,
+    actor: str,
+    area_bbox: BBox | None,
+    action: str = "update",
+) -> Record:
     """Change some fields; ``expected_version`` (required by the API) guards lost updates."""
     record = get_record(session, model, code)
     if expected_version is not None and expected_version != record.version:
-        raise ConflictError(f"{model.layer} {code!r} is at version {record.version}, "
-                            f"not {expected_version}: reload and retry",
-                            current=schemas.to_feature(record))
+        raise ConflictError(
+            f"{model.layer} {code!r} is at version {record.version}, "
+            f"not {expected_version}: reload and retry",
+            current=schemas.to_feature(record),
+        )
     if data.get("code", code) != code:
-        raise ValidationError("codes cannot be changed", details=[
-            {"field": "code", "reason": "is the record's key and cannot be changed"}])
-    merged = {**schemas.to_properties(record), "geometry": getattr(record, "geom", None),
-              **data}
+        raise ValidationError(
+            "codes cannot be changed",
+            details=[{"field": "code", "reason": "is the record's key and cannot be changed"}],
+        )
+    merged = {**schemas.to_properties(record), "geometry": getattr(record, "geom", None), **data}
     # A stored geometry outside the area (kept on purpose) does not block other edits.
     clean = schemas.validate(model, merged, area_bbox=area_bbox if "geometry" in data else None)
     _check_references(session, model, clean)
@@ -316,15 +402,21 @@ def update_record(session: Session, model: type[Record], code: str, data: Mappin
     return record
 
 
-def delete_record(session: Session, model: type[Record], code: str, *,
-                  expected_version: int | None, actor: str) -> None:
+def delete_record(
+    session: Session, model: type[Record], code: str, *, expected_version: int | None, actor: str
+) -> None:
     record = get_record(session, model, code)
     if expected_version is not None and expected_version != record.version:
-        raise ConflictError(f"{model.layer} {code!r} is at version {record.version}, "
-                            f"not {expected_version}", current=schemas.to_feature(record))
+        raise ConflictError(
+            f"{model.layer} {code!r} is at version {record.version}, not {expected_version}",
+            current=schemas.to_feature(record),
+        )
     before = schemas.to_feature(record)
-    cascaded = (list(session.scalars(select(Sector).where(Sector.site_code == code)))
-                if model is Site else [])
+    cascaded = (
+        list(session.scalars(select(Sector).where(Sector.site_code == code)))
+        if model is Site
+        else []
+    )
     for sector in cascaded:
         _audit(session, Sector, sector.code, "delete", actor, schemas.to_feature(sector), None)
     session.delete(record)
@@ -334,33 +426,58 @@ def delete_record(session: Session, model: type[Record], code: str, *,
 
 # ---------------------------------------------------------------- history
 
+
 def history(session: Session, model: type[Record], code: str) -> list[Audit]:
     """Every recorded write of one record, oldest first (deleted records keep theirs)."""
-    return list(session.scalars(select(Audit).where(
-        Audit.entity == model.layer, Audit.key == code).order_by(Audit.id)))
+    return list(
+        session.scalars(
+            select(Audit).where(Audit.entity == model.layer, Audit.key == code).order_by(Audit.id)
+        )
+    )
 
 
-def restore_record(session: Session, model: type[Record], code: str, audit_id: int, *,
-                   expected_version: int | None, actor: str) -> Record:
+def restore_record(
+    session: Session,
+    model: type[Record],
+    code: str,
+    audit_id: int,
+    *,
+    expected_version: int | None,
+    actor: str,
+) -> Record:
     """Bring a record back to its state after history entry ``audit_id`` (for a deletion: the
     state it was deleted in), as a new write audited as ``restore``; a deleted record is created
     again. References are checked as for any write; the area check is not (it was stored)."""
-    if (isinstance(audit_id, bool) or not isinstance(audit_id, int)
-            or not 1 <= audit_id <= schemas.INT32_MAX):
-        raise ValidationError("say which history entry to restore", details=[
-            {"field": "audit_id", "reason": f"must be an integer from 1 to {schemas.INT32_MAX}"}])
+    if (
+        isinstance(audit_id, bool)
+        or not isinstance(audit_id, int)
+        or not 1 <= audit_id <= schemas.INT32_MAX
+    ):
+        raise ValidationError(
+            "say which history entry to restore",
+            details=[
+                {"field": "audit_id", "reason": f"must be an integer from 1 to {schemas.INT32_MAX}"}
+            ],
+        )
     entry = session.get(Audit, audit_id)
     if entry is None or entry.entity != model.layer or entry.key != code:
         raise NotFoundError(f"no history entry {audit_id} for {model.layer} {code!r}")
     snapshot = entry.after or entry.before or {}
-    data = {k: v for k, v in snapshot.get("properties", {}).items()
-            if k not in schemas.READ_ONLY}
+    data = {k: v for k, v in snapshot.get("properties", {}).items() if k not in schemas.READ_ONLY}
     if model.geometry_type is not None:
         data["geometry"] = snapshot.get("geometry")
     if not exists(session, model, code):
         return create_record(session, model, data, actor=actor, area_bbox=None, action="restore")
-    return update_record(session, model, code, data, expected_version=expected_version,
-                         actor=actor, area_bbox=None, action="restore")
+    return update_record(
+        session,
+        model,
+        code,
+        data,
+        expected_version=expected_version,
+        actor=actor,
+        area_bbox=None,
+        action="restore",
+    )
 
 
 # ---------------------------------------------------------------- importing
@@ -381,8 +498,10 @@ def _stale_row(stored: Record | None, version: Any) -> str | None:
     if stored is None or version in (None, ""):
         return None
     if str(version).strip() != str(stored.version):
-        return (f"the file has version {version} of {stored.code!r} but the registry has "
-                f"version {stored.version}: export again and redo the edit")
+        return (
+            f"the file has version {version} of {stored.code!r} but the registry has "
+            f"version {stored.version}: export again and redo the edit"
+        )
     return None
 
 
@@ -396,6 +515,7 @@ def z_order(lon_deg: np.ndarray, lat_deg: np.ndarray) -> np.ndarray:
     >>> z_order(np.array([0.0, 0.001, 90.0]), np.array([0.0, 0.001, 45.0])).tolist()
     [1073741823, 1073741823, 3489660927]
     """
+
     def spread(v: np.ndarray) -> np.ndarray:  # bits b15…b0 → b15 0 b14 0 … 0 b0
         for shift, mask in ((8, 0x00FF00FF), (4, 0x0F0F0F0F), (2, 0x33333333), (1, 0x55555555)):
             v = (v | (v << shift)) & mask
@@ -406,8 +526,9 @@ def z_order(lon_deg: np.ndarray, lat_deg: np.ndarray) -> np.ndarray:
     return spread(x) | (spread(y) << np.uint64(1))
 
 
-def _copy_new_records(session: Session, model: type[Record], rows: Sequence[dict[str, Any]], *,
-                      actor: str) -> None:
+def _copy_new_records(
+    session: Session, model: type[Record], rows: Sequence[dict[str, Any]], *, actor: str
+) -> None:
     """Insert validated new records, and their audit entries, with PostgreSQL COPY.
 
     The rows go straight into the layer's table, in the import's transaction: their codes were
@@ -427,27 +548,48 @@ def _copy_new_records(session: Session, model: type[Record], rows: Sequence[dict
     dialect = session.get_bind().dialect
     table, audit = model.__table__, Audit.__table__
     columns = [c for c in table.columns if c.name != "id"]
-    convert = [c.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
-               for c in columns]
+    convert = [
+        c.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v) for c in columns
+    ]
     to_json = audit.c.after.type.dialect_impl(dialect).bind_processor(dialect)
-    records = [{**row, **derived_columns(model, row), "version": 1, "created_at": stamp,
-                "updated_at": stamp} for row in rows]
+    records = [
+        {
+            **row,
+            **derived_columns(model, row),
+            "version": 1,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        for row in rows
+    ]
     if model.geometry_type is not None:
         box = np.array([[r[name] for name in BBOX_COLUMNS] for r in records]).reshape(-1, 4)
-        order = np.argsort(z_order((box[:, 0] + box[:, 2]) / 2, (box[:, 1] + box[:, 3]) / 2),
-                           kind="stable")
+        order = np.argsort(
+            z_order((box[:, 0] + box[:, 2]) / 2, (box[:, 1] + box[:, 3]) / 2), kind="stable"
+        )
         records = [records[i] for i in order]
     entries = []
     cursor = session.connection().connection.cursor()
     try:
-        with cursor.copy(f"COPY {table.name} ({', '.join(c.name for c in columns)}) "
-                         "FROM STDIN") as copy:
+        with cursor.copy(
+            f"COPY {table.name} ({', '.join(c.name for c in columns)}) FROM STDIN"
+        ) as copy:
             for values in records:
                 copy.write_row([f(values[c.name]) for f, c in zip(convert, columns, strict=True)])
-                entries.append((stamp, actor, "create", model.layer, values["code"],
-                                to_json(None), to_json(schemas.feature(model, values.get))))
-        with cursor.copy("COPY audit_log (at, actor, action, entity, key, before, after) "
-                         "FROM STDIN") as copy:
+                entries.append(
+                    (
+                        stamp,
+                        actor,
+                        "create",
+                        model.layer,
+                        values["code"],
+                        to_json(None),
+                        to_json(schemas.feature(model, values.get)),
+                    )
+                )
+        with cursor.copy(
+            "COPY audit_log (at, actor, action, entity, key, before, after) FROM STDIN"
+        ) as copy:
             for entry in entries:
                 copy.write_row(entry)
         cursor.execute(f"ANALYZE {table.name}")
@@ -457,9 +599,15 @@ def _copy_new_records(session: Session, model: type[Record], rows: Sequence[dict
         cursor.close()
 
 
-def import_layers(session: Session, layers: Mapping[str, Sequence[Mapping[str, Any]]], *,
-                  actor: str, area_bbox: BBox | None, progress: Any = None,
-                  bulk_min_rows: int = BULK_MIN_ROWS) -> ImportReport:
+def import_layers(
+    session: Session,
+    layers: Mapping[str, Sequence[Mapping[str, Any]]],
+    *,
+    actor: str,
+    area_bbox: BBox | None,
+    progress: Any = None,
+    bulk_min_rows: int = BULK_MIN_ROWS,
+) -> ImportReport:
     """Upsert rows by code into several layers at once, all or nothing.
 
     Every row of every layer is validated first; if any is wrong, ImportRejected lists each
@@ -474,9 +622,13 @@ def import_layers(session: Session, layers: Mapping[str, Sequence[Mapping[str, A
     """
     unknown = [name for name in layers if name not in BY_LAYER]
     if unknown:
-        raise ValidationError("unknown layers", details=[
-            {"field": "layer", "reason": f"{n!r} is not a layer; known: {', '.join(BY_LAYER)}"}
-            for n in unknown])
+        raise ValidationError(
+            "unknown layers",
+            details=[
+                {"field": "layer", "reason": f"{n!r} is not a layer; known: {', '.join(BY_LAYER)}"}
+                for n in unknown
+            ],
+        )
     report = ImportReport()
     errors: list[dict[str, Any]] = []
     cleaned: dict[str, list[dict[str, Any]]] = {}
@@ -487,7 +639,8 @@ def import_layers(session: Session, layers: Mapping[str, Sequence[Mapping[str, A
         if rows is None:
             continue
         existing = existing_by_layer[model.layer] = find_by_codes(
-            session, model, (str(r.get("code")) for r in rows))
+            session, model, (str(r.get("code")) for r in rows)
+        )
         good: list[dict[str, Any]] = []
         seen: dict[str, int] = {}
         for i, raw in enumerate(rows, start=1):
@@ -496,32 +649,49 @@ def import_layers(session: Session, layers: Mapping[str, Sequence[Mapping[str, A
             stored = existing.get(str(row.get("code")))
             problem = _stale_row(stored, row.get("version"))
             if problem:
-                errors.append({"layer": model.layer, "row": i, "field": "version",
-                               "reason": problem})
+                errors.append(
+                    {"layer": model.layer, "row": i, "field": "version", "reason": problem}
+                )
                 continue
             # Fields missing from the file keep their stored values (or defaults when new).
-            merged = ({**schemas.to_properties(stored), "geometry": getattr(stored, "geom", None),
-                       **row} if stored else {**defaults, **row})
+            merged = (
+                {**schemas.to_properties(stored), "geometry": getattr(stored, "geom", None), **row}
+                if stored
+                else {**defaults, **row}
+            )
             try:
                 clean = schemas.validate(model, merged, area_bbox=area_bbox)
             except ValidationError as exc:
                 errors += [{"layer": model.layer, "row": i, **d} for d in exc.details]
                 continue
             if clean["code"] in seen:
-                errors.append({"layer": model.layer, "row": i, "field": "code",
-                               "reason": f"repeats row {seen[clean['code']]}"})
+                errors.append(
+                    {
+                        "layer": model.layer,
+                        "row": i,
+                        "field": "code",
+                        "reason": f"repeats row {seen[clean['code']]}",
+                    }
+                )
                 continue
             seen[clean["code"]] = i
             clean["_row"] = i
             good.append(clean)
-        errors += [{"layer": model.layer, "row": good[i]["_row"], "field": f,
-                    "reason": f"refers to {c!r}, which does not exist"}
-                   for i, f, c in _missing_references(session, model, good, pending)]
+        errors += [
+            {
+                "layer": model.layer,
+                "row": good[i]["_row"],
+                "field": f,
+                "reason": f"refers to {c!r}, which does not exist",
+            }
+            for i, f, c in _missing_references(session, model, good, pending)
+        ]
         pending[model.layer] = set(seen)
         cleaned[model.layer] = good
     if errors:
-        raise ImportRejected(f"import rejected: {len(errors)} problem(s); nothing was stored",
-                             details=errors)
+        raise ImportRejected(
+            f"import rejected: {len(errors)} problem(s); nothing was stored", details=errors
+        )
     bulk = session.get_bind().dialect.name == "postgresql"
     for layer, rows in cleaned.items():
         model = BY_LAYER[layer]

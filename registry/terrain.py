@@ -177,7 +177,8 @@ class DemFile(_Grid):
             (r, c), _ = clipped
             with rasterio.open(self.path) as src:
                 band = src.read(
-                    1, window=Window(c.start, r.start, c.stop - c.start, r.stop - r.start),
+                    1,
+                    window=Window(c.start, r.start, c.stop - c.start, r.stop - r.start),
                     masked=True,
                 )
             window[clipped[1]] = _masked_float32(band)

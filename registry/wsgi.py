@@ -13,9 +13,11 @@ from registry import create_app
 
 SECRET_KEY = os.environ.get("REGISTRY_SECRET_KEY", "")
 if len(SECRET_KEY) < 32:
-    raise RuntimeError("REGISTRY_SECRET_KEY is not set or shorter than 32 characters: generate "
-                     "one (python -c 'import secrets; print(secrets.token_hex(32))') and give "
-                     "it to every worker")
+    raise RuntimeError(
+        "REGISTRY_SECRET_KEY is not set or shorter than 32 characters: generate "
+        "one (python -c 'import secrets; print(secrets.token_hex(32))') and give "
+        "it to every worker"
+    )
 
 app = create_app({"SECRET_KEY": SECRET_KEY})  # as given, not parsed as JSON
 app.debug = False

@@ -38,8 +38,10 @@ BACKENDS = os.environ.get("REGISTRY_TEST_BACKENDS", "sqlite,postgis").split(",")
 def postgis_url() -> str:
     url = os.environ.get("REGISTRY_TEST_POSTGIS_URL")
     if not url:
-        pytest.fail("REGISTRY_TEST_POSTGIS_URL is not set: run the suite with scripts/test.sh "
-                    "(it starts PostGIS), or set REGISTRY_TEST_BACKENDS=sqlite on purpose")
+        pytest.fail(
+            "REGISTRY_TEST_POSTGIS_URL is not set: run the suite with scripts/test.sh "
+            "(it starts PostGIS), or set REGISTRY_TEST_BACKENDS=sqlite on purpose"
+        )
     engine = db.make_engine(url)
     db.drop_schema(engine)
     db.init_schema(engine)
@@ -69,8 +71,15 @@ _PASSWORD_HASH = generate_password_hash(PASSWORD)
 def add_user(app: Any, username: str, role: str) -> str:
     """A user with ``PASSWORD`` and the given role; returns an API token of theirs."""
     with db.transaction(app.extensions["registry"]["sessions"]) as session:
-        session.add(User(username=username, role=role, password_hash=_PASSWORD_HASH,
-                         active=True, session_epoch=0))
+        session.add(
+            User(
+                username=username,
+                role=role,
+                password_hash=_PASSWORD_HASH,
+                active=True,
+                session_epoch=0,
+            )
+        )
         session.flush()
         return accounts.issue_token(session, username, "tests")[1]
 
@@ -81,9 +90,16 @@ def app(db_url: str, tmp_path: Path) -> Iterator[Any]:
 
     Cookies are not marked Secure here because the test servers speak plain HTTP on 127.0.0.1
     (the production default, Secure, is tested on its own)."""
-    app = create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "test",
-                      "SESSION_COOKIE_SECURE": False,
-                      "MAPS_DIR": str(tmp_path / "maps"), "DATA_DIR": str(tmp_path / "data")})
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": db_url,
+            "SECRET_KEY": "test",
+            "SESSION_COOKIE_SECURE": False,
+            "MAPS_DIR": str(tmp_path / "maps"),
+            "DATA_DIR": str(tmp_path / "data"),
+        }
+    )
     app.tokens = {role: add_user(app, role, role) for role in ROLES}
     yield app
     app.extensions["registry"]["engine"].dispose()
@@ -95,7 +111,8 @@ def with_csrf(app: Any, client: Any) -> Any:
     with client.session_transaction() as cookie:
         cookie["csrf_token"] = raw
     client.environ_base["HTTP_X_CSRFTOKEN"] = URLSafeTimedSerializer(
-        app.secret_key, salt="wtf-csrf-token").dumps(raw)
+        app.secret_key, salt="wtf-csrf-token"
+    ).dumps(raw)
     return client
 
 
@@ -150,8 +167,9 @@ class Api:
 def api(app: Any) -> Iterator[Api]:
     """The app served by a real WSGI server on 127.0.0.1 (random port)."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    )
     thread.start()
     yield Api(f"http://127.0.0.1:{server.server_port}", app.tokens["editor"])
     server.shutdown()
@@ -164,11 +182,22 @@ def _communes() -> dict[str, Any]:
 
 
 def _commune(name: str) -> dict[str, Any]:
-    feature = copy.deepcopy(next(f for f in _communes()["features"]
-                                 if f["properties"]["name"] == name))
-    props = {k: feature["properties"][k] for k in ("code", "name", "type", "population",
-                                                   "area_km2", "admin_center_lon",
-                                                   "admin_center_lat", "before_merger")}
+    feature = copy.deepcopy(
+        next(f for f in _communes()["features"] if f["properties"]["name"] == name)
+    )
+    props = {
+        k: feature["properties"][k]
+        for k in (
+            "code",
+            "name",
+            "type",
+            "population",
+            "area_km2",
+            "admin_center_lon",
+            "admin_center_lat",
+            "before_merger",
+        )
+    }
     return {**props, "geometry": feature["geometry"]}
 
 
@@ -179,54 +208,139 @@ def point(lon: float, lat: float) -> dict[str, Any]:
 def sample_layers() -> dict[str, list[dict[str, Any]]]:
     """A small registry around Bình Lư and Tân Phong (real communes, made-up records)."""
     binh_lu, tan_phong = _commune("Bình Lư"), _commune("Tân Phong")
-    sector = {"technology": "4G", "band": "B3", "freq_mhz": 1842.5, "bandwidth_mhz": 20,
-              "mech_tilt_deg": 2, "elec_tilt_deg": 4, "h_beamwidth_deg": 65,
-              "v_beamwidth_deg": 8, "gain_dbi": 17, "tx_power_dbm": 46, "height_m": 28}
+    sector = {
+        "technology": "4G",
+        "band": "B3",
+        "freq_mhz": 1842.5,
+        "bandwidth_mhz": 20,
+        "mech_tilt_deg": 2,
+        "elec_tilt_deg": 4,
+        "h_beamwidth_deg": 65,
+        "v_beamwidth_deg": 8,
+        "gain_dbi": 17,
+        "tx_power_dbm": 46,
+        "height_m": 28,
+    }
     return {
         "communes": [binh_lu, tan_phong],
         "fibre_nodes": [
-            {"code": "FN-CORE", "name": "Core Lai Châu", "kind": "core",
-             "geometry": point(103.46, 22.39)},
-            {"code": "FN-BL", "name": "PoP Bình Lư", "kind": "pop",
-             "geometry": point(103.678, 22.353)}],
+            {
+                "code": "FN-CORE",
+                "name": "Core Lai Châu",
+                "kind": "core",
+                "geometry": point(103.46, 22.39),
+            },
+            {
+                "code": "FN-BL",
+                "name": "PoP Bình Lư",
+                "kind": "pop",
+                "geometry": point(103.678, 22.353),
+            },
+        ],
         "fibre_links": [
-            {"code": "FL-1", "from_node_code": "FN-CORE", "to_node_code": "FN-BL",
-             "road": "QL4D", "capacity_mbps": 10000, "status": "active",
-             "geometry": {"type": "LineString",
-                          "coordinates": [[103.46, 22.39], [103.57, 22.37], [103.678, 22.353]]}}],
+            {
+                "code": "FL-1",
+                "from_node_code": "FN-CORE",
+                "to_node_code": "FN-BL",
+                "road": "QL4D",
+                "capacity_mbps": 10000,
+                "status": "active",
+                "geometry": {
+                    "type": "LineString",
+                    "coordinates": [[103.46, 22.39], [103.57, 22.37], [103.678, 22.353]],
+                },
+            }
+        ],
         "sites": [
-            {"code": "VT-BL-01", "name": "Bình Lư trung tâm", "operator": "452-04",
-             "commune_code": binh_lu["code"], "tower_height_m": 30, "status": "active",
-             "backhaul_kind": "fibre", "backhaul_capacity_mbps": 1000,
-             "fibre_node_code": "FN-BL", "geometry": point(103.679, 22.352)},
-            {"code": "VT-TP-01", "name": "Tân Phong 1", "operator": "452-04",
-             "commune_code": tan_phong["code"], "tower_height_m": 40, "status": "active",
-             "backhaul_kind": "satellite", "backhaul_capacity_mbps": 20,
-             "geometry": point(103.47, 22.40)}],
+            {
+                "code": "VT-BL-01",
+                "name": "Bình Lư trung tâm",
+                "operator": "452-04",
+                "commune_code": binh_lu["code"],
+                "tower_height_m": 30,
+                "status": "active",
+                "backhaul_kind": "fibre",
+                "backhaul_capacity_mbps": 1000,
+                "fibre_node_code": "FN-BL",
+                "geometry": point(103.679, 22.352),
+            },
+            {
+                "code": "VT-TP-01",
+                "name": "Tân Phong 1",
+                "operator": "452-04",
+                "commune_code": tan_phong["code"],
+                "tower_height_m": 40,
+                "status": "active",
+                "backhaul_kind": "satellite",
+                "backhaul_capacity_mbps": 20,
+                "geometry": point(103.47, 22.40),
+            },
+        ],
         "sectors": [
             {**sector, "code": "VT-BL-01-1", "site_code": "VT-BL-01", "azimuth_deg": 0},
             {**sector, "code": "VT-BL-01-2", "site_code": "VT-BL-01", "azimuth_deg": 120},
-            {**sector, "code": "VT-TP-01-1", "site_code": "VT-TP-01", "azimuth_deg": 240}],
+            {**sector, "code": "VT-TP-01-1", "site_code": "VT-TP-01", "azimuth_deg": 240},
+        ],
         "villages": [
-            {"code": "V-BL-1", "name": "Bản Nà Khum", "commune_code": binh_lu["code"],
-             "population": 420, "households": 88, "synthetic": True,
-             "geometry": point(103.672, 22.345)},
-            {"code": "V-TP-1", "name": "Thôn Sơn Bình", "commune_code": tan_phong["code"],
-             "population": 310, "households": 64, "synthetic": True,
-             "geometry": point(103.475, 22.41)}],
+            {
+                "code": "V-BL-1",
+                "name": "Bản Nà Khum",
+                "commune_code": binh_lu["code"],
+                "population": 420,
+                "households": 88,
+                "synthetic": True,
+                "geometry": point(103.672, 22.345),
+            },
+            {
+                "code": "V-TP-1",
+                "name": "Thôn Sơn Bình",
+                "commune_code": tan_phong["code"],
+                "population": 310,
+                "households": 64,
+                "synthetic": True,
+                "geometry": point(103.475, 22.41),
+            },
+        ],
         "sellers": [
-            {"code": "SEL-1", "name": "Lò Thị Mai", "village_code": "V-BL-1",
-             "products": "Chè;Mật ong", "platform": "TikTok Shop", "handle": "@maitra",
-             "phone_tech": "4G", "wanted_class": "hd_live", "geometry": point(103.673, 22.346)}],
+            {
+                "code": "SEL-1",
+                "name": "Lò Thị Mai",
+                "village_code": "V-BL-1",
+                "products": "Chè;Mật ong",
+                "platform": "TikTok Shop",
+                "handle": "@maitra",
+                "phone_tech": "4G",
+                "wanted_class": "hd_live",
+                "geometry": point(103.673, 22.346),
+            }
+        ],
         "events": [
-            {"code": "EV-1", "name": "Phiên livestream Bình Lư", "commune_code": binh_lu["code"],
-             "start": "2025-11-04T08:00:00+07:00", "duration_min": 240, "streams": 5,
-             "orders": 2500, "synthetic": False, "geometry": point(103.678, 22.3532)}],
+            {
+                "code": "EV-1",
+                "name": "Phiên livestream Bình Lư",
+                "commune_code": binh_lu["code"],
+                "start": "2025-11-04T08:00:00+07:00",
+                "duration_min": 240,
+                "streams": 5,
+                "orders": 2500,
+                "synthetic": False,
+                "geometry": point(103.678, 22.3532),
+            }
+        ],
         "measurements": [
-            {"code": "M-1", "kind": "speedtest", "measured_at": "2025-10-01T10:00:00+07:00",
-             "operator": "452-04", "technology": "4G", "site_code": "VT-BL-01",
-             "rsrp_dbm": -95.5, "dl_rate_mbps": 35.2, "ul_rate_mbps": 6.1,
-             "geometry": point(103.675, 22.35)}],
+            {
+                "code": "M-1",
+                "kind": "speedtest",
+                "measured_at": "2025-10-01T10:00:00+07:00",
+                "operator": "452-04",
+                "technology": "4G",
+                "site_code": "VT-BL-01",
+                "rsrp_dbm": -95.5,
+                "dl_rate_mbps": 35.2,
+                "ul_rate_mbps": 6.1,
+                "geometry": point(103.675, 22.35),
+            }
+        ],
     }
 
 
@@ -247,12 +361,22 @@ DEM_ORIGIN = (330_000.0, 2_490_000.0)
 
 @pytest.fixture
 def dem(app: Any) -> Path:
-    terrain = synthetic_dem((100, 180), cell_size_m=250.0, seed=7, origin_xy=DEM_ORIGIN,
-                            relief_m=1500.0, base_m=300.0)
+    terrain = synthetic_dem(
+        (100, 180), cell_size_m=250.0, seed=7, origin_xy=DEM_ORIGIN, relief_m=1500.0, base_m=300.0
+    )
     path = Path(app.config["DATA_DIR"]) / "dem.tif"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", driver="GTiff", width=180, height=100, count=1,
-                       dtype="float32", crs=terrain.crs, transform=terrain.transform) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=180,
+        height=100,
+        count=1,
+        dtype="float32",
+        crs=terrain.crs,
+        transform=terrain.transform,
+    ) as dst:
         dst.write(terrain.elevation_m, 1)
     app.config.update(COVERAGE_ANALYSIS_STEP=1, COVERAGE_MAX_RADIUS_M=10_000.0)
     return path

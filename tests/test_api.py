@@ -12,10 +12,16 @@ from tests.conftest import point, sample_layers
 
 #: One field per layer to change in update tests, with its new value.
 UPDATES: dict[str, tuple[str, Any]] = {
-    "communes": ("population", 20000), "villages": ("population", 500),
-    "sites": ("tower_height_m", 45.0), "sectors": ("azimuth_deg", 90.0),
-    "fibre_nodes": ("name", "PoP Bình Lư 2"), "fibre_links": ("capacity_mbps", 20000.0),
-    "sellers": ("products", "Chè"), "events": ("streams", 8), "measurements": ("rsrp_dbm", -101.0)}
+    "communes": ("population", 20000),
+    "villages": ("population", 500),
+    "sites": ("tower_height_m", 45.0),
+    "sectors": ("azimuth_deg", 90.0),
+    "fibre_nodes": ("name", "PoP Bình Lư 2"),
+    "fibre_links": ("capacity_mbps", 20000.0),
+    "sellers": ("products", "Chè"),
+    "events": ("streams", 8),
+    "measurements": ("rsrp_dbm", -101.0),
+}
 LAYERS = list(BY_LAYER)
 
 
@@ -46,7 +52,8 @@ def test_list_is_a_feature_collection(loaded: Any, api: Any, layer: str) -> None
     assert first["type"] == "Feature" and first["properties"]["version"] == 1
     if BY_LAYER[layer].geometry_type:
         assert len(doc["bbox"]) == 4 and first["geometry"]["type"].endswith(
-            BY_LAYER[layer].geometry_type)
+            BY_LAYER[layer].geometry_type
+        )
     else:
         assert first["geometry"] is None
 
@@ -129,36 +136,53 @@ def test_update_needs_a_version(loaded: Any, api: Any) -> None:
     assert bad.status_code == 400
 
 
-@pytest.mark.parametrize(("layer", "change", "field", "reason"), [
-    ("sites", {"tower_height_m": 301}, "tower_height_m", "must be at most 300"),
-    ("sites", {"tower_height_m": "tall"}, "tower_height_m", "must be a number"),
-    ("sites", {"operator": "45204"}, "operator", "does not match"),
-    ("sites", {"status": "broken"}, "status", "must be one of planned, active, down"),
-    ("sectors", {"freq_mhz": 300}, "freq_mhz", "must be at least 400"),
-    ("sectors", {"freq_mhz": 7200}, "freq_mhz", "must be at most 7125"),
-    ("sectors", {"azimuth_deg": 361}, "azimuth_deg", "must be at most 360"),
-    ("sectors", {"mech_tilt_deg": -21}, "mech_tilt_deg", "must be at least -20"),
-    ("sectors", {"elec_tilt_deg": 31}, "elec_tilt_deg", "must be at most 30"),
-    ("sectors", {"bandwidth_mhz": 7}, "bandwidth_mhz", "3GPP 4G bandwidth"),
-    ("sectors", {"site_code": "NOWHERE"}, "site_code", "does not exist"),
-    ("villages", {"commune_code": "99999"}, "commune_code", "does not exist"),
-    ("villages", {"population": 1.5}, "population", "must be an integer"),
-    ("villages", {"name": ""}, "name", "is required"),
-    ("events", {"start": "yesterday"}, "start", "cannot be read"),
-    ("measurements", {"rsrp_dbm": -10}, "rsrp_dbm", "must be at most -20"),
-    ("sites", {"geometry": point(22.35, 103.68)}, "geometry", "look swapped"),
-    ("sites", {"geometry": point(105.8, 21.0)}, "geometry", "outside the registry area"),
-    ("sites", {"geometry": point(200, 22)}, "geometry", "outside longitude"),
-    ("sites", {"geometry": {"type": "LineString", "coordinates": [[103.6, 22.3],
-                                                                  [103.7, 22.4]]}},
-     "geometry", "must be a Point"),
-    ("sites", {"geometry": {"type": "Point"}}, "geometry", "cannot be read"),
-    ("communes", {"geometry": {"type": "Polygon", "coordinates": [[
-        [103.6, 22.3], [103.7, 22.4], [103.7, 22.3], [103.6, 22.4], [103.6, 22.3]]]}},
-     "geometry", "is invalid: Self-intersection"),
-])
-def test_field_errors_name_the_field(loaded: Any, api: Any, layer: str, change: dict[str, Any],
-                                    field: str, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("layer", "change", "field", "reason"),
+    [
+        ("sites", {"tower_height_m": 301}, "tower_height_m", "must be at most 300"),
+        ("sites", {"tower_height_m": "tall"}, "tower_height_m", "must be a number"),
+        ("sites", {"operator": "45204"}, "operator", "does not match"),
+        ("sites", {"status": "broken"}, "status", "must be one of planned, active, down"),
+        ("sectors", {"freq_mhz": 300}, "freq_mhz", "must be at least 400"),
+        ("sectors", {"freq_mhz": 7200}, "freq_mhz", "must be at most 7125"),
+        ("sectors", {"azimuth_deg": 361}, "azimuth_deg", "must be at most 360"),
+        ("sectors", {"mech_tilt_deg": -21}, "mech_tilt_deg", "must be at least -20"),
+        ("sectors", {"elec_tilt_deg": 31}, "elec_tilt_deg", "must be at most 30"),
+        ("sectors", {"bandwidth_mhz": 7}, "bandwidth_mhz", "3GPP 4G bandwidth"),
+        ("sectors", {"site_code": "NOWHERE"}, "site_code", "does not exist"),
+        ("villages", {"commune_code": "99999"}, "commune_code", "does not exist"),
+        ("villages", {"population": 1.5}, "population", "must be an integer"),
+        ("villages", {"name": ""}, "name", "is required"),
+        ("events", {"start": "yesterday"}, "start", "cannot be read"),
+        ("measurements", {"rsrp_dbm": -10}, "rsrp_dbm", "must be at most -20"),
+        ("sites", {"geometry": point(22.35, 103.68)}, "geometry", "look swapped"),
+        ("sites", {"geometry": point(105.8, 21.0)}, "geometry", "outside the registry area"),
+        ("sites", {"geometry": point(200, 22)}, "geometry", "outside longitude"),
+        (
+            "sites",
+            {"geometry": {"type": "LineString", "coordinates": [[103.6, 22.3], [103.7, 22.4]]}},
+            "geometry",
+            "must be a Point",
+        ),
+        ("sites", {"geometry": {"type": "Point"}}, "geometry", "cannot be read"),
+        (
+            "communes",
+            {
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [
+                        [[103.6, 22.3], [103.7, 22.4], [103.7, 22.3], [103.6, 22.4], [103.6, 22.3]]
+                    ],
+                }
+            },
+            "geometry",
+            "is invalid: Self-intersection",
+        ),
+    ],
+)
+def test_field_errors_name_the_field(
+    loaded: Any, api: Any, layer: str, change: dict[str, Any], field: str, reason: str
+) -> None:
     row = {**new_record(layer), **change}
     r = api.post(layer, json=feature(row))
     assert r.status_code == 400, r.text
@@ -206,10 +230,17 @@ def test_search_ignores_case_and_diacritics(loaded: Any, api: Any) -> None:
 
 def test_commune_filter(loaded: Any, api: Any) -> None:
     binh_lu = loaded["communes"][0]["code"]
-    expected = {"villages": ["V-BL-1"], "sites": ["VT-BL-01"], "sellers": ["SEL-1"],
-                "sectors": ["VT-BL-01-1", "VT-BL-01-2"], "events": ["EV-1"],
-                "fibre_nodes": ["FN-BL"], "fibre_links": ["FL-1"], "measurements": ["M-1"],
-                "communes": [binh_lu]}
+    expected = {
+        "villages": ["V-BL-1"],
+        "sites": ["VT-BL-01"],
+        "sellers": ["SEL-1"],
+        "sectors": ["VT-BL-01-1", "VT-BL-01-2"],
+        "events": ["EV-1"],
+        "fibre_nodes": ["FN-BL"],
+        "fibre_links": ["FL-1"],
+        "measurements": ["M-1"],
+        "communes": [binh_lu],
+    }
     for layer, codes in expected.items():
         doc = api.get(layer, params={"commune": binh_lu}).json()
         assert [f["id"] for f in doc["features"]] == codes, layer
@@ -238,8 +269,13 @@ def test_pagination(loaded: Any, api: Any) -> None:
     back = api.http.get(prev, timeout=30).json()
     assert [f["id"] for f in back["features"]] == ["VT-BL-01-1", "VT-BL-01-2"]
     assert "prev" not in {link["rel"] for link in back["links"]}
-    for bad in ({"limit": 0}, {"limit": 5000}, {"offset": 2}, {"limit": "ten"},
-                {"after": "A", "before": "B"}):
+    for bad in (
+        {"limit": 0},
+        {"limit": 5000},
+        {"offset": 2},
+        {"limit": "ten"},
+        {"after": "A", "before": "B"},
+    ):
         r = api.get("sectors", params=bad)
         assert r.status_code == 400 and r.json()["details"][0]["field"] in bad
 
@@ -281,8 +317,9 @@ def test_audit_log_records_writes(loaded: Any, app: Any, api: Any) -> None:
 
     api.patch("sites/VT-BL-01", json={"tower_height_m": 45, "version": 1})
     with app.extensions["registry"]["sessions"]() as session:
-        entry = session.scalars(select(Audit).where(Audit.key == "VT-BL-01")
-                                .order_by(Audit.id.desc())).first()
+        entry = session.scalars(
+            select(Audit).where(Audit.key == "VT-BL-01").order_by(Audit.id.desc())
+        ).first()
     assert entry.action == "update" and entry.actor == "editor (token tests)"
     assert entry.before["properties"]["tower_height_m"] == 30
     assert entry.after["properties"]["tower_height_m"] == 45

@@ -21,9 +21,15 @@ from tests.conftest import PASSWORD
 pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("REGISTRY_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -42,9 +48,11 @@ def shots(tmp_path: Path) -> Path:
 @pytest.fixture
 def page(api: Any) -> Iterator[Any]:
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's package "
-                    "(`apt-get install chromium`) or set REGISTRY_CHROMIUM; "
-                    "never `playwright install`")
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: install Debian's package "
+            "(`apt-get install chromium`) or set REGISTRY_CHROMIUM; "
+            "never `playwright install`"
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -70,8 +78,10 @@ def covered(loaded: Any, dem: Path, runner: Any) -> Any:
 
 def _verdicts(page: Any) -> dict[str, str]:
     rows = page.locator("#site-sellers tr").all()[1:]
-    return {row.locator("td").first.inner_text(): row.locator("td.verdict").get_attribute(
-        "data-class") for row in rows}
+    return {
+        row.locator("td").first.inner_text(): row.locator("td.verdict").get_attribute("data-class")
+        for row in rows
+    }
 
 
 def _served_km2(page: Any) -> str:
@@ -82,8 +92,9 @@ def _served_km2(page: Any) -> str:
 def test_pages_in_chromium(page: Any, api: Any, covered: Any, shots: Path) -> None:
     base = api.base
     blocked: list[str] = []  # anything the Content Security Policy refused
-    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text
-            else None)
+    page.on(
+        "console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None
+    )
     # sign in as an editor; then the dashboard (browser asks for English)
     page.goto(base + "/records/sites/new")
     page.wait_for_url(re.compile(r"/login\?next="))
@@ -159,12 +170,21 @@ def test_pages_in_chromium(page: Any, api: Any, covered: Any, shots: Path) -> No
     # a malformed upload: the row errors are shown and nothing is stored
     page.goto(base + "/import")
     page.select_option("#f-layer", "villages")
-    page.set_input_files("#f-file", files=[{
-        "name": "villages.csv", "mimeType": "text/csv",
-        "buffer": ("code,name,commune_code,population,lon,lat\n"
-                   "V-OK,Bản Tốt,03390,100,103.67,22.34\n"
-                   "V-BAD,Bản Sai,03390,-5,103.67,22.34\n"
-                   "V-FAR,Bản Xa,03390,10,22.34,103.67\n").encode()}])
+    page.set_input_files(
+        "#f-file",
+        files=[
+            {
+                "name": "villages.csv",
+                "mimeType": "text/csv",
+                "buffer": (
+                    "code,name,commune_code,population,lon,lat\n"
+                    "V-OK,Bản Tốt,03390,100,103.67,22.34\n"
+                    "V-BAD,Bản Sai,03390,-5,103.67,22.34\n"
+                    "V-FAR,Bản Xa,03390,10,22.34,103.67\n"
+                ).encode(),
+            }
+        ],
+    )
     page.click("#import-form button[type=submit]")
     page.locator("#error-details").wait_for(timeout=60_000)
     errors = page.inner_text("#error-details")

@@ -19,8 +19,9 @@ STAMPS = ("created_at", "updated_at")
 
 def _import(app: Any, layers: dict[str, list[dict[str, Any]]], **kw: Any) -> store.ImportReport:
     with db.transaction(app.extensions["registry"]["sessions"]) as session:
-        return store.import_layers(session, layers, actor="test",
-                                   area_bbox=app.config["AREA_BBOX"], **kw)
+        return store.import_layers(
+            session, layers, actor="test", area_bbox=app.config["AREA_BBOX"], **kw
+        )
 
 
 def _without_stamps(feature: dict[str, Any] | None) -> Any:
@@ -34,12 +35,25 @@ def _snapshot(app: Any) -> tuple[dict[str, list[Any]], list[Any]]:
     """Every record and audit entry, without the time stamps (the only expected difference);
     how ``before`` is stored (JSON null or SQL NULL) is part of the entry."""
     with app.extensions["registry"]["sessions"]() as session:
-        records = {layer: [_without_stamps(schemas.to_feature(r))
-                           for r in store.list_records(session, model)]
-                   for layer, model in BY_LAYER.items()}
+        records = {
+            layer: [
+                _without_stamps(schemas.to_feature(r)) for r in store.list_records(session, model)
+            ]
+            for layer, model in BY_LAYER.items()
+        }
         stmt = select(Audit, Audit.before.is_(None))
-        audit = [(a.actor, a.action, a.entity, a.key, _without_stamps(a.before),
-                  _without_stamps(a.after), sql_null) for a, sql_null in session.execute(stmt)]
+        audit = [
+            (
+                a.actor,
+                a.action,
+                a.entity,
+                a.key,
+                _without_stamps(a.before),
+                _without_stamps(a.after),
+                sql_null,
+            )
+            for a, sql_null in session.execute(stmt)
+        ]
     return records, sorted(audit, key=repr)
 
 
@@ -65,10 +79,15 @@ def copies(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def test_bulk_import_stores_what_the_row_path_stores(app: Any, copies: list[int]) -> None:
     layers = sample_layers()
-    first = {"communes": layers["communes"], "sites": layers["sites"][:1],
-             "fibre_nodes": layers["fibre_nodes"]}
-    edited = {**layers, "sites": [{**layers["sites"][0], "tower_height_m": 45},
-                                  *layers["sites"][1:]]}
+    first = {
+        "communes": layers["communes"],
+        "sites": layers["sites"][:1],
+        "fibre_nodes": layers["fibre_nodes"],
+    }
+    edited = {
+        **layers,
+        "sites": [{**layers["sites"][0], "tower_height_m": 45}, *layers["sites"][1:]],
+    }
     results = []
     for bulk_min_rows in (10**9, 1):  # the row path, then COPY for every layer with new records
         _clear(app)
@@ -100,9 +119,15 @@ def _villages(n: int, *, bad_row: int | None = None) -> dict[str, list[dict[str,
         lon, lat = rng.uniform(x0, x1), rng.uniform(y0, y1)
         if polygon.contains(shapely.Point(lon, lat)):
             i = len(villages)
-            villages.append({"code": f"V-{i:03d}", "name": f"Bản {'Nà' if i % 3 else 'Pá'} {i}",
-                             "commune_code": commune["code"], "population": 100 + i,
-                             "geometry": {"type": "Point", "coordinates": [lon, lat]}})
+            villages.append(
+                {
+                    "code": f"V-{i:03d}",
+                    "name": f"Bản {'Nà' if i % 3 else 'Pá'} {i}",
+                    "commune_code": commune["code"],
+                    "population": 100 + i,
+                    "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                }
+            )
     if bad_row is not None:
         villages[bad_row]["population"] = -5
     return {"communes": layers["communes"], "villages": villages}
@@ -111,16 +136,18 @@ def _villages(n: int, *, bad_row: int | None = None) -> dict[str, list[dict[str,
 def test_bulk_import_is_all_or_nothing(app: Any, copies: list[int]) -> None:
     with pytest.raises(ImportRejected) as info:
         _import(app, _villages(40, bad_row=37), bulk_min_rows=1)
-    assert info.value.details == [{"layer": "villages", "row": 38, "field": "population",
-                                   "reason": "must be at least 0"}]
+    assert info.value.details == [
+        {"layer": "villages", "row": 38, "field": "population", "reason": "must be at least 0"}
+    ]
     assert not copies
     records, audit = _snapshot(app)
     assert not any(records.values()) and not audit
 
 
 @pytest.mark.parametrize("db_url", ["postgis"], indirect=True)
-def test_failure_after_a_copy_rolls_everything_back(app: Any, copies: list[int],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_after_a_copy_rolls_everything_back(
+    app: Any, copies: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     copy = store._copy_new_records
 
     def fail_on_villages(session: Any, model: Any, rows: Any, **kw: Any) -> None:
@@ -154,16 +181,22 @@ def _walk(session: Any, model: Any, *, limit: int, **filters: Any) -> tuple[list
 
 def test_keyset_pages_return_every_record_once(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     layers = _villages(57)
-    layers["fibre_nodes"] = [{"code": f"FN-{v['code']}", "name": v["name"], "kind": "splice",
-                              "geometry": v["geometry"]} for v in layers["villages"]]
+    layers["fibre_nodes"] = [
+        {"code": f"FN-{v['code']}", "name": v["name"], "kind": "splice", "geometry": v["geometry"]}
+        for v in layers["villages"]
+    ]
     _import(app, layers, bulk_min_rows=10)
     binh_lu = layers["communes"][0]["code"]
     monkeypatch.setattr(store, "COUNT_LIMIT", 20)
     with app.extensions["registry"]["sessions"]() as session:
         for layer in ("villages", "fibre_nodes"):  # by reference, and by polygon
             model = BY_LAYER[layer]
-            for filters in ({}, {"commune": binh_lu}, {"q": "na"},
-                            {"bbox": (103.4, 22.3, 103.7, 22.45), "q": "ban"}):
+            for filters in (
+                {},
+                {"commune": binh_lu},
+                {"q": "na"},
+                {"bbox": (103.4, 22.3, 103.7, 22.45), "q": "ban"},
+            ):
                 expected = [r.code for r in store.list_records(session, model, **filters)]
                 assert len(expected) > 7, filters
                 for limit in (1, 7, 100):

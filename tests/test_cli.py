@@ -33,13 +33,16 @@ def test_import_and_export_every_format(runner: Any, app: Any, tmp_path: Path) -
         assert result.exit_code == 0, result.output
         assert len(list((tmp_path / fmt).glob(f"*.{fmt}"))) == 9
     one = tmp_path / "sites.csv"
-    assert runner.invoke(args=["export", str(one), "--format", "csv", "--layer", "sites"]
-                         ).exit_code == 0
+    assert (
+        runner.invoke(args=["export", str(one), "--format", "csv", "--layer", "sites"]).exit_code
+        == 0
+    )
     assert one.read_text("utf-8-sig").splitlines()[0].startswith("code,name,")
 
 
-def test_bad_import_exits_non_zero_and_changes_nothing(runner: Any, app: Any, loaded: Any,
-                                                      tmp_path: Path) -> None:
+def test_bad_import_exits_non_zero_and_changes_nothing(
+    runner: Any, app: Any, loaded: Any, tmp_path: Path
+) -> None:
     path = tmp_path / "v.csv"
     path.write_text("code,name,commune_code,population,lon,lat\nV-9,Bản 9,03390,-4,103.6,22.3\n")
     before = snapshot(app)

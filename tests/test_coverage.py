@@ -26,12 +26,19 @@ def test_coverage_needs_a_dem(loaded: Any, api: Any) -> None:
 def test_coverage_job_rasters_and_points(loaded: Any, dem: Path, api: Any) -> None:
     result = run_job(api)
     assert result["sectors"] == 3
-    assert result["technologies"] == {"4G": {"sectors": 3, "site_groups_computed": 2,
-                                             "site_groups_reused": 0}}
+    assert result["technologies"] == {
+        "4G": {"sectors": 3, "site_groups_computed": 2, "site_groups_reused": 0}
+    }
     summary = api.get("coverage").json()
     assert summary["model"] == "deygout" and summary["cell_size_m"] == 250.0
-    assert set(summary["rasters"]) == {"4g_best_server", "4g_rsrp_dbm", "4g_sinr_db",
-                                       "4g_ul_rate_mbps", "4g_service_class", "service_class"}
+    assert set(summary["rasters"]) == {
+        "4g_best_server",
+        "4g_rsrp_dbm",
+        "4g_sinr_db",
+        "4g_ul_rate_mbps",
+        "4g_service_class",
+        "service_class",
+    }
     raster = api.http.get(summary["rasters"]["service_class"], timeout=30)
     assert raster.status_code == 200
     with rasterio.MemoryFile(raster.content) as mem, mem.open() as src:
@@ -56,22 +63,24 @@ def test_coverage_job_rasters_and_points(loaded: Any, dem: Path, api: Any) -> No
     with rasterio.MemoryFile(tile.content) as mem, mem.open() as src:
         rgba = src.read()[:, int((fy % 1) * 256), int((fx % 1) * 256)]
     colour = CLASS_COLOURS[at_site["service_class"]]
-    assert list(rgba) == [int(colour[i:i + 2], 16) for i in (1, 3, 5)] + [255]
+    assert list(rgba) == [int(colour[i : i + 2], 16) for i in (1, 3, 5)] + [255]
     assert api.get("coverage/tiles/12/0/0.png").status_code == 200  # far away: transparent
     assert api.get("coverage/tiles/3/9/0.png").status_code == 404
-    cached = api.get(f"coverage/tiles/{z}/{int(fx)}/{int(fy)}.png",
-                     headers={"If-None-Match": tile.headers["ETag"]})
+    cached = api.get(
+        f"coverage/tiles/{z}/{int(fx)}/{int(fy)}.png",
+        headers={"If-None-Match": tile.headers["ETag"]},
+    )
     assert cached.status_code == 304
 
 
 def test_editing_a_site_recomputes_only_that_site(loaded: Any, dem: Path, api: Any) -> None:
     run_job(api)
     before = api.get("coverage/point", params={"lon": 103.6795, "lat": 22.3525}).json()
-    assert api.patch("sites/VT-BL-01", json={"tower_height_m": 60, "version": 1}
-                     ).status_code == 200
+    assert api.patch("sites/VT-BL-01", json={"tower_height_m": 60, "version": 1}).status_code == 200
     for sector in ("VT-BL-01-1", "VT-BL-01-2"):
-        assert api.patch(f"sectors/{sector}", json={"height_m": 58, "version": 1}
-                         ).status_code == 200
+        assert (
+            api.patch(f"sectors/{sector}", json={"height_m": 58, "version": 1}).status_code == 200
+        )
     result = run_job(api)["technologies"]["4G"]
     assert (result["site_groups_computed"], result["site_groups_reused"]) == (1, 1)
     after = api.get("coverage/point", params={"lon": 103.6795, "lat": 22.3525}).json()
@@ -97,8 +106,7 @@ def test_calibration_from_measurements(loaded: Any, dem: Path, api: Any) -> None
     assert set(report["site_offsets_db"]) == {"VT-BL-01"}
 
 
-def test_calibration_without_measurements(loaded: Any, dem: Path, api: Any,
-                                          runner: Any) -> None:
+def test_calibration_without_measurements(loaded: Any, dem: Path, api: Any, runner: Any) -> None:
     assert api.delete("measurements/M-1", params={"version": 1}).status_code == 204
     assert runner.invoke(args=["coverage", "compute"]).exit_code == 0
     r = api.post("coverage/calibration")
@@ -130,10 +138,11 @@ def test_coverage_cli_on_a_dask_cluster(app: Any, loaded: Any, dem: Path, runner
     for path in (dem.parent / "loss-cache").iterdir():
         path.unlink()
     assert '"site_groups_computed": 2' in runner.invoke(args=["coverage", "compute"]).output
-    for name in ("4g_best_server", "4g_rsrp_dbm", "4g_sinr_db", "4g_ul_rate_mbps",
-                 "service_class"):
-        with rasterio.open(on_dask / f"coverage_{name}.tif") as a, \
-                rasterio.open(dem.parent / "threads" / f"coverage_{name}.tif") as b:
+    for name in ("4g_best_server", "4g_rsrp_dbm", "4g_sinr_db", "4g_ul_rate_mbps", "service_class"):
+        with (
+            rasterio.open(on_dask / f"coverage_{name}.tif") as a,
+            rasterio.open(dem.parent / "threads" / f"coverage_{name}.tif") as b,
+        ):
             np.testing.assert_array_equal(a.read(1), b.read(1), err_msg=name)
 
 

@@ -38,19 +38,29 @@ def test_generated_requests_never_get_a_server_error(api: Any, loaded: Any) -> N
     assert len(operations) >= 90
 
     for operation in operations:
+
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-                  phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         def call(case: Any) -> None:
             response = case.call(base_url=api.base, session=http, timeout=30)
             statuses[response.status_code] += 1
             if response.status_code >= 500:
-                errors.append(f"{case.method} {case.formatted_path} -> "
-                              f"{response.status_code}: {response.text[:300]}")
+                errors.append(
+                    f"{case.method} {case.formatted_path} -> "
+                    f"{response.status_code}: {response.text[:300]}"
+                )
 
         call()
     total = sum(statuses.values())
-    print(f"schemathesis: {total} requests over {len(operations)} operations; "
-          f"statuses {dict(sorted(statuses.items()))}")
+    print(
+        f"schemathesis: {total} requests over {len(operations)} operations; "
+        f"statuses {dict(sorted(statuses.items()))}"
+    )
     assert total >= MIN_REQUESTS
     assert not errors, "\n".join(errors[:20])

@@ -22,18 +22,31 @@ def snapshot(app: Any) -> dict[str, list[dict[str, Any]]]:
         for model in LAYERS:
             records = store.list_records(session, model)
             out[model.layer] = [
-                {**{k: v for k, v in io.writers.schemas.to_properties(r).items()
-                    if k not in STAMPS},
-                 "geom": r.geom.wkb_hex if getattr(r, "geom", None) is not None else None}
-                for r in records]
+                {
+                    **{
+                        k: v
+                        for k, v in io.writers.schemas.to_properties(r).items()
+                        if k not in STAMPS
+                    },
+                    "geom": r.geom.wkb_hex if getattr(r, "geom", None) is not None else None,
+                }
+                for r in records
+            ]
     return out
 
 
 def geojson_bytes(layer: str, rows: list[dict[str, Any]]) -> bytes:
-    features = [{"type": "Feature", "geometry": r.get("geometry"),
-                 "properties": {k: v for k, v in r.items() if k != "geometry"}} for r in rows]
-    return json.dumps({"type": "FeatureCollection", "name": layer, "features": features},
-                      ensure_ascii=False).encode()
+    features = [
+        {
+            "type": "Feature",
+            "geometry": r.get("geometry"),
+            "properties": {k: v for k, v in r.items() if k != "geometry"},
+        }
+        for r in rows
+    ]
+    return json.dumps(
+        {"type": "FeatureCollection", "name": layer, "features": features}, ensure_ascii=False
+    ).encode()
 
 
 def upload(api: Any, data: bytes, filename: str, **params: str) -> Any:
@@ -46,7 +59,8 @@ OPENCELLID = (
     "LTE,452,4,10501,3073282,0,103.6794,22.3524,1000,8,1,1600000000,1700000000,0\n"
     "LTE,452,4,10501,3073283,0,103.6792,22.3519,1000,5,1,1600000000,1700000000,0\n"
     "NR,452,4,10501,48771073,0,103.6791,22.3521,800,3,1,1600000000,1700000000,0\n"
-    "GSM,452,4,105,3321,0,103.6790,22.3520,2000,30,1,1600000000,1700000000,0\n")
+    "GSM,452,4,105,3321,0,103.6790,22.3520,2000,30,1,1600000000,1700000000,0\n"
+)
 
 
 def test_geojson_import_per_layer(app: Any, api: Any) -> None:
@@ -55,13 +69,16 @@ def test_geojson_import_per_layer(app: Any, api: Any) -> None:
         assert r.status_code == 200, r.text
         assert r.json()["created"] == {layer: len(rows)}
     assert {k: len(v) for k, v in snapshot(app).items()} == {
-        k: len(v) for k, v in sample_layers().items()}
+        k: len(v) for k, v in sample_layers().items()
+    }
 
 
 def test_csv_import_with_lon_lat(app: Any, api: Any, loaded: Any) -> None:
-    csv = ("code,name,commune_code,population,households,synthetic,lon,lat\n"
-           "V-NEW-1,Bản Hồ Be,03390,250,51,true,103.66,22.34\n"
-           "V-NEW-2,Bản Lao Chải,03390,180,,yes,103.67,22.36\n")
+    csv = (
+        "code,name,commune_code,population,households,synthetic,lon,lat\n"
+        "V-NEW-1,Bản Hồ Be,03390,250,51,true,103.66,22.34\n"
+        "V-NEW-2,Bản Lao Chải,03390,180,,yes,103.67,22.36\n"
+    )
     r = upload(api, csv.encode(), "villages.csv", layer="villages")
     assert r.status_code == 200, r.text
     assert r.json()["created"] == {"villages": 2}
@@ -89,25 +106,31 @@ MALFORMED = {
     "geojson-syntax": ("x.geojson", {}, b'{"type": "FeatureCollection", "features": [', "file"),
     "geojson-shape": ("x.geojson", {"layer": "sites"}, b'{"type": "Feature"}', "file"),
     "geojson-row": ("x.geojson", {}, None, "tower_height_m"),
-    "csv-row": ("x.csv", {"layer": "villages"},
-                b"code,name,commune_code,population,lon,lat\n"
-                b"V-OK,Ban A,03390,10,103.66,22.34\nV-BAD,Ban B,03390,many,103.66,22.34\n",
-                "population"),
-    "csv-columns": ("x.csv", {"layer": "villages"},
-                    b"code,name\nV-1,Ban A,extra\n", "file"),
+    "csv-row": (
+        "x.csv",
+        {"layer": "villages"},
+        b"code,name,commune_code,population,lon,lat\n"
+        b"V-OK,Ban A,03390,10,103.66,22.34\nV-BAD,Ban B,03390,many,103.66,22.34\n",
+        "population",
+    ),
+    "csv-columns": ("x.csv", {"layer": "villages"}, b"code,name\nV-1,Ban A,extra\n", "file"),
     "csv-no-layer": ("x.csv", {}, b"code,name\nV-1,Ban A\n", "layer"),
     "gpkg-garbage": ("x.gpkg", {}, b"SQLite format 3\x00 but not really", "file"),
     "opencellid-columns": ("x.csv", {"format": "opencellid"}, b"LTE,452,4,1\n", "file"),
-    "opencellid-values": ("x.csv", {"format": "opencellid"},
-                          b"LTE,452,4,abc,1,0,103.6,22.3,1,1,1,1,1,0\n",
-                          "mcc/net/area/cell/lon/lat"),
+    "opencellid-values": (
+        "x.csv",
+        {"format": "opencellid"},
+        b"LTE,452,4,abc,1,0,103.6,22.3,1,1,1,1,1,0\n",
+        "mcc/net/area/cell/lon/lat",
+    ),
     "unknown-format": ("x.shp", {}, b"whatever", "format"),
 }
 
 
 @pytest.mark.parametrize("case", list(MALFORMED))
-def test_malformed_file_leaves_registry_unchanged(app: Any, api: Any, loaded: Any,
-                                                  case: str) -> None:
+def test_malformed_file_leaves_registry_unchanged(
+    app: Any, api: Any, loaded: Any, case: str
+) -> None:
     filename, params, data, field = MALFORMED[case]
     if data is None:  # a good layer with one bad row in the middle
         rows = sample_layers()["sites"]
@@ -123,18 +146,34 @@ def test_malformed_file_leaves_registry_unchanged(app: Any, api: Any, loaded: An
 
 def test_row_errors_carry_layer_and_row(app: Any, api: Any, loaded: Any) -> None:
     rows = sample_layers()["villages"] + [
-        {"code": "V-X", "name": "Bản X", "commune_code": "00000", "population": 1,
-         "geometry": {"type": "Point", "coordinates": [103.6, 22.3]}},
-        {"code": "V-BL-1", "name": "dup", "commune_code": "03390", "population": 1,
-         "geometry": {"type": "Point", "coordinates": [103.6, 22.3]}}]
+        {
+            "code": "V-X",
+            "name": "Bản X",
+            "commune_code": "00000",
+            "population": 1,
+            "geometry": {"type": "Point", "coordinates": [103.6, 22.3]},
+        },
+        {
+            "code": "V-BL-1",
+            "name": "dup",
+            "commune_code": "03390",
+            "population": 1,
+            "geometry": {"type": "Point", "coordinates": [103.6, 22.3]},
+        },
+    ]
     details = upload(api, geojson_bytes("villages", rows), "v.geojson").json()["details"]
-    assert {"layer": "villages", "row": 3, "field": "commune_code",
-            "reason": "refers to '00000', which does not exist"} in details
+    assert {
+        "layer": "villages",
+        "row": 3,
+        "field": "commune_code",
+        "reason": "refers to '00000', which does not exist",
+    } in details
     assert {"layer": "villages", "row": 4, "field": "code", "reason": "repeats row 1"} in details
 
 
-def test_gpkg_with_a_bad_row_is_rejected_whole(app: Any, api: Any, loaded: Any,
-                                               tmp_path: Path) -> None:
+def test_gpkg_with_a_bad_row_is_rejected_whole(
+    app: Any, api: Any, loaded: Any, tmp_path: Path
+) -> None:
     with app.extensions["registry"]["sessions"]() as session:
         path = io.export_gpkg(session, tmp_path / "r.gpkg")
     import pyogrio
@@ -145,8 +184,12 @@ def test_gpkg_with_a_bad_row_is_rejected_whole(app: Any, api: Any, loaded: Any,
     before = snapshot(app)
     r = upload(api, path.read_bytes(), "r.gpkg")
     assert r.status_code == 400
-    assert {"layer": "sites", "row": 1, "field": "status",
-            "reason": "must be one of planned, active, down"} in r.json()["details"]
+    assert {
+        "layer": "sites",
+        "row": 1,
+        "field": "status",
+        "reason": "must be one of planned, active, down",
+    } in r.json()["details"]
     assert snapshot(app) == before
 
 
@@ -185,16 +228,19 @@ def test_gpkg_round_trip(app: Any, api: Any, loaded: Any, db_url: str, tmp_path:
     before = snapshot(app)
     other = _fresh_app(db_url, tmp_path)
     with db.transaction(other.extensions["registry"]["sessions"]) as session:
-        store.import_layers(session, io.read_layers(exported.content, fmt="gpkg"),
-                            actor="test", area_bbox=None)
+        store.import_layers(
+            session, io.read_layers(exported.content, fmt="gpkg"), actor="test", area_bbox=None
+        )
     assert snapshot(other) == before
 
 
 @pytest.mark.parametrize("fmt", ["geojson", "csv"])
-def test_layer_round_trip(app: Any, api: Any, loaded: Any, db_url: str, tmp_path: Path,
-                          fmt: str) -> None:
-    files = {m.layer: api.get("export", params={"format": fmt, "layer": m.layer}).content
-             for m in LAYERS}
+def test_layer_round_trip(
+    app: Any, api: Any, loaded: Any, db_url: str, tmp_path: Path, fmt: str
+) -> None:
+    files = {
+        m.layer: api.get("export", params={"format": fmt, "layer": m.layer}).content for m in LAYERS
+    }
     before = snapshot(app)
     other = _fresh_app(db_url, tmp_path)
     with db.transaction(other.extensions["registry"]["sessions"]) as session:
@@ -218,8 +264,10 @@ def test_gpkg_opens_with_every_layer(app: Any, loaded: Any, tmp_path: Path) -> N
 
 
 def test_csv_export_defuses_formulas_and_opens_in_spreadsheets(loaded: Any, api: Any) -> None:
-    assert api.patch("sellers/SEL-1", json={"handle": "=HYPERLINK(\"x\")", "version": 1}
-                     ).status_code == 200
+    assert (
+        api.patch("sellers/SEL-1", json={"handle": '=HYPERLINK("x")', "version": 1}).status_code
+        == 200
+    )
     data = api.get("export", params={"format": "csv", "layer": "sellers"}).content
     assert data.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM
     assert "'=HYPERLINK" in data.decode("utf-8-sig") and "Lò Thị Mai" in data.decode("utf-8-sig")
@@ -235,10 +283,12 @@ def test_export_errors(api: Any) -> None:
 def test_kmz_round_trip(app: Any, api: Any, loaded: Any, db_url: str, tmp_path: Path) -> None:
     """Every layer with geometry to Google Earth's KMZ and back, unchanged."""
     spatial = [m.layer for m in LAYERS if m.geometry_type is not None]
-    files = {layer: api.get("export", params={"format": "kmz", "layer": layer})
-             for layer in spatial}
-    assert all(r.headers["Content-Type"] == "application/vnd.google-earth.kmz"
-               for r in files.values())
+    files = {
+        layer: api.get("export", params={"format": "kmz", "layer": layer}) for layer in spatial
+    }
+    assert all(
+        r.headers["Content-Type"] == "application/vnd.google-earth.kmz" for r in files.values()
+    )
     assert api.get("export", params={"format": "kmz", "layer": "sectors"}).status_code == 400
     before = {k: v for k, v in snapshot(app).items() if k in spatial}
     other = _fresh_app(db_url, tmp_path)

@@ -12,12 +12,28 @@ from sqlalchemy import func, select
 import registry
 from registry.models import Sector, Site
 
-PAGES = ("/", "/map", "/import", "/events", "/records/communes", "/records/villages",
-         "/records/sites", "/records/fibre_links", "/records/sellers", "/records/measurements",
-         "/records/events", "/records/fibre_nodes", "/records/sites/VT-BL-01",
-         "/records/sellers/SEL-1", "/records/villages/V-BL-1", "/records/communes/03390",
-         "/records/sectors/VT-BL-01-1", "/records/sites/VT-BL-01/edit",
-         "/records/sites/new", "/records/fibre_links/FL-1/edit")
+PAGES = (
+    "/",
+    "/map",
+    "/import",
+    "/events",
+    "/records/communes",
+    "/records/villages",
+    "/records/sites",
+    "/records/fibre_links",
+    "/records/sellers",
+    "/records/measurements",
+    "/records/events",
+    "/records/fibre_nodes",
+    "/records/sites/VT-BL-01",
+    "/records/sellers/SEL-1",
+    "/records/villages/V-BL-1",
+    "/records/communes/03390",
+    "/records/sectors/VT-BL-01-1",
+    "/records/sites/VT-BL-01/edit",
+    "/records/sites/new",
+    "/records/fibre_links/FL-1/edit",
+)
 
 
 def _text(response: Any) -> str:
@@ -79,8 +95,9 @@ def test_map_page_is_live_and_offline(client: Any, covered: Any) -> None:
         assert title in page
     assert "registryMapReady" in page
     # cached: the same page apart from each response's CSP nonce
-    first, second = (re.sub(r'nonce="[^"]+"', "", client.get("/map").get_data(as_text=True))
-                     for _ in range(2))
+    first, second = (
+        re.sub(r'nonce="[^"]+"', "", client.get("/map").get_data(as_text=True)) for _ in range(2)
+    )
     assert first == second
 
 
@@ -125,9 +142,14 @@ def _form(client: Any, code: str = "VT-BL-01") -> dict[str, str]:
     import re
 
     values = dict(re.findall(r'name="([a-z_]+)" value="([^"]*)"', page))
-    values.update(re.findall(r'name="([a-z_]+)">(?:<option value=""></option>)?\s*'
-                             r'(?:<option value="[^"]*" >[^<]*</option>)*'
-                             r'<option value="([^"]*)" selected', page))
+    values.update(
+        re.findall(
+            r'name="([a-z_]+)">(?:<option value=""></option>)?\s*'
+            r'(?:<option value="[^"]*" >[^<]*</option>)*'
+            r'<option value="([^"]*)" selected',
+            page,
+        )
+    )
     values["move_antennas"] = "on"
     return values
 
@@ -142,8 +164,9 @@ def test_edit_site_success(client: Any, app: Any, loaded: Any) -> None:
     site = _site(app)
     assert site.tower_height_m == 45 and site.status == "down" and site.version == 2
     with app.extensions["registry"]["sessions"]() as session:
-        heights = session.scalars(select(Sector.height_m).where(
-            Sector.site_code == "VT-BL-01")).all()
+        heights = session.scalars(
+            select(Sector.height_m).where(Sector.site_code == "VT-BL-01")
+        ).all()
     assert heights == [43, 43]  # the antennas moved up with the tower
     page = _text(client.get(response.headers["Location"] + "&lang=en"))
     assert "Saved." in page and "45" in page
@@ -152,13 +175,17 @@ def test_edit_site_success(client: Any, app: Any, loaded: Any) -> None:
 def test_edit_site_validation_errors(client: Any, app: Any, loaded: Any) -> None:
     form = _form(client)
     form.update(tower_height_m="400", operator="Viettel", lat="abc", status="broken")
-    response = client.post("/records/sites/VT-BL-01/edit", data=form,
-                           headers={"Accept-Language": "en"})
+    response = client.post(
+        "/records/sites/VT-BL-01/edit", data=form, headers={"Accept-Language": "en"}
+    )
     assert response.status_code == 400
     page = _text(response)
-    for reason in ("must be at most 300", "does not match the expected form",
-                   "must be one of planned, active, down",
-                   "cannot be read"):
+    for reason in (
+        "must be at most 300",
+        "does not match the expected form",
+        "must be one of planned, active, down",
+        "cannot be read",
+    ):
         assert reason in page, reason
     assert 'value="400"' in page  # the typed values are shown again
     site = _site(app)
@@ -177,10 +204,18 @@ def test_edit_site_validation_errors(client: Any, app: Any, loaded: Any) -> None
 
 
 def test_create_site(client: Any, app: Any, loaded: Any) -> None:
-    data = {"code": "VT-NEW", "name": "Trạm mới", "operator": "452-04",
-            "commune_code": "03390", "tower_height_m": "35", "status": "planned",
-            "backhaul_kind": "microwave", "backhaul_capacity_mbps": "300",
-            "lon": "103.69", "lat": "22.36"}
+    data = {
+        "code": "VT-NEW",
+        "name": "Trạm mới",
+        "operator": "452-04",
+        "commune_code": "03390",
+        "tower_height_m": "35",
+        "status": "planned",
+        "backhaul_kind": "microwave",
+        "backhaul_capacity_mbps": "300",
+        "lon": "103.69",
+        "lat": "22.36",
+    }
     response = client.post("/records/sites/new", data=data)
     assert response.status_code == 303, _text(response)
     assert _site(app, "VT-NEW").name == "Trạm mới"
@@ -206,15 +241,18 @@ def _count(app: Any, model: Any) -> int:
 
 def test_import_with_bad_rows_stores_nothing(client: Any, app: Any, loaded: Any) -> None:
     before = _count(app, Site)
-    csv = ("code,name,operator,tower_height_m,status,backhaul_kind,backhaul_capacity_mbps,"
-           "lon,lat\n"
-           "VT-X1,Good,452-04,30,active,fibre,100,103.6,22.3\n"
-           "VT-X2,Bad height,452-04,999,active,fibre,100,103.6,22.3\n"
-           "VT-X3,Bad place,452-04,30,active,fibre,100,22.3,103.6\n")
-    response = client.post("/import", data={"layer": "sites",
-                                             "file": (__import__("io").BytesIO(csv.encode()),
-                                                      "sites.csv")},
-                           content_type="multipart/form-data")
+    csv = (
+        "code,name,operator,tower_height_m,status,backhaul_kind,backhaul_capacity_mbps,"
+        "lon,lat\n"
+        "VT-X1,Good,452-04,30,active,fibre,100,103.6,22.3\n"
+        "VT-X2,Bad height,452-04,999,active,fibre,100,103.6,22.3\n"
+        "VT-X3,Bad place,452-04,30,active,fibre,100,22.3,103.6\n"
+    )
+    response = client.post(
+        "/import",
+        data={"layer": "sites", "file": (__import__("io").BytesIO(csv.encode()), "sites.csv")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 303
     _wait(app, response.headers["Location"])
     page = _text(client.get(response.headers["Location"], headers={"Accept-Language": "en"}))
@@ -222,18 +260,22 @@ def test_import_with_bad_rows_stores_nothing(client: Any, app: Any, loaded: Any)
     assert "must be at most 300" in page and "look swapped" in page
     assert _count(app, Site) == before
     # unreadable files are reported at once
-    bad = client.post("/import", data={"file": (__import__("io").BytesIO(b"x"), "a.csv")},
-                      content_type="multipart/form-data", headers={"Accept-Language": "en"})
+    bad = client.post(
+        "/import",
+        data={"file": (__import__("io").BytesIO(b"x"), "a.csv")},
+        content_type="multipart/form-data",
+        headers={"Accept-Language": "en"},
+    )
     assert bad.status_code == 400 and "say which" in _text(bad)
 
 
 def test_import_success(client: Any, app: Any, loaded: Any) -> None:
-    csv = ("code,name,commune_code,population,lon,lat\n"
-           "V-NEW,Bản Mới,03390,100,103.67,22.34\n")
-    response = client.post("/import", data={"layer": "villages",
-                                             "file": (__import__("io").BytesIO(csv.encode()),
-                                                      "v.csv")},
-                           content_type="multipart/form-data")
+    csv = "code,name,commune_code,population,lon,lat\nV-NEW,Bản Mới,03390,100,103.67,22.34\n"
+    response = client.post(
+        "/import",
+        data={"layer": "villages", "file": (__import__("io").BytesIO(csv.encode()), "v.csv")},
+        content_type="multipart/form-data",
+    )
     _wait(app, response.headers["Location"])
     page = _text(client.get(response.headers["Location"]))
     assert 'data-status="done"' in page and 'id="import-report"' in page
@@ -246,9 +288,14 @@ def test_every_ui_string_has_a_vietnamese_translation() -> None:
     from babel.messages.mofile import read_mo
 
     root = Path(registry.__file__).parent
-    found = {m[2] if isinstance(m[2], str) else m[2][0] for m in extract_from_dir(
-        root, [("web/**.py", "python"), ("web/templates/**.html", "jinja2")],
-        keywords={**DEFAULT_KEYWORDS, "_l": None})}
+    found = {
+        m[2] if isinstance(m[2], str) else m[2][0]
+        for m in extract_from_dir(
+            root,
+            [("web/**.py", "python"), ("web/templates/**.html", "jinja2")],
+            keywords={**DEFAULT_KEYWORDS, "_l": None},
+        )
+    }
     with (root / "translations/vi/LC_MESSAGES/messages.mo").open("rb") as f:
         catalogue = read_mo(f)
     missing = sorted(s for s in found if not (catalogue.get(s) and catalogue.get(s).string))

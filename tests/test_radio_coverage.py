@@ -362,9 +362,19 @@ def test_dask_and_streamed_runs_equal_the_single_process_run(
     dem = Dem(elevation, mountains.transform, mountains.crs)
     path = tmp_path / "dem.tif"
     with rasterio.open(
-        path, "w", driver="GTiff", width=300, height=300, count=1, dtype="float32",
-        crs=dem.crs, transform=dem.transform, nodata=-9999.0, tiled=True,
-        blockxsize=64, blockysize=64,
+        path,
+        "w",
+        driver="GTiff",
+        width=300,
+        height=300,
+        count=1,
+        dtype="float32",
+        crs=dem.crs,
+        transform=dem.transform,
+        nodata=-9999.0,
+        tiled=True,
+        blockxsize=64,
+        blockysize=64,
     ) as dst:
         dst.write(np.nan_to_num(elevation, nan=-9999.0), 1)
     dem_file = DemFile(path)
@@ -378,7 +388,11 @@ def test_dask_and_streamed_runs_equal_the_single_process_run(
     with DaskExecutor(n_workers=2, processes=False) as executor:
         on_dask = compute_coverage(dem_file, sectors, params, executor=executor)
         files = compute_coverage_to_geotiffs(
-            dem_file, sectors, tmp_path / "out", params, cache_dir=tmp_path / "cache",
+            dem_file,
+            sectors,
+            tmp_path / "out",
+            params,
+            cache_dir=tmp_path / "cache",
             executor=executor,
         )
     _assert_same(on_dask, reference)
@@ -447,7 +461,9 @@ def test_an_unreachable_scheduler_is_a_clear_error() -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(ServiceUnavailable, match="cannot reach the Dask scheduler") as e, \
-            DaskExecutor(f"tcp://127.0.0.1:{port}", connect_timeout_s=2):
+    with (
+        pytest.raises(ServiceUnavailable, match="cannot reach the Dask scheduler") as e,
+        DaskExecutor(f"tcp://127.0.0.1:{port}", connect_timeout_s=2),
+    ):
         pass
     assert e.value.status == 503 and e.value.details[0]["field"] == "DASK_SCHEDULER"

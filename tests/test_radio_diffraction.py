@@ -144,11 +144,13 @@ def test_point_loss_flat_is_free_space_and_a_knife_edge_adds_j() -> None:
     """Per-point profiles: flat terrain gives free space, one wall free space + J(v)."""
     dem = _flat_dem(161, 161)
     x, y = _cell_xy(dem, 80, 80)
-    clear = CoverageParams(max_radius_m=2400.0, k_factor=FLAT_EARTH,
-                           radio=RadioParams(ue_height_m=30.0))
+    clear = CoverageParams(
+        max_radius_m=2400.0, k_factor=FLAT_EARTH, radio=RadioParams(ue_height_m=30.0)
+    )
     rows, cols = np.array([80, 80, 10, 150, 100, 0]), np.array([80, 150, 20, 80, 37, 0])
-    loss = point_path_loss(dem, x, y, antenna_height_m=30.0, freq_mhz=1800.0, rows=rows,
-                           cols=cols, params=clear)
+    loss = point_path_loss(
+        dem, x, y, antenna_height_m=30.0, freq_mhz=1800.0, rows=rows, cols=cols, params=clear
+    )
     d = CELL * np.hypot(rows - 80, cols - 80)
     expected = [free_space_loss_db(max(v, 1.0), 1800.0) for v in d]
     np.testing.assert_allclose(loss[d <= 2400.0], np.array(expected)[d <= 2400.0], atol=1e-9)
@@ -159,9 +161,16 @@ def test_point_loss_flat_is_free_space_and_a_knife_edge_adds_j() -> None:
     wall = Dem(z, Affine(CELL, 0.0, 0.0, 0.0, -CELL, 200 * CELL), "EPSG:32648")
     x, y = _cell_xy(wall, 0, 20)
     rows = np.array([80, 120, 190])
-    loss = point_path_loss(wall, x, y, antenna_height_m=30.0, freq_mhz=1800.0, rows=rows,
-                           cols=np.full(3, 20), params=CoverageParams(max_radius_m=5900.0,
-                                                                      k_factor=FLAT_EARTH))
+    loss = point_path_loss(
+        wall,
+        x,
+        y,
+        antenna_height_m=30.0,
+        freq_mhz=1800.0,
+        rows=rows,
+        cols=np.full(3, 20),
+        params=CoverageParams(max_radius_m=5900.0, k_factor=FLAT_EARTH),
+    )
     for r, value in zip(rows, loss, strict=True):
         d_rx = r * CELL
         line = 130.0 + (101.5 - 130.0) * 60 / r
@@ -176,8 +185,9 @@ def test_point_loss_is_the_exact_deygout_of_the_straight_profile(rough: Dem) -> 
     x0, y0 = _cell_xy(rough, 200, 200)
     rng = np.random.default_rng(3)
     rows, cols = rng.integers(0, 133, 40), rng.integers(0, 133, 40)
-    loss = point_path_loss(rough, x0, y0, antenna_height_m=30.0, freq_mhz=1800.0, rows=rows,
-                           cols=cols, params=params)
+    loss = point_path_loss(
+        rough, x0, y0, antenna_height_m=30.0, freq_mhz=1800.0, rows=rows, cols=cols, params=params
+    )
     z = rough.elevation_m
     inv_2kr = 1.0 / (2.0 * params.k_factor * params.earth_radius_m)
     checked = 0
@@ -200,13 +210,14 @@ def test_point_loss_reads_the_window_for_the_empirical_models(rough: Dem) -> Non
     params = CoverageParams(max_radius_m=3000.0, analysis_step=3, model="hata")
     x0, y0 = _cell_xy(rough, 200, 200)
     rows, cols = np.array([66, 70, 50, 0]), np.array([66, 40, 60, 0])
-    got = point_path_loss(rough, x0, y0, antenna_height_m=30.0, freq_mhz=900.0, rows=rows,
-                          cols=cols, params=params)
-    window = site_path_loss(rough, x0, y0, antenna_height_m=30.0, freqs_mhz=[900.0],
-                            params=params)
+    got = point_path_loss(
+        rough, x0, y0, antenna_height_m=30.0, freq_mhz=900.0, rows=rows, cols=cols, params=params
+    )
+    window = site_path_loss(rough, x0, y0, antenna_height_m=30.0, freqs_mhz=[900.0], params=params)
     assert np.isnan(got[3])
-    np.testing.assert_array_equal(got[:3], window.loss_db[0, rows[:3] - window.row0,
-                                                          cols[:3] - window.col0])
+    np.testing.assert_array_equal(
+        got[:3], window.loss_db[0, rows[:3] - window.row0, cols[:3] - window.col0]
+    )
 
 
 def test_sweep_equals_exact_deygout_on_the_same_profile() -> None:

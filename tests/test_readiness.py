@@ -39,17 +39,47 @@ def xy(col: float, row: float) -> tuple[float, float]:
     return X0 + (col + 0.5) * CELL_M, Y0 - (row + 0.5) * CELL_M
 
 
-def sector(site: str, col: float, row: float, *, tech: str = "4G", azimuth: float = 90.0,
-           active: bool = True) -> SectorSpec:
+def sector(
+    site: str,
+    col: float,
+    row: float,
+    *,
+    tech: str = "4G",
+    azimuth: float = 90.0,
+    active: bool = True,
+) -> SectorSpec:
     x, y = xy(col, row)
     lte = tech == "4G"
-    return SectorSpec(site, f"{site}-{tech}", x, y, None, 30.0, tech,
-                      1842.5 if lte else 2595.0, 20 if lte else 100, azimuth, 2.0, 2.0, 65.0,
-                      8.0, 17.0, 46.0 if lte else 50.0, site_active=active)
+    return SectorSpec(
+        site,
+        f"{site}-{tech}",
+        x,
+        y,
+        None,
+        30.0,
+        tech,
+        1842.5 if lte else 2595.0,
+        20 if lte else 100,
+        azimuth,
+        2.0,
+        2.0,
+        65.0,
+        8.0,
+        17.0,
+        46.0 if lte else 50.0,
+        site_active=active,
+    )
 
 
-def site(code: str, col: float, row: float, dem: Dem, *, status: str = "active",
-         techs: tuple[str, ...] = ("4G",)) -> SiteInfo:
+def site(
+    code: str,
+    col: float,
+    row: float,
+    dem: Dem,
+    *,
+    status: str = "active",
+    techs: tuple[str, ...] = ("4G",),
+) -> SiteInfo:
     x, y = xy(col, row)
     ground = float(dem.elevation_m[int(row), int(col)])
     return SiteInfo(code, x, y, ground + 30.0, status, frozenset(techs))
@@ -60,8 +90,7 @@ def grids_of(dem: Dem, sectors: list[SectorSpec]) -> dict[str, TechGrid]:
     for tech in ("4G", "5G"):
         chosen = [s for s in sectors if s.technology == tech]
         if chosen:
-            out[tech] = TechGrid.from_result(tech, compute_coverage(dem, chosen, PARAMS,
-                                                                    workers=1))
+            out[tech] = TechGrid.from_result(tech, compute_coverage(dem, chosen, PARAMS, workers=1))
     return out
 
 
@@ -81,8 +110,14 @@ def test_seller_behind_a_ridge_is_limited_by_terrain_and_climbs_the_near_slope()
     dem = dem_of(elevation)
     grids = grids_of(dem, [sector("A", 20, 40)])
     seller = place("S1", 165, 40, phone_tech="4G", wanted_class="hd_live")
-    [verdict] = seller_verdicts([seller], grids, dem, [site("A", 20, 40, dem)], fibre("A"),
-                                ReadinessParams(walking_radius_m=2_000.0))
+    [verdict] = seller_verdicts(
+        [seller],
+        grids,
+        dem,
+        [site("A", 20, 40, dem)],
+        fibre("A"),
+        ReadinessParams(walking_radius_m=2_000.0),
+    )
     assert not verdict.meets_wanted
     assert verdict.limiting_factor == "terrain"
     assert "ridge" in verdict.explanation and "site A" in verdict.explanation
@@ -96,8 +131,9 @@ def test_seller_behind_a_ridge_is_limited_by_terrain_and_climbs_the_near_slope()
 def test_ten_sellers_on_satellite_backhaul_are_limited_by_backhaul() -> None:
     dem = dem_of(plain())
     grids = grids_of(dem, [sector("B", 20, 40)])
-    sellers = [place(f"S{i}", 40 + i, 40, phone_tech="4G", wanted_class="hd_live")
-               for i in range(10)]
+    sellers = [
+        place(f"S{i}", 40 + i, 40, phone_tech="4G", wanted_class="hd_live") for i in range(10)
+    ]
     sat = {"B": SiteBackhaul("B", "satellite", True, 20.0)}
     params = ReadinessParams(concurrent_streams_per_cell=10)
     verdicts = seller_verdicts(sellers, grids, dem, [site("B", 20, 40, dem)], sat, params)
@@ -110,18 +146,21 @@ def test_ten_sellers_on_satellite_backhaul_are_limited_by_backhaul() -> None:
 
 def test_a_down_site_serves_nobody() -> None:
     dem = dem_of(plain())
-    grids = grids_of(dem, [sector("C", 20, 40, active=False), sector("D", 230, 40,
-                                                                       azimuth=270)])
+    grids = grids_of(dem, [sector("C", 20, 40, active=False), sector("D", 230, 40, azimuth=270)])
     seller = place("S1", 30, 40, phone_tech="4G")
-    [verdict] = seller_verdicts([seller], grids, dem,
-                                [site("C", 20, 40, dem, status="down"), site("D", 230, 40, dem)],
-                                {**fibre("D"), "C": SiteBackhaul("C", "fibre", False, 0.0,
-                                                                 reason="site is down")},
-                                ReadinessParams(search_radius_m=8_000.0))
+    [verdict] = seller_verdicts(
+        [seller],
+        grids,
+        dem,
+        [site("C", 20, 40, dem, status="down"), site("D", 230, 40, dem)],
+        {**fibre("D"), "C": SiteBackhaul("C", "fibre", False, 0.0, reason="site is down")},
+        ReadinessParams(search_radius_m=8_000.0),
+    )
     assert verdict.site_code != "C"
     only_c = grids_of(dem, [sector("C", 20, 40, active=False)])
-    [verdict] = seller_verdicts([seller], only_c, dem, [site("C", 20, 40, dem, status="down")],
-                                {}, ReadinessParams())
+    [verdict] = seller_verdicts(
+        [seller], only_c, dem, [site("C", 20, 40, dem, status="down")], {}, ReadinessParams()
+    )
     assert verdict.service_class == "none" and verdict.limiting_factor == "site down"
     assert "C" in verdict.explanation and "down" in verdict.explanation
 
@@ -139,16 +178,46 @@ def test_a_4g_phone_under_a_5g_only_sector() -> None:
 
 
 def test_a_fibre_bridge_cut_counts_exactly_the_sellers_of_its_two_sites() -> None:
-    nodes = [{"code": c, "kind": k} for c, k in (("CORE", "core"), ("P1", "pop"), ("P2", "pop"),
-                                                 ("N1", "site"), ("N2", "site"), ("N3", "site"))]
-    links = [{"code": code, "from_node_code": a, "to_node_code": b, "status": "active",
-              "capacity_mbps": 10_000.0, "geometry": None}
-             for code, a, b in (("L1", "CORE", "P1"), ("BRIDGE", "P1", "P2"), ("L3", "P2", "N1"),
-                                ("L4", "P2", "N2"), ("L5", "CORE", "N3"), ("L6", "P1", "N3"))]
+    nodes = [
+        {"code": c, "kind": k}
+        for c, k in (
+            ("CORE", "core"),
+            ("P1", "pop"),
+            ("P2", "pop"),
+            ("N1", "site"),
+            ("N2", "site"),
+            ("N3", "site"),
+        )
+    ]
+    links = [
+        {
+            "code": code,
+            "from_node_code": a,
+            "to_node_code": b,
+            "status": "active",
+            "capacity_mbps": 10_000.0,
+            "geometry": None,
+        }
+        for code, a, b in (
+            ("L1", "CORE", "P1"),
+            ("BRIDGE", "P1", "P2"),
+            ("L3", "P2", "N1"),
+            ("L4", "P2", "N2"),
+            ("L5", "CORE", "N3"),
+            ("L6", "P1", "N3"),
+        )
+    ]
     graph = backhaul.fibre_graph(nodes, links)
-    sites = [{"code": s, "status": "active", "backhaul_kind": "fibre",
-              "backhaul_capacity_mbps": 1000.0, "fibre_node_code": n}
-             for s, n in (("S1", "N1"), ("S2", "N2"), ("S3", "N3"))]
+    sites = [
+        {
+            "code": s,
+            "status": "active",
+            "backhaul_kind": "fibre",
+            "backhaul_capacity_mbps": 1000.0,
+            "fibre_node_code": n,
+        }
+        for s, n in (("S1", "N1"), ("S2", "N2"), ("S3", "N3"))
+    ]
     assert all(b.reachable for b in backhaul.site_backhaul(sites, graph).values())
     isolated = backhaul.isolated_by_cut(graph, "BRIDGE")
     assert isolated == {"P2", "N1", "N2"}
@@ -157,12 +226,12 @@ def test_a_fibre_bridge_cut_counts_exactly_the_sellers_of_its_two_sites() -> Non
     assert set(spof) == {"BRIDGE", "L3", "L4"}
 
     dem = dem_of(plain())
-    grids = grids_of(dem, [sector("S1", 20, 20), sector("S2", 20, 60), sector("S3", 200, 40,
-                                                                                azimuth=270)])
+    grids = grids_of(
+        dem, [sector("S1", 20, 20), sector("S2", 20, 60), sector("S3", 200, 40, azimuth=270)]
+    )
     sellers = [place("A", 30, 20), place("B", 32, 21), place("C", 30, 60), place("D", 190, 40)]
     infos = [site("S1", 20, 20, dem), site("S2", 20, 60, dem), site("S3", 200, 40, dem)]
-    verdicts = seller_verdicts(sellers, grids, dem, infos,
-                               backhaul.site_backhaul(sites, graph))
+    verdicts = seller_verdicts(sellers, grids, dem, infos, backhaul.site_backhaul(sites, graph))
     cut_sites = {s["code"] for s in sites if s["fibre_node_code"] in isolated}
     served = {v.code: v.site_code for v in verdicts if v.service_class != "none"}
     assert set(served) == {"A", "B", "C", "D"}
@@ -177,15 +246,29 @@ def test_event_ranking_prefers_feasible_places_with_sellers_nearby() -> None:
     grids = grids_of(dem, [sector("F", 20, 40)])
     candidates = [place("near", 25, 40), place("far", 200, 40), place("mid", 60, 40)]
     sellers = [place(f"S{i}", 60 + i, 40) for i in range(5)]
-    options = rank_event_places(candidates, streams=3, quality="hd_live", grids=grids,
-                                backhaul=fibre("F"), sellers=sellers, travel_radius_m=500.0)
+    options = rank_event_places(
+        candidates,
+        streams=3,
+        quality="hd_live",
+        grids=grids,
+        backhaul=fibre("F"),
+        sellers=sellers,
+        travel_radius_m=500.0,
+    )
     assert [o.code for o in options][:2] == ["mid", "near"]
     assert options[0].feasible and options[0].sellers_nearby == 5
     assert options[-1].code == "far" and not options[-1].feasible
     assert "3 × hd_live" in options[0].explanation
     with pytest.raises(ValidationError, match="unknown quality"):
-        rank_event_places(candidates, streams=3, quality="4k_live", grids=grids,
-                          backhaul=fibre("F"), sellers=sellers, travel_radius_m=500.0)
+        rank_event_places(
+            candidates,
+            streams=3,
+            quality="4k_live",
+            grids=grids,
+            backhaul=fibre("F"),
+            sellers=sellers,
+            travel_radius_m=500.0,
+        )
 
 
 def test_spof_graph_is_networkx() -> None:

@@ -29,19 +29,31 @@ def test_seller_verdicts(covered: Any, api: Any) -> None:
     props = feature["properties"]
     assert feature["id"] == "SEL-1" and feature["geometry"]["type"] == "Point"
     assert props["site_code"] == "VT-BL-01" and props["technology"] == "4G"
-    assert props["service_class"] in ("none", "data_only", "basic_live", "sd_live", "hd_live",
-                                      "fullhd_live")
+    assert props["service_class"] in (
+        "none",
+        "data_only",
+        "basic_live",
+        "sd_live",
+        "hd_live",
+        "fullhd_live",
+    )
     assert props["limiting_factor"] and props["explanation"]
     assert props["backhaul_kind"] == "fibre" and props["commune_code"] == "03390"
-    rows = list(csv.DictReader(io.StringIO(api.get("readiness/sellers", params={
-        "format": "csv"}).content.decode("utf-8-sig"))))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                api.get("readiness/sellers", params={"format": "csv"}).content.decode("utf-8-sig")
+            )
+        )
+    )
     assert rows[0]["code"] == "SEL-1" and rows[0]["service_class"] == props["service_class"]
     assert api.get("readiness/sellers", params={"format": "xml"}).status_code == 400
     assert api.get("readiness/sellers", params={"concurrent_streams": 0}).status_code == 400
 
 
-def test_concurrency_and_a_cut_fibre_change_the_verdict(covered: Any, api: Any,
-                                                         runner: Any) -> None:
+def test_concurrency_and_a_cut_fibre_change_the_verdict(
+    covered: Any, api: Any, runner: Any
+) -> None:
     before = api.get("readiness/sellers").json()["features"][0]["properties"]
     assert api.patch("fibre_links/FL-1", json={"status": "cut", "version": 1}).status_code == 200
     after = api.get("readiness/sellers").json()["features"][0]["properties"]
@@ -57,8 +69,10 @@ def test_kpis(covered: Any, api: Any) -> None:
     assert {c["commune"] for c in communes} == {"Bình Lư", "Tân Phong"}
     for label in ("population", "villages", "sellers"):
         for tech in ("4G", "any"):
-            total = sum(province[f"{label}_{tech}_{c}"] for c in (
-                "none", "data_only", "basic_live", "sd_live", "hd_live", "fullhd_live"))
+            total = sum(
+                province[f"{label}_{tech}_{c}"]
+                for c in ("none", "data_only", "basic_live", "sd_live", "hd_live", "fullhd_live")
+            )
             assert total == pytest.approx(1.0, abs=1e-3)
     assert set(doc["stated_figures"]) >= {"centres_claim_holds", "villages_claim_holds"}
     text = api.get("readiness/kpis", params={"format": "csv"}).content.decode("utf-8-sig")
@@ -69,13 +83,21 @@ def test_event_places(covered: Any, api: Any) -> None:
     doc = api.get("readiness/events", params={"streams": 3, "quality": "sd_live"}).json()
     ranks = [f["properties"]["rank"] for f in doc["features"]]
     assert ranks == [1, 2]
-    assert "3 × sd_live" in doc["features"][0]["properties"]["explanation"] or \
-        "no usable signal" in doc["features"][0]["properties"]["explanation"]
-    villages = api.get("readiness/events", params={"streams": 1, "candidates": "villages",
-                                                   "format": "json"}).json()
+    assert (
+        "3 × sd_live" in doc["features"][0]["properties"]["explanation"]
+        or "no usable signal" in doc["features"][0]["properties"]["explanation"]
+    )
+    villages = api.get(
+        "readiness/events", params={"streams": 1, "candidates": "villages", "format": "json"}
+    ).json()
     assert {v["code"] for v in villages} == {"V-BL-1", "V-TP-1"}
-    for bad in ({}, {"streams": 0}, {"streams": 2, "quality": "4k"},
-                {"streams": 2, "candidates": "towns"}, {"streams": 2, "travel_km": -1}):
+    for bad in (
+        {},
+        {"streams": 0},
+        {"streams": 2, "quality": "4k"},
+        {"streams": 2, "candidates": "towns"},
+        {"streams": 2, "travel_km": -1},
+    ):
         r = api.get("readiness/events", params=bad)
         assert r.status_code == 400, bad
 
@@ -93,8 +115,14 @@ def test_fibre_cut_impact(covered: Any, api: Any) -> None:
 def test_readiness_cli(covered: Any, runner: Any, tmp_path: Path) -> None:
     report = runner.invoke(args=["readiness", "report"])
     assert report.exit_code == 0, report.output
-    for text in ("Coverage KPIs", "Bình Lư", "Seller verdicts by class",
-                 "Top 5 single points of failure", "FL-1", "Wall time"):
+    for text in (
+        "Coverage KPIs",
+        "Bình Lư",
+        "Seller verdicts by class",
+        "Top 5 single points of failure",
+        "FL-1",
+        "Wall time",
+    ):
         assert text in report.output
     out = tmp_path / "v.geojson"
     assert runner.invoke(args=["readiness", "sellers", str(out)]).exit_code == 0

@@ -24,12 +24,26 @@ def test_two_editors_race_one_wins_one_gets_409(loaded: Any, app: Any) -> None:
         a = store.get_record(first, Site, "VT-BL-01")
         b = store.get_record(second, Site, "VT-BL-01")
         assert a.version == b.version == 1
-        store.update_record(first, Site, "VT-BL-01", {"tower_height_m": 41},
-                            expected_version=1, actor="a", area_bbox=None)
+        store.update_record(
+            first,
+            Site,
+            "VT-BL-01",
+            {"tower_height_m": 41},
+            expected_version=1,
+            actor="a",
+            area_bbox=None,
+        )
         first.commit()
         with pytest.raises(ConflictError) as exc:
-            store.update_record(second, Site, "VT-BL-01", {"tower_height_m": 42},
-                                expected_version=1, actor="b", area_bbox=None)
+            store.update_record(
+                second,
+                Site,
+                "VT-BL-01",
+                {"tower_height_m": 42},
+                expected_version=1,
+                actor="b",
+                area_bbox=None,
+            )
             second.commit()
         assert exc.value.current["properties"]["tower_height_m"] == 41
         assert exc.value.current["properties"]["version"] == 2
@@ -57,19 +71,23 @@ def test_concurrent_http_edits_never_fail_with_500(loaded: Any, api: Any) -> Non
     assert final["version"] == 1 + statuses[200]  # every accepted edit counted, none lost
 
 
-@pytest.mark.parametrize(("layer", "change", "field"), [
-    ("villages", {"population": "1" + "0" * 400}, "population"),
-    ("villages", {"population": 1e308 * 10}, None),  # JSON Infinity: refused by the parser
-    ("events", {"orders": 2**40}, "orders"),
-    ("events", {"views": 2**63}, "views"),
-    ("events", {"start": "0001-01-01T00:00:00"}, "start"),
-    ("events", {"start": "9999-12-31T23:00:00-05:00"}, "start"),
-    ("villages", {"name": "a\u0000b"}, "name"),
-    ("villages", {"name": "a\ud800b"}, "name"),
-    ("sites", {"operator": "٤٥٢-٠٤"}, "operator"),
-])
-def test_hostile_values_are_400(loaded: Any, api: Any, layer: str, change: dict[str, Any],
-                                field: str | None) -> None:
+@pytest.mark.parametrize(
+    ("layer", "change", "field"),
+    [
+        ("villages", {"population": "1" + "0" * 400}, "population"),
+        ("villages", {"population": 1e308 * 10}, None),  # JSON Infinity: refused by the parser
+        ("events", {"orders": 2**40}, "orders"),
+        ("events", {"views": 2**63}, "views"),
+        ("events", {"start": "0001-01-01T00:00:00"}, "start"),
+        ("events", {"start": "9999-12-31T23:00:00-05:00"}, "start"),
+        ("villages", {"name": "a\u0000b"}, "name"),
+        ("villages", {"name": "a\ud800b"}, "name"),
+        ("sites", {"operator": "٤٥٢-٠٤"}, "operator"),
+    ],
+)
+def test_hostile_values_are_400(
+    loaded: Any, api: Any, layer: str, change: dict[str, Any], field: str | None
+) -> None:
     row = {**sample_layers()[layer][0], "code": "NEW-1", **change}
     props = {k: v for k, v in row.items() if k != "geometry"}
     body = json.dumps({"type": "Feature", "geometry": row.get("geometry"), "properties": props})
@@ -80,18 +98,31 @@ def test_hostile_values_are_400(loaded: Any, api: Any, layer: str, change: dict[
 
 
 def test_odd_but_valid_values_are_stored(loaded: Any, api: Any) -> None:
-    row = {**sample_layers()["villages"][0], "code": "V-SS", "name": "ß" * 200,
-           "geometry": {"type": "Point", "coordinates": [103.6, 22.3, 5.0]}}
+    row = {
+        **sample_layers()["villages"][0],
+        "code": "V-SS",
+        "name": "ß" * 200,
+        "geometry": {"type": "Point", "coordinates": [103.6, 22.3, 5.0]},
+    }
     props = {k: v for k, v in row.items() if k != "geometry"}
-    r = api.post("villages", json={"type": "Feature", "geometry": row["geometry"],
-                                   "properties": props})
+    r = api.post(
+        "villages", json={"type": "Feature", "geometry": row["geometry"], "properties": props}
+    )
     assert r.status_code == 201, r.text
     assert r.json()["geometry"]["coordinates"] == [103.6, 22.3]  # Z dropped
     assert api.get("villages", params={"q": "ss"}).json()["numberMatched"] == 1
 
 
-@pytest.mark.parametrize("path", ["sites/a%00b", "sites?q=a%00b", "fibre_nodes?commune=%00",
-                                  "sites?bbox=nan,nan,nan,nan", "sites?bbox=0,-100,1,1"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "sites/a%00b",
+        "sites?q=a%00b",
+        "fibre_nodes?commune=%00",
+        "sites?bbox=nan,nan,nan,nan",
+        "sites?bbox=0,-100,1,1",
+    ],
+)
 def test_hostile_urls_are_400(loaded: Any, api: Any, path: str) -> None:
     r = api.http.get(f"{api.base}/api/v1/{path}", timeout=30)
     assert r.status_code == 400, r.text
@@ -99,8 +130,10 @@ def test_hostile_urls_are_400(loaded: Any, api: Any, path: str) -> None:
 
 def test_hostile_bodies_and_versions(loaded: Any, api: Any) -> None:
     deep = "[" * 100_000
-    assert api.post("sites", data=deep, headers={"Content-Type": "application/json"}
-                    ).status_code == 400
+    assert (
+        api.post("sites", data=deep, headers={"Content-Type": "application/json"}).status_code
+        == 400
+    )
     assert upload(api, deep.encode(), "x.geojson").status_code == 400
     named = b'{"type":"FeatureCollection","name":["x"],"features":[]}'
     assert upload(api, named, "x.geojson").status_code == 400
@@ -109,8 +142,7 @@ def test_hostile_bodies_and_versions(loaded: Any, api: Any) -> None:
         assert api.patch("sites/VT-BL-01", json=body).status_code == 400, version
     page = api.get("sectors", params={"limit": 1, "layer": "x", "endpoint": "y"})
     assert page.status_code == 200
-    assert "layer=x" in next(link["href"] for link in page.json()["links"]
-                             if link["rel"] == "next")
+    assert "layer=x" in next(link["href"] for link in page.json()["links"] if link["rel"] == "next")
 
 
 def test_import_keeps_fields_the_file_does_not_carry(loaded: Any, api: Any) -> None:
@@ -121,26 +153,26 @@ def test_import_keeps_fields_the_file_does_not_carry(loaded: Any, api: Any) -> N
     assert (village["population"], village["households"], village["synthetic"]) == (430, 88, True)
 
 
-def test_import_refuses_rows_exported_before_a_newer_edit(loaded: Any, api: Any,
-                                                          app: Any) -> None:
+def test_import_refuses_rows_exported_before_a_newer_edit(loaded: Any, api: Any, app: Any) -> None:
     exported = api.get("export", params={"format": "geojson", "layer": "sites"}).content
-    assert api.patch("sites/VT-BL-01", json={"tower_height_m": 50, "version": 1}
-                     ).status_code == 200
+    assert api.patch("sites/VT-BL-01", json={"tower_height_m": 50, "version": 1}).status_code == 200
     before = snapshot(app)
     r = upload(api, exported, "sites.geojson")
     assert r.status_code == 400
-    assert any(d["field"] == "version" and "version 2" in d["reason"]
-               for d in r.json()["details"])
+    assert any(d["field"] == "version" and "version 2" in d["reason"] for d in r.json()["details"])
     assert snapshot(app) == before
 
 
 def test_opencellid_reimport_keeps_planners_edits(app: Any, api: Any) -> None:
     upload(api, OPENCELLID.encode(), "cells.csv", format="opencellid")
     code = "OC-452-04-LTE-10501-12005"
-    assert api.patch(f"sites/{code}", json={"tower_height_m": 45, "status": "down",
-                                            "version": 1}).status_code == 200
-    assert api.patch(f"sectors/{code}-1", json={"azimuth_deg": 77, "version": 1}
-                     ).status_code == 200
+    assert (
+        api.patch(
+            f"sites/{code}", json={"tower_height_m": 45, "status": "down", "version": 1}
+        ).status_code
+        == 200
+    )
+    assert api.patch(f"sectors/{code}-1", json={"azimuth_deg": 77, "version": 1}).status_code == 200
     again = upload(api, OPENCELLID.encode(), "cells.csv", format="opencellid").json()
     assert again["unchanged"] == {"sites": 2, "sectors": 4}
     site = api.get(f"sites/{code}").json()["properties"]
@@ -148,8 +180,7 @@ def test_opencellid_reimport_keeps_planners_edits(app: Any, api: Any) -> None:
     assert api.get(f"sectors/{code}-1").json()["properties"]["azimuth_deg"] == 77
 
 
-def test_map_escapes_what_users_typed(loaded: Any, api: Any, runner: Any,
-                                      tmp_path: Path) -> None:
+def test_map_escapes_what_users_typed(loaded: Any, api: Any, runner: Any, tmp_path: Path) -> None:
     evil = "<img src=x onerror=alert(1)>"
     assert api.patch("sellers/SEL-1", json={"name": evil, "version": 1}).status_code == 200
     out = tmp_path / "m.html"

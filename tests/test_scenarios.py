@@ -23,16 +23,25 @@ def new_site_changes() -> list[dict[str, Any]]:
     sector = {k: v for k, v in sample_layers()["sectors"][0].items() if k != "code"}
     return [
         {"action": "change", "layer": "sites", "code": "VT-BL-01", "data": {"status": "down"}},
-        {"action": "add", "layer": "sites", "code": "NEW-1",
-         "data": {**site, "fibre_node_code": "FN-BL", "geometry": point(103.676, 22.349)}},
-        {"action": "add", "layer": "sectors", "code": "NEW-1-1",
-         "data": {**sector, "site_code": "NEW-1"}}]
+        {
+            "action": "add",
+            "layer": "sites",
+            "code": "NEW-1",
+            "data": {**site, "fibre_node_code": "FN-BL", "geometry": point(103.676, 22.349)},
+        },
+        {
+            "action": "add",
+            "layer": "sectors",
+            "code": "NEW-1-1",
+            "data": {**sector, "site_code": "NEW-1"},
+        },
+    ]
 
 
-def test_preview_changes_nothing_and_reports_gains_and_losses(covered: Any, api: Any,
-                                                              app: Any) -> None:
-    down = [{"action": "change", "layer": "sites", "code": "VT-BL-01",
-             "data": {"status": "down"}}]
+def test_preview_changes_nothing_and_reports_gains_and_losses(
+    covered: Any, api: Any, app: Any
+) -> None:
+    down = [{"action": "change", "layer": "sites", "code": "VT-BL-01", "data": {"status": "down"}}]
     assert api.put("scenarios/down", json={"changes": down}).status_code == 200
     before = snapshot(app)
     result = run_job(api, "scenarios/down/preview")
@@ -45,8 +54,7 @@ def test_preview_changes_nothing_and_reports_gains_and_losses(covered: Any, api:
 
 
 def test_promote_adds_new_sites_as_planned(covered: Any, api: Any, app: Any) -> None:
-    assert api.put("scenarios/replace", json={"changes": new_site_changes()}
-                   ).status_code == 200
+    assert api.put("scenarios/replace", json={"changes": new_site_changes()}).status_code == 200
     assert api.get("sites/NEW-1").status_code == 404  # saving changes nothing
     result = run_job(api, "scenarios/replace/preview")
     assert "sellers" in result and api.get("sites/NEW-1").status_code == 404
@@ -59,18 +67,35 @@ def test_promote_adds_new_sites_as_planned(covered: Any, api: Any, app: Any) -> 
     assert [s["name"] for s in listed] == ["replace"] and listed[0]["promoted_at"]
 
 
-@pytest.mark.parametrize(("changes", "field"), [
-    (None, "changes"), ([], "changes"), (["x"], "change"),
-    ([{"action": "explode", "layer": "sites", "code": "A", "data": {}}], "action"),
-    ([{"action": "add", "layer": "villages", "code": "A", "data": {}}], "layer"),
-    ([{"action": "change", "layer": "sites", "code": "NOPE", "data": {"status": "down"}}],
-     "code"),
-    ([{"action": "change", "layer": "sites", "code": "VT-BL-01",
-       "data": {"tower_height_m": 999}}], "tower_height_m"),
-    ([{"action": "remove", "layer": "sites", "code": "VT-BL-01"}], "code"),  # still measured
-])
-def test_bad_scenarios_are_refused(covered: Any, api: Any, app: Any, changes: Any,
-                                   field: str) -> None:
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        (None, "changes"),
+        ([], "changes"),
+        (["x"], "change"),
+        ([{"action": "explode", "layer": "sites", "code": "A", "data": {}}], "action"),
+        ([{"action": "add", "layer": "villages", "code": "A", "data": {}}], "layer"),
+        (
+            [{"action": "change", "layer": "sites", "code": "NOPE", "data": {"status": "down"}}],
+            "code",
+        ),
+        (
+            [
+                {
+                    "action": "change",
+                    "layer": "sites",
+                    "code": "VT-BL-01",
+                    "data": {"tower_height_m": 999},
+                }
+            ],
+            "tower_height_m",
+        ),
+        ([{"action": "remove", "layer": "sites", "code": "VT-BL-01"}], "code"),  # still measured
+    ],
+)
+def test_bad_scenarios_are_refused(
+    covered: Any, api: Any, app: Any, changes: Any, field: str
+) -> None:
     before = snapshot(app)
     r = api.put("scenarios/bad", json={"changes": changes})
     assert r.status_code == 400, r.text
@@ -82,10 +107,8 @@ def test_bad_scenarios_are_refused(covered: Any, api: Any, app: Any, changes: An
 def test_scenario_errors(covered: Any, api: Any) -> None:
     assert api.post("scenarios/nope/preview").status_code == 404
     assert api.post("scenarios/nope/promote").status_code == 404
-    assert api.put("scenarios/bad name", json={"changes": new_site_changes()}
-                   ).status_code == 400
-    down = [{"action": "change", "layer": "sites", "code": "VT-BL-01",
-             "data": {"status": "down"}}]
+    assert api.put("scenarios/bad name", json={"changes": new_site_changes()}).status_code == 400
+    down = [{"action": "change", "layer": "sites", "code": "VT-BL-01", "data": {"status": "down"}}]
     assert api.put("scenarios/d", json={"changes": down}).status_code == 200
     assert api.post("scenarios/d/promote").status_code == 400  # adds no site
 

@@ -18,14 +18,22 @@ from tests.conftest import sample_layers
 AREA = (102.22, 21.58, 104.09, 22.92)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                max_size=3), max_leaves=8)
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(layer=st.sampled_from(list(BY_LAYER)), field=st.text(max_size=20) | st.sampled_from(
-    ["code", "name", "population", "tower_height_m", "freq_mhz", "geometry", "start", "status"]),
-    value=json_values)
+@given(
+    layer=st.sampled_from(list(BY_LAYER)),
+    field=st.text(max_size=20)
+    | st.sampled_from(
+        ["code", "name", "population", "tower_height_m", "freq_mhz", "geometry", "start", "status"]
+    ),
+    value=json_values,
+)
 def test_any_value_is_accepted_or_named(layer: str, field: str, value: Any) -> None:
     row = {**sample_layers()[layer][0], field: value}
     try:
@@ -49,12 +57,18 @@ def test_tower_height_range(height: float) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(tech=st.sampled_from(["4G", "5G"]), bandwidth=st.sampled_from(
-    [1.4, 3, 5, 7, 10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 100, 120]),
-    freq=st.floats(min_value=0, max_value=10_000))
+@given(
+    tech=st.sampled_from(["4G", "5G"]),
+    bandwidth=st.sampled_from([1.4, 3, 5, 7, 10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 100, 120]),
+    freq=st.floats(min_value=0, max_value=10_000),
+)
 def test_sector_frequency_and_bandwidth(tech: str, bandwidth: float, freq: float) -> None:
-    row = {**sample_layers()["sectors"][0], "technology": tech, "bandwidth_mhz": bandwidth,
-           "freq_mhz": freq}
+    row = {
+        **sample_layers()["sectors"][0],
+        "technology": tech,
+        "bandwidth_mhz": bandwidth,
+        "freq_mhz": freq,
+    }
     ok = bandwidth in BANDWIDTHS_MHZ[tech] and 400 <= freq <= 7125
     try:
         validate(Sector, row)
@@ -90,7 +104,14 @@ def test_names_are_nfc_and_searchable(name: str) -> None:
     assert search_key(clean["name"]) == search_key(name.strip())
 
 
-@pytest.mark.parametrize(("text", "key"), [("Bình Lư", "binh lu"), ("ĐOÀN KẾT", "doan ket"),
-                                           ("Mường Tè", "muong te"), ("Sìn Hồ", "sin ho")])
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("Bình Lư", "binh lu"),
+        ("ĐOÀN KẾT", "doan ket"),
+        ("Mường Tè", "muong te"),
+        ("Sìn Hồ", "sin ho"),
+    ],
+)
 def test_search_key(text: str, key: str) -> None:
     assert search_key(text) == key

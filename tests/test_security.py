@@ -36,7 +36,8 @@ def write_routes(app: Any) -> list[tuple[str, str, str]]:
 def test_every_write_needs_an_editor(app: Any, loaded: Any, anonymous: Any) -> None:
     routes = write_routes(app)
     assert len(routes) >= 15 and {"api.create", "pages.edit", "auth.users"} <= {
-        e for e, _, _ in routes}
+        e for e, _, _ in routes
+    }
     viewer = signed_in(app, "viewer")
     editor = signed_in(app, "editor")
     for endpoint, method, url in routes:
@@ -55,8 +56,12 @@ def test_every_write_needs_an_editor(app: Any, loaded: Any, anonymous: Any) -> N
 
 def test_tokens_write_and_bad_tokens_are_refused(app: Any, loaded: Any, api: Any) -> None:
     body = {"tower_height_m": 33}
-    assert api.as_(app.tokens["viewer"]).patch("sites/VT-BL-01", json={
-        **body, "version": 1}).status_code == 403
+    assert (
+        api.as_(app.tokens["viewer"])
+        .patch("sites/VT-BL-01", json={**body, "version": 1})
+        .status_code
+        == 403
+    )
     assert api.as_("lcr_not-a-token").get("sites").status_code == 401
     assert api.as_(None).patch("sites/VT-BL-01", json={**body, "version": 1}).status_code == 401
     r = api.patch("sites/VT-BL-01", json={**body, "version": 1})
@@ -74,8 +79,15 @@ def test_tokens_write_and_bad_tokens_are_refused(app: Any, loaded: Any, api: Any
 
 
 def test_reading_can_require_a_login(db_url: str, tmp_path: Any) -> None:
-    app = create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "k" * 32,
-                      "READ_REQUIRES_LOGIN": True, "DATA_DIR": str(tmp_path)})
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": db_url,
+            "SECRET_KEY": "k" * 32,
+            "READ_REQUIRES_LOGIN": True,
+            "DATA_DIR": str(tmp_path),
+        }
+    )
     from tests.conftest import add_user
 
     token = add_user(app, "reader", "viewer")
@@ -102,18 +114,20 @@ def test_forms_refuse_posts_without_the_csrf_token(app: Any, loaded: Any) -> Non
     assert r.status_code == 400 and "CSRF" in r.get_data(as_text=True)
     r = editor.patch("/api/v1/villages/V-BL-1", json={"population": 999, "version": 1})
     assert r.status_code == 400 and r.get_json()["details"][0]["field"] == "csrf_token"
-    r = editor.post("/records/villages/V-BL-1/edit", data={
-        "population": "999", "version": "1", "csrf_token": "forged"})
+    r = editor.post(
+        "/records/villages/V-BL-1/edit",
+        data={"population": "999", "version": "1", "csrf_token": "forged"},
+    )
     assert r.status_code == 400
     assert editor.get("/api/v1/villages/V-BL-1").get_json()["properties"]["population"] == 420
     r = editor.post("/account", data={"name": "script", "csrf_token": with_token})
     assert r.status_code == 200 and 'id="new-token">lcr_' in r.get_data(as_text=True)
 
 
-def test_sign_in_sets_a_secure_session_and_changes_sign_it_out(db_url: str, tmp_path: Any
-                                                               ) -> None:
-    app = create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "k" * 32,
-                      "DATA_DIR": str(tmp_path)})  # production cookie settings
+def test_sign_in_sets_a_secure_session_and_changes_sign_it_out(db_url: str, tmp_path: Any) -> None:
+    app = create_app(
+        {"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "k" * 32, "DATA_DIR": str(tmp_path)}
+    )  # production cookie settings
     from tests.conftest import add_user
 
     add_user(app, "lan", "editor")
@@ -121,14 +135,23 @@ def test_sign_in_sets_a_secure_session_and_changes_sign_it_out(db_url: str, tmp_
     form = client.get("/login?next=/records/sites").get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
     wrong = client.post("/login", data={"username": "lan", "password": "nope", "csrf_token": csrf})
-    unknown = client.post("/login", data={"username": "ghost", "password": PASSWORD,
-                                          "csrf_token": csrf})
+    unknown = client.post(
+        "/login", data={"username": "ghost", "password": PASSWORD, "csrf_token": csrf}
+    )
     assert wrong.status_code == unknown.status_code == 401
     assert "Sai tên đăng nhập hoặc mật khẩu" in wrong.get_data(as_text=True)  # Vietnamese
-    assert client.post("/login", data={"username": "lan", "password": PASSWORD}
-                       ).status_code == 400  # login CSRF
-    ok = client.post("/login", data={"username": "lan", "password": PASSWORD,
-                                     "csrf_token": csrf, "next": "//evil.example/"})
+    assert (
+        client.post("/login", data={"username": "lan", "password": PASSWORD}).status_code == 400
+    )  # login CSRF
+    ok = client.post(
+        "/login",
+        data={
+            "username": "lan",
+            "password": PASSWORD,
+            "csrf_token": csrf,
+            "next": "//evil.example/",
+        },
+    )
     assert ok.status_code == 303 and ok.headers["Location"] == "/"
     cookie = ok.headers["Set-Cookie"]
     assert all(flag in cookie for flag in ("HttpOnly", "Secure", "SameSite=Lax"))
@@ -145,21 +168,31 @@ def test_repeated_wrong_passwords_lock_the_account_for_a_while(app: Any) -> None
 
     client = with_csrf(app, app.test_client())
     for _ in range(MAX_FAILED_LOGINS):
-        assert client.post("/login", data={"username": "viewer", "password": "guess"}
-                           ).status_code == 401
+        assert (
+            client.post("/login", data={"username": "viewer", "password": "guess"}).status_code
+            == 401
+        )
     r = client.post("/login", data={"username": "viewer", "password": PASSWORD})
     assert r.status_code == 429 and "15" in r.get_data(as_text=True)
     sessions = app.extensions["registry"]["sessions"]
     with db.transaction(sessions) as session:
         accounts.get_user(session, "viewer").locked_until = None
-    assert client.post("/login", data={"username": "viewer", "password": PASSWORD}
-                       ).status_code == 303
+    assert (
+        client.post("/login", data={"username": "viewer", "password": PASSWORD}).status_code == 303
+    )
 
 
 def test_admins_manage_users_and_keep_one_admin(app: Any) -> None:
     admin = signed_in(app, "admin")
-    r = admin.post("/admin/users", data={"action": "create", "username": "hoa",
-                                         "password": "mật khẩu dài đủ", "role": "editor"})
+    r = admin.post(
+        "/admin/users",
+        data={
+            "action": "create",
+            "username": "hoa",
+            "password": "mật khẩu dài đủ",
+            "role": "editor",
+        },
+    )
     assert r.status_code == 200 and "hoa" in r.get_data(as_text=True)
     r = admin.post("/admin/users", data={"action": "create", "username": "x", "password": "short"})
     assert r.status_code == 400 and "at least 10 characters" in r.get_data(as_text=True)
@@ -171,17 +204,24 @@ def test_admins_manage_users_and_keep_one_admin(app: Any) -> None:
 
 
 def test_users_cli_creates_the_first_admin_and_tokens(runner: Any, app: Any) -> None:
-    r = runner.invoke(args=["users", "create", "chi", "--role", "admin", "--password-stdin"],
-                      input="một mật khẩu dài\n")
+    r = runner.invoke(
+        args=["users", "create", "chi", "--role", "admin", "--password-stdin"],
+        input="một mật khẩu dài\n",
+    )
     assert r.exit_code == 0 and "Created admin chi" in r.output
     r = runner.invoke(args=["users", "create", "chi", "--password-stdin"], input="x" * 12 + "\n")
     assert r.exit_code != 0 and "is taken" in r.output
     token = runner.invoke(args=["users", "token", "chi", "script"]).output.strip()
     with app.test_client() as c:
-        assert c.get("/api/v1/sites", headers={"Authorization": f"Bearer {token}"}
-                     ).status_code == 200
-        assert c.post("/api/v1/villages", json={}, headers={
-            "Authorization": f"Bearer {token}"}).status_code == 400  # allowed, then validated
+        assert (
+            c.get("/api/v1/sites", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        )
+        assert (
+            c.post(
+                "/api/v1/villages", json={}, headers={"Authorization": f"Bearer {token}"}
+            ).status_code
+            == 400
+        )  # allowed, then validated
     assert "chi\tadmin\tactive" in runner.invoke(args=["users", "list"]).output
 
 
@@ -220,10 +260,15 @@ def test_history_and_restore(api: Any, loaded: Any) -> None:
     assert gone["action"] == "delete" and gone["after"] is None
     again = api.post("sellers/SEL-1/restore", json={"audit_id": gone["id"]})
     assert again.status_code == 201 and again.json()["properties"]["name"] == "Lò Thị Mai"
-    assert api.post("sellers/SEL-1/restore", json={"audit_id": entries[0]["id"], "version": 1}
-                    ).status_code == 404  # an entry of another record
-    assert api.post("sellers/SEL-1/restore", json={"audit_id": "1", "version": 1}
-                    ).status_code == 400
+    assert (
+        api.post(
+            "sellers/SEL-1/restore", json={"audit_id": entries[0]["id"], "version": 1}
+        ).status_code
+        == 404
+    )  # an entry of another record
+    assert (
+        api.post("sellers/SEL-1/restore", json={"audit_id": "1", "version": 1}).status_code == 400
+    )
 
 
 def test_history_page_restores_for_editors(client: Any, loaded: Any) -> None:
@@ -249,8 +294,10 @@ def test_two_editors_on_one_site_one_wins_nothing_lost(app: Any, loaded: Any, ap
         start.wait()
         results[who] = client.patch("sites/VT-BL-01", json=change, headers={"If-Match": '"1"'})
 
-    threads = [threading.Thread(target=edit, args=("a", api, {"tower_height_m": 41})),
-               threading.Thread(target=edit, args=("b", other, {"name": "Bình Lư đỉnh"}))]
+    threads = [
+        threading.Thread(target=edit, args=("a", api, {"tower_height_m": 41})),
+        threading.Thread(target=edit, args=("b", other, {"name": "Bình Lư đỉnh"})),
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -35,19 +35,35 @@ def _free_port() -> int:
 
 
 @contextmanager
-def gunicorn(db_url: str, tmp_path: Path, *, secret: str | None = SECRET,
-             workers: int = 2) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def gunicorn(
+    db_url: str, tmp_path: Path, *, secret: str | None = SECRET, workers: int = 2
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """``gunicorn registry.wsgi:app`` on 127.0.0.1, as the README runs it; killed at the end."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
-    env.update(REGISTRY_DATABASE_URL=db_url, REGISTRY_DATA_DIR=str(tmp_path / "data"),
-               FLASK_DEBUG="1")  # ignored in production: debug stays off
+    env.update(
+        REGISTRY_DATABASE_URL=db_url, REGISTRY_DATA_DIR=str(tmp_path / "data"), FLASK_DEBUG="1"
+    )  # ignored in production: debug stays off
     if secret:
         env["REGISTRY_SECRET_KEY"] = secret
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers",
-         str(workers), "--timeout", "300", "registry.wsgi:app"], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--timeout",
+            "300",
+            "registry.wsgi:app",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -66,8 +82,9 @@ def gunicorn(db_url: str, tmp_path: Path, *, secret: str | None = SECRET,
 
 def _setup(db_url: str, tmp_path: Path) -> str:
     """The sample registry plus an editor; returns the editor's token."""
-    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": SECRET,
-                      "DATA_DIR": str(tmp_path / "data")})
+    app = create_app(
+        {"DATABASE_URL": db_url, "SECRET_KEY": SECRET, "DATA_DIR": str(tmp_path / "data")}
+    )
     with db.transaction(app.extensions["registry"]["sessions"]) as session:
         store.import_layers(session, sample_layers(), actor="test", area_bbox=None)
     token = add_user(app, "editor", "editor")
@@ -100,9 +117,12 @@ def test_production_settings_and_headers(db_url: str, tmp_path: Path) -> None:
         # the session cookie (it carries the sign-in form's CSRF token) is HTTPS-only
         cookie = requests.get(base + "/login", timeout=10).headers["Set-Cookie"]
         assert all(flag in cookie for flag in ("Secure", "HttpOnly", "SameSite=Lax"))
-        r = requests.patch(base + "/api/v1/sites/VT-BL-01", json={"tower_height_m": 35},
-                           headers={"Authorization": f"Bearer {token}", "If-Match": '"1"'},
-                           timeout=10)
+        r = requests.patch(
+            base + "/api/v1/sites/VT-BL-01",
+            json={"tower_height_m": 35},
+            headers={"Authorization": f"Bearer {token}", "If-Match": '"1"'},
+            timeout=10,
+        )
         assert r.status_code == 200
 
 
@@ -113,9 +133,12 @@ def _writing(db_url: str, sqlite_path: Path | None) -> bool:
         return wal.exists() and wal.stat().st_size > 2_000_000
     engine = db.make_engine(db_url)
     with engine.connect() as conn:
-        n = conn.scalar(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND state = 'active' AND query ~* '^\\s*(insert|copy)' AND pid <> pg_backend_pid()"))
+        n = conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state = 'active' AND query ~* '^\\s*(insert|copy)' AND pid <> pg_backend_pid()"
+            )
+        )
     engine.dispose()
     return bool(n)
 
@@ -124,12 +147,27 @@ def test_sigkill_in_the_middle_of_an_import_loses_nothing(db_url: str, tmp_path:
     token = _setup(db_url, tmp_path)
     before = _snapshot(db_url)
     n = 30_000
-    features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [
-        103.60 + (i % 200) * 0.0005, 22.30 + (i // 200) * 0.0003]}, "properties": {
-        "code": f"V-BULK-{i:05d}", "name": f"Bản Thử {i}", "commune_code": "03390",
-        "population": 10 + i % 90, "households": 3, "synthetic": True}} for i in range(n)]
-    payload = json.dumps({"type": "FeatureCollection", "name": "villages",
-                          "features": features}).encode()
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {
+                "type": "Point",
+                "coordinates": [103.60 + (i % 200) * 0.0005, 22.30 + (i // 200) * 0.0003],
+            },
+            "properties": {
+                "code": f"V-BULK-{i:05d}",
+                "name": f"Bản Thử {i}",
+                "commune_code": "03390",
+                "population": 10 + i % 90,
+                "households": 3,
+                "synthetic": True,
+            },
+        }
+        for i in range(n)
+    ]
+    payload = json.dumps(
+        {"type": "FeatureCollection", "name": "villages", "features": features}
+    ).encode()
     sqlite_path = Path(db_url.removeprefix("sqlite:///")) if db_url.startswith("sqlite") else None
     with gunicorn(db_url, tmp_path, workers=1) as (proc, base):
         answer: dict[str, Any] = {}
@@ -137,8 +175,11 @@ def test_sigkill_in_the_middle_of_an_import_loses_nothing(db_url: str, tmp_path:
         def upload() -> None:
             try:
                 answer["r"] = requests.post(
-                    base + "/api/v1/import", files={"file": ("v.geojson", payload)},
-                    headers={"Authorization": f"Bearer {token}"}, timeout=300)
+                    base + "/api/v1/import",
+                    files={"file": ("v.geojson", payload)},
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=300,
+                )
             except requests.RequestException as exc:
                 answer["error"] = exc
 
@@ -155,6 +196,10 @@ def test_sigkill_in_the_middle_of_an_import_loses_nothing(db_url: str, tmp_path:
     with gunicorn(db_url, tmp_path, workers=1) as (_proc, base):
         r = requests.get(base + "/api/v1/villages", timeout=10)
         assert r.status_code == 200 and r.json()["numberMatched"] == 2
-        again = requests.post(base + "/api/v1/import", files={"file": ("v.geojson", payload)},
-                              headers={"Authorization": f"Bearer {token}"}, timeout=300)
+        again = requests.post(
+            base + "/api/v1/import",
+            files={"file": ("v.geojson", payload)},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=300,
+        )
         assert again.status_code == 200 and again.json()["created"] == {"villages": n}

@@ -34,23 +34,36 @@ from registry.terrain import WORKING_CRS, Dem, synthetic_dem
 X0, Y0 = 220_000.0, 2_530_000.0
 
 
-def _matrix(rng: np.random.Generator, n_cand: int, n_dem: int, extent_m: float = 5_000.0
-            ) -> GainMatrix:
+def _matrix(
+    rng: np.random.Generator, n_cand: int, n_dem: int, extent_m: float = 5_000.0
+) -> GainMatrix:
     xy = rng.uniform(0, extent_m, size=(n_cand, 2))
-    cands = tuple(Candidate(f"C{i}", float(x), float(y), 0.0, 0.0, "ridge")
-                  for i, (x, y) in enumerate(xy))
-    demand = tuple(DemandPoint(f"D{j}", 0.0, 0.0, population=float(rng.integers(1, 50)))
-                   for j in range(n_dem))
-    covers = tuple(np.sort(rng.choice(n_dem, size=int(rng.integers(0, n_dem // 2 + 1)),
-                                      replace=False)).astype(np.int64) for _ in range(n_cand))
+    cands = tuple(
+        Candidate(f"C{i}", float(x), float(y), 0.0, 0.0, "ridge") for i, (x, y) in enumerate(xy)
+    )
+    demand = tuple(
+        DemandPoint(f"D{j}", 0.0, 0.0, population=float(rng.integers(1, 50))) for j in range(n_dem)
+    )
+    covers = tuple(
+        np.sort(rng.choice(n_dem, size=int(rng.integers(0, n_dem // 2 + 1)), replace=False)).astype(
+            np.int64
+        )
+        for _ in range(n_cand)
+    )
     pop = np.array([d.population for d in demand])
-    return GainMatrix(cands, demand, covers, tuple(np.ones(c.size) for c in covers), pop,
-                      np.zeros(n_dem), pop.copy())
+    return GainMatrix(
+        cands,
+        demand,
+        covers,
+        tuple(np.ones(c.size) for c in covers),
+        pop,
+        np.zeros(n_dem),
+        pop.copy(),
+    )
 
 
 def _brute(m: GainMatrix, costs: np.ndarray, budget: float, k: int, spacing: float) -> float:
-    conflicts = set(spacing_conflicts(np.array([[c.x_m, c.y_m] for c in m.candidates]),
-                                      spacing))
+    conflicts = set(spacing_conflicts(np.array([[c.x_m, c.y_m] for c in m.candidates]), spacing))
     best = 0.0
     n = len(m.candidates)
     for size in range(0, min(k, n) + 1):
@@ -63,8 +76,9 @@ def _brute(m: GainMatrix, costs: np.ndarray, budget: float, k: int, spacing: flo
     return best
 
 
-def _feasible(m: GainMatrix, chosen: tuple[int, ...], costs: np.ndarray, budget: float, k: int,
-              spacing: float) -> None:
+def _feasible(
+    m: GainMatrix, chosen: tuple[int, ...], costs: np.ndarray, budget: float, k: int, spacing: float
+) -> None:
     assert len(chosen) == len(set(chosen)) <= k
     assert costs[list(chosen)].sum() <= budget + 1e-9
     for a, b in itertools.combinations(chosen, 2):
@@ -150,11 +164,13 @@ def test_backhaul_picks_fibre_microwave_or_satellite() -> None:
         return Candidate(f"at{x_km}", X0 + x_km * 1_000.0, y, 100.0, 0.0, "ridge")
 
     near, lined_up, behind_wall = cand(2.0), cand(24.0), cand(36.0)
-    got = site_costs(dem, [near, lined_up, behind_wall], fibre_nodes=[node],
-                     fibre_fed_sites=[hub], cost=cost)
+    got = site_costs(
+        dem, [near, lined_up, behind_wall], fibre_nodes=[node], fibre_fed_sites=[hub], cost=cost
+    )
     assert [b.kind for b in got] == ["fibre", "microwave", "satellite"]
-    assert got[0].backhaul_cost == pytest.approx(1.0 * cost.fibre_detour_factor
-                                                 * cost.fibre_cost_per_km)
+    assert got[0].backhaul_cost == pytest.approx(
+        1.0 * cost.fibre_detour_factor * cost.fibre_cost_per_km
+    )
     assert got[0].total_cost == pytest.approx(cost.site_cost + got[0].backhaul_cost)
     assert got[1].to == "S-fibre" and got[1].distance_m == pytest.approx(10_000.0)
     assert got[2].capacity_mbps == cost.satellite_capacity_mbps
@@ -180,19 +196,30 @@ def test_gains_match_the_coverage_mosaic_and_skip_served_points() -> None:
     cand = Candidate("K", *centre, float(dem.elevation_m[80, 80]), 0.0, "given")
     rng = np.random.default_rng(1)
     offsets = rng.uniform(-2_300.0, 2_300.0, size=(400, 2))
-    demand = [DemandPoint(f"V{j}", centre[0] + dx, centre[1] + dy, population=10.0,
-                          sellers=float(j % 3 == 0),
-                          current_class="hd_live" if j < 5 else "none")
-              for j, (dx, dy) in enumerate(offsets)]
+    demand = [
+        DemandPoint(
+            f"V{j}",
+            centre[0] + dx,
+            centre[1] + dy,
+            population=10.0,
+            sellers=float(j % 3 == 0),
+            current_class="hd_live" if j < 5 else "none",
+        )
+        for j, (dx, dy) in enumerate(offsets)
+    ]
     target = GainParams(target_class="sd_live")
-    m = candidate_gains(dem, [cand], demand, design=design, gain_params=target, params=params,
-                        workers=1)
+    m = candidate_gains(
+        dem, [cand], demand, design=design, gain_params=target, params=params, workers=1
+    )
     ref = compute_coverage(dem, design.sectors(cand), params, workers=1)
     need = params.thresholds.sd_live_mbps
     values = [values_at(ref, d.x_m, d.y_m) for d in demand]
     reached = [j for j in range(5, len(demand)) if math.isfinite(values[j].rsrp_dbm)]
-    expected = {j for j in reached
-                if values[j].ul_rate_mbps >= need and values[j].rsrp_dbm >= target.rsrp_floor_dbm}
+    expected = {
+        j
+        for j in reached
+        if values[j].ul_rate_mbps >= need and values[j].rsrp_dbm >= target.rsrp_floor_dbm
+    }
     got = set(m.covers[0].tolist())
     assert got and min(got) >= 5 and got <= set(reached)  # served and far points never gain
     assert 1 - len(got ^ expected) / len(reached) >= 0.93
@@ -204,8 +231,13 @@ def test_gains_match_the_coverage_mosaic_and_skip_served_points() -> None:
     assert m.weight[0] == pytest.approx(10.0 + 100.0)  # 10 residents + one seller
     assert m.to_sparse().sum() == len(got)
     # A 2 Mbps backhaul (half of it for streams) caps every rate at 1 Mbps: basic_live only.
-    capped = candidate_gains(dem, [cand], demand, gain_params=GainParams("basic_live"),
-                             params=params, backhaul_capacity_mbps=[2.0], workers=1)
+    capped = candidate_gains(
+        dem,
+        [cand],
+        demand,
+        gain_params=GainParams("basic_live"),
+        params=params,
+        backhaul_capacity_mbps=[2.0],
+        workers=1,
+    )
     assert capped.covers[0].size > 0 and np.all(capped.rate_mbps[0] <= 1.0 + 1e-9)
-
-

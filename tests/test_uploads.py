@@ -23,9 +23,15 @@ from registry.io import read_layers
 from registry.io.uploads import ZipLimits, extract_zip, sniff
 
 VILLAGES = gpd.GeoDataFrame(
-    {"code": ["V-Z1", "V-Z2"], "name": ["Bản Lả", "Thôn Nậm Cuổi"], "commune_code": ["03390"] * 2,
-     "population": [120, 240]},
-    geometry=[shapely.Point(103.67, 22.34), shapely.Point(103.68, 22.35)], crs=4326)
+    {
+        "code": ["V-Z1", "V-Z2"],
+        "name": ["Bản Lả", "Thôn Nậm Cuổi"],
+        "commune_code": ["03390"] * 2,
+        "population": [120, 240],
+    },
+    geometry=[shapely.Point(103.67, 22.34), shapely.Point(103.68, 22.35)],
+    crs=4326,
+)
 
 
 def zipped(files: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
@@ -74,8 +80,9 @@ def test_zipped_shapefile_and_kmz_are_read(tmp_path: Path) -> None:
         read_layers(zipped({"readme.txt": b"hi"}), fmt="shapefile")
 
 
-@pytest.mark.parametrize("name", ["../evil.shp", "/etc/evil.shp", "C:/evil.shp",
-                                  "a/../../evil.shp", "..\\evil.shp"])
+@pytest.mark.parametrize(
+    "name", ["../evil.shp", "/etc/evil.shp", "C:/evil.shp", "a/../../evil.shp", "..\\evil.shp"]
+)
 def test_zip_members_cannot_escape(tmp_path: Path, name: str) -> None:
     inside = tmp_path / "inside"
     inside.mkdir()
@@ -89,7 +96,7 @@ def test_zip_symlinks_and_bombs_are_refused(tmp_path: Path) -> None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         link = zipfile.ZipInfo("villages.shp")
-        link.external_attr = (0o120777 << 16)
+        link.external_attr = 0o120777 << 16
         z.writestr(link, "/etc/passwd")
     with pytest.raises(ValidationError, match="unsafe"):
         extract_zip(buf.getvalue(), tmp_path, (".shp",))
@@ -99,8 +106,12 @@ def test_zip_symlinks_and_bombs_are_refused(tmp_path: Path) -> None:
         extract_zip(bomb, tmp_path, (".dbf",))
     assert "zip bomb" in e.value.details[0]["reason"]
     with pytest.raises(ValidationError, match="unsafe") as e:
-        extract_zip(zipped({f"{i}.shp": b"x" for i in range(5)}), tmp_path, (".shp",),
-                    ZipLimits(max_members=4))
+        extract_zip(
+            zipped({f"{i}.shp": b"x" for i in range(5)}),
+            tmp_path,
+            (".shp",),
+            ZipLimits(max_members=4),
+        )
     assert "5 members" in e.value.details[0]["reason"]
     with pytest.raises(ValidationError, match="unsafe"):
         extract_zip(b"PK\x03\x04 truncated", tmp_path, (".shp",))
@@ -108,8 +119,9 @@ def test_zip_symlinks_and_bombs_are_refused(tmp_path: Path) -> None:
 
 def test_api_uploads(api: Any, loaded: Any, tmp_path: Path, app: Any) -> None:
     app.config["MAX_CONTENT_LENGTH"] = 200_000
-    big = api.post("import?layer=villages", data=b"x" * 300_000,
-                   headers={"Content-Type": "text/csv"})
+    big = api.post(
+        "import?layer=villages", data=b"x" * 300_000, headers={"Content-Type": "text/csv"}
+    )
     assert big.status_code == 413 and big.json()["error"] == "Request Entity Too Large"
     r = api.post("import", files={"file": ("villages.zip", shapefile_zip(tmp_path))})
     assert r.status_code == 200, r.text
@@ -120,11 +132,29 @@ def test_api_uploads(api: Any, loaded: Any, tmp_path: Path, app: Any) -> None:
 
 
 def test_bad_geometry_in_uploads_is_named(api: Any, loaded: Any) -> None:
-    bowtie = {"type": "Polygon", "coordinates": [[[103.6, 22.3], [103.7, 22.4], [103.7, 22.3],
-                                                  [103.6, 22.4], [103.6, 22.3]]]}
-    doc = {"type": "FeatureCollection", "name": "communes", "features": [
-        {"type": "Feature", "geometry": bowtie, "properties": {
-            "code": "99999", "name": "Xã Nơ", "type": "Xã", "population": 1, "area_km2": 1}}]}
+    bowtie = {
+        "type": "Polygon",
+        "coordinates": [
+            [[103.6, 22.3], [103.7, 22.4], [103.7, 22.3], [103.6, 22.4], [103.6, 22.3]]
+        ],
+    }
+    doc = {
+        "type": "FeatureCollection",
+        "name": "communes",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": bowtie,
+                "properties": {
+                    "code": "99999",
+                    "name": "Xã Nơ",
+                    "type": "Xã",
+                    "population": 1,
+                    "area_km2": 1,
+                },
+            }
+        ],
+    }
     r = api.post("import", files={"file": ("c.geojson", json.dumps(doc).encode())})
     assert r.status_code == 400
     detail = r.json()["details"][0]
@@ -134,10 +164,18 @@ def test_bad_geometry_in_uploads_is_named(api: Any, loaded: Any) -> None:
     assert r.status_code == 400 and "look swapped" in r.json()["details"][0]["reason"]
 
 
-@given(names=st.lists(st.text(alphabet=st.sampled_from("ab./\\:_-~ \u00e2"), min_size=1,
-                              max_size=12).map(lambda s: s + ".shp"), min_size=1, max_size=4))
-@settings(max_examples=200, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    names=st.lists(
+        st.text(alphabet=st.sampled_from("ab./\\:_-~ \u00e2"), min_size=1, max_size=12).map(
+            lambda s: s + ".shp"
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_no_member_name_lands_outside(tmp_path: Path, names: list[str]) -> None:
     """Whatever the member names, files are written only inside the folder, or refused."""
     inside = Path(tempfile.mkdtemp(dir=tmp_path))

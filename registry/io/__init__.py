@@ -10,14 +10,24 @@ from __future__ import annotations
 
 from registry.io.readers import FORMATS, frame_rows, read_layers
 from registry.io.writers import (
-                                 export_csv,
-                                 export_geojson,
-                                 export_gpkg,
-                                 export_kmz,
-                                 layer_frame,
-                                 records_csv,
-                                 records_geojson,
+    export_csv,
+    export_geojson,
+    export_gpkg,
+    export_kmz,
+    layer_frame,
+    records_csv,
+    records_geojson,
 )
 
-__all__ = ["FORMATS", "export_csv", "export_geojson", "export_gpkg", "export_kmz", "frame_rows",
-           "layer_frame", "read_layers", "records_csv", "records_geojson"]
+__all__ = [
+    "FORMATS",
+    "export_csv",
+    "export_geojson",
+    "export_gpkg",
+    "export_kmz",
+    "frame_rows",
+    "layer_frame",
+    "read_layers",
+    "records_csv",
+    "records_geojson",
+]

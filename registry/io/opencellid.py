@@ -17,8 +17,22 @@ from typing import Any
 from registry.errors import ImportRejected, ValidationError
 from registry.store import CREATE_DEFAULTS
 
-HEADER = ("radio", "mcc", "net", "area", "cell", "unit", "lon", "lat", "range", "samples",
-          "changeable", "created", "updated", "averageSignal")
+HEADER = (
+    "radio",
+    "mcc",
+    "net",
+    "area",
+    "cell",
+    "unit",
+    "lon",
+    "lat",
+    "range",
+    "samples",
+    "changeable",
+    "created",
+    "updated",
+    "averageSignal",
+)
 
 
 @dataclass(frozen=True)
@@ -49,8 +63,9 @@ class CellDefaults:
 TECH = {"LTE": "4G", "NR": "5G"}
 
 
-def read_opencellid(data: bytes, _layer: str | None = None, *,
-                    defaults: CellDefaults = CellDefaults()) -> dict[str, list[dict[str, Any]]]:
+def read_opencellid(
+    data: bytes, _layer: str | None = None, *, defaults: CellDefaults = CellDefaults()
+) -> dict[str, list[dict[str, Any]]]:
     """Parse an OpenCelliD CSV (with or without its header) into ``sites`` and ``sectors`` rows.
 
     GSM/UMTS/CDMA cells are skipped (the registry models 4G/5G); a malformed row rejects the
@@ -59,17 +74,24 @@ def read_opencellid(data: bytes, _layer: str | None = None, *,
     try:
         lines = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise ValidationError("the file cannot be read as OpenCelliD CSV",
-                              details=[{"field": "file", "reason": str(exc)}]) from None
-    start = 1 if lines and [c.strip() for c in lines[0]][:len(HEADER)] == list(HEADER) else 0
+        raise ValidationError(
+            "the file cannot be read as OpenCelliD CSV",
+            details=[{"field": "file", "reason": str(exc)}],
+        ) from None
+    start = 1 if lines and [c.strip() for c in lines[0]][: len(HEADER)] == list(HEADER) else 0
     errors: list[dict[str, Any]] = []
     groups: dict[tuple[str, str, int, int], list[tuple[int, float, float]]] = defaultdict(list)
     for line_no, cells in enumerate(lines[start:], start=start + 1):
         if not cells:
             continue
         if len(cells) != len(HEADER):
-            errors.append({"row": line_no, "field": "file",
-                           "reason": f"has {len(cells)} columns, expected {len(HEADER)}"})
+            errors.append(
+                {
+                    "row": line_no,
+                    "field": "file",
+                    "reason": f"has {len(cells)} columns, expected {len(HEADER)}",
+                }
+            )
             continue
         row = dict(zip(HEADER, (c.strip() for c in cells), strict=True))
         if row["radio"] not in TECH:
@@ -78,20 +100,22 @@ def read_opencellid(data: bytes, _layer: str | None = None, *,
             mcc, net, area, cell = (int(row[k]) for k in ("mcc", "net", "area", "cell"))
             lon, lat = float(row["lon"]), float(row["lat"])
         except ValueError:
-            errors.append({"row": line_no, "field": "mcc/net/area/cell/lon/lat",
-                           "reason": "must be numbers"})
+            errors.append(
+                {"row": line_no, "field": "mcc/net/area/cell/lon/lat", "reason": "must be numbers"}
+            )
             continue
         if not (100 <= mcc <= 999 and 0 <= net <= 999 and area >= 0 and cell >= 0):
-            errors.append({"row": line_no, "field": "mcc/net/area/cell",
-                           "reason": "out of range"})
+            errors.append({"row": line_no, "field": "mcc/net/area/cell", "reason": "out of range"})
             continue
         bits = defaults.lte_cell_bits if row["radio"] == "LTE" else defaults.nr_cell_bits
         operator = f"{mcc}-{net:02d}"
         groups[(operator, row["radio"], area, cell >> bits)].append(
-            (cell & ((1 << bits) - 1), lon, lat))
+            (cell & ((1 << bits) - 1), lon, lat)
+        )
     if errors:
-        raise ImportRejected(f"import rejected: {len(errors)} problem(s); nothing was stored",
-                             details=errors)
+        raise ImportRejected(
+            f"import rejected: {len(errors)} problem(s); nothing was stored", details=errors
+        )
     sites: list[dict[str, Any]] = []
     sectors: list[dict[str, Any]] = []
     for (operator, radio, area, node), cells in sorted(groups.items()):
@@ -99,26 +123,42 @@ def read_opencellid(data: bytes, _layer: str | None = None, *,
         site_code = f"OC-{operator}-{radio}-{area}-{node}"
         lon = sum(c[1] for c in cells) / len(cells)
         lat = sum(c[2] for c in cells) / len(cells)
-        sites.append({
-            "code": site_code, "operator": operator,
-            "geometry": {"type": "Point", "coordinates": [lon, lat]},
-            CREATE_DEFAULTS: {"name": f"{radio} {area}/{node}", "status": "active",
-                              "tower_height_m": defaults.tower_height_m,
-                              "backhaul_kind": "fibre", "backhaul_capacity_mbps": 1000.0}})
+        sites.append(
+            {
+                "code": site_code,
+                "operator": operator,
+                "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                CREATE_DEFAULTS: {
+                    "name": f"{radio} {area}/{node}",
+                    "status": "active",
+                    "tower_height_m": defaults.tower_height_m,
+                    "backhaul_kind": "fibre",
+                    "backhaul_capacity_mbps": 1000.0,
+                },
+            }
+        )
         lte = tech == "4G"
         for local_id, _, _ in sorted(cells):
-            sectors.append({
-                "code": f"{site_code}-{local_id}", "site_code": site_code, "technology": tech,
-                CREATE_DEFAULTS: {
-                    "band": defaults.lte_band if lte else defaults.nr_band,
-                    "freq_mhz": defaults.lte_freq_mhz if lte else defaults.nr_freq_mhz,
-                    "bandwidth_mhz": (defaults.lte_bandwidth_mhz if lte
-                                      else defaults.nr_bandwidth_mhz),
-                    "azimuth_deg": (local_id % 3) * 120.0,
-                    "mech_tilt_deg": defaults.mech_tilt_deg,
-                    "elec_tilt_deg": defaults.elec_tilt_deg,
-                    "h_beamwidth_deg": defaults.h_beamwidth_deg,
-                    "v_beamwidth_deg": defaults.v_beamwidth_deg, "gain_dbi": defaults.gain_dbi,
-                    "tx_power_dbm": defaults.tx_power_dbm if lte else defaults.nr_tx_power_dbm,
-                    "height_m": defaults.antenna_height_m}})
+            sectors.append(
+                {
+                    "code": f"{site_code}-{local_id}",
+                    "site_code": site_code,
+                    "technology": tech,
+                    CREATE_DEFAULTS: {
+                        "band": defaults.lte_band if lte else defaults.nr_band,
+                        "freq_mhz": defaults.lte_freq_mhz if lte else defaults.nr_freq_mhz,
+                        "bandwidth_mhz": (
+                            defaults.lte_bandwidth_mhz if lte else defaults.nr_bandwidth_mhz
+                        ),
+                        "azimuth_deg": (local_id % 3) * 120.0,
+                        "mech_tilt_deg": defaults.mech_tilt_deg,
+                        "elec_tilt_deg": defaults.elec_tilt_deg,
+                        "h_beamwidth_deg": defaults.h_beamwidth_deg,
+                        "v_beamwidth_deg": defaults.v_beamwidth_deg,
+                        "gain_dbi": defaults.gain_dbi,
+                        "tx_power_dbm": defaults.tx_power_dbm if lte else defaults.nr_tx_power_dbm,
+                        "height_m": defaults.antenna_height_m,
+                    },
+                }
+            )
     return {"sites": sites, "sectors": sectors}

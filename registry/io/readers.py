@@ -28,17 +28,22 @@ LAT_NAMES = ("lat", "latitude", "y")
 
 
 def _bad_file(fmt: str, reason: str) -> ValidationError:
-    return ValidationError(f"the file cannot be read as {fmt}",
-                           details=[{"field": "file", "reason": reason}])
+    return ValidationError(
+        f"the file cannot be read as {fmt}", details=[{"field": "file", "reason": reason}]
+    )
 
 
 def _layer_name(name: str | None, fmt: str) -> str:
     if name is None:
-        raise ValidationError(f"a {fmt} file holds one layer: say which",
-                              details=[{"field": "layer", "reason": "is required"}])
+        raise ValidationError(
+            f"a {fmt} file holds one layer: say which",
+            details=[{"field": "layer", "reason": "is required"}],
+        )
     if name not in BY_LAYER:
-        raise ValidationError("unknown layer", details=[
-            {"field": "layer", "reason": f"{name!r} is not one of {', '.join(BY_LAYER)}"}])
+        raise ValidationError(
+            "unknown layer",
+            details=[{"field": "layer", "reason": f"{name!r} is not one of {', '.join(BY_LAYER)}"}],
+        )
     return name
 
 
@@ -76,8 +81,11 @@ def read_geojson(data: bytes, layer: str | None) -> Layers:
         doc = json.loads(data.decode("utf-8-sig"))
     except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, huge numbers, deep nesting
         raise _bad_file("GeoJSON", str(exc)[:200]) from None
-    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(
-            doc.get("features"), list):
+    if (
+        not isinstance(doc, dict)
+        or doc.get("type") != "FeatureCollection"
+        or not isinstance(doc.get("features"), list)
+    ):
         raise _bad_file("GeoJSON", "expected a FeatureCollection with a features array")
     named = doc.get("name") if isinstance(doc.get("name"), str) else None
     name = _layer_name(layer or named, "GeoJSON")
@@ -123,8 +131,10 @@ def read_csv(data: bytes, layer: str | None) -> Layers:
         row = {k.strip(): _undefused(v) for k, v in raw.items() if k not in (lon, lat)}
         if lon and lat:
             try:
-                row["geometry"] = {"type": "Point",
-                                   "coordinates": [float(raw[lon]), float(raw[lat])]}
+                row["geometry"] = {
+                    "type": "Point",
+                    "coordinates": [float(raw[lon]), float(raw[lat])],
+                }
             except (TypeError, ValueError):
                 row["geometry"] = f"POINT ({raw[lon]} {raw[lat]})"  # reported as unreadable
         rows.append(row)
@@ -140,8 +150,9 @@ def read_gpkg(data: bytes, layer: str | None) -> Layers:
             names = [str(n) for n, _ in pyogrio.list_layers(tmp.name)]
         except Exception as exc:  # GDAL raises its own error types for non-GeoPackage bytes
             raise _bad_file("GeoPackage", str(exc).replace(tmp.name, "the file")) from None
-        wanted = [_layer_name(layer, "GeoPackage")] if layer else [n for n in names
-                                                                    if n in BY_LAYER]
+        wanted = (
+            [_layer_name(layer, "GeoPackage")] if layer else [n for n in names if n in BY_LAYER]
+        )
         if not wanted or any(n not in names for n in wanted):
             raise _bad_file("GeoPackage", f"no registry layer in it (layers: {', '.join(names)})")
         layers: Layers = {}
@@ -155,8 +166,20 @@ def read_gpkg(data: bytes, layer: str | None) -> Layers:
 
 
 #: Columns every KML placemark has that are not registry fields (styling and time spans).
-KML_COLUMNS = ("id", "description", "timestamp", "begin", "end", "altitudeMode", "tessellate",
-               "extrude", "visibility", "drawOrder", "icon", "snippet")
+KML_COLUMNS = (
+    "id",
+    "description",
+    "timestamp",
+    "begin",
+    "end",
+    "altitudeMode",
+    "tessellate",
+    "extrude",
+    "visibility",
+    "drawOrder",
+    "icon",
+    "snippet",
+)
 
 
 #: Longest field name a shapefile (dBASE) keeps; longer names arrive cut to this.
@@ -175,8 +198,9 @@ def _full_names(columns: Any, layer: str) -> dict[str, str]:
     return out
 
 
-def _zipped_layers(data: bytes, layer: str | None, fmt: str, suffixes: tuple[str, ...],
-                   main_suffix: str) -> Layers:
+def _zipped_layers(
+    data: bytes, layer: str | None, fmt: str, suffixes: tuple[str, ...], main_suffix: str
+) -> Layers:
     """Registry layers from the datasets (``main_suffix`` files) of a zip archive: each named
     after its layer (``villages.shp``, a KML folder ``villages``), or the one ``layer``."""
     layers: Layers = {}
@@ -192,13 +216,17 @@ def _zipped_layers(data: bytes, layer: str | None, fmt: str, suffixes: tuple[str
                     if target in BY_LAYER and len(frame):
                         frame = frame.drop(columns=[c for c in KML_COLUMNS if c in frame])
                         frame = frame.rename(columns=_full_names(frame.columns, target)).drop(
-                            columns=["Name"], errors="ignore")  # KML's, where no name field
+                            columns=["Name"], errors="ignore"
+                        )  # KML's, where no name field
                         layers.setdefault(target, []).extend(frame_rows(frame))
             except Exception as exc:  # GDAL's own error types
                 raise _bad_file(fmt, f"{path.name}: {str(exc).replace(tmp, '')}") from None
     if not layers:
-        raise _bad_file(fmt, f"no registry layer in it (name the {main_suffix} file or folder "
-                             f"after a layer: {', '.join(BY_LAYER)}, or say which layer)")
+        raise _bad_file(
+            fmt,
+            f"no registry layer in it (name the {main_suffix} file or folder "
+            f"after a layer: {', '.join(BY_LAYER)}, or say which layer)",
+        )
     if layer and layer not in layers:
         _layer_name(layer, fmt)
         raise _bad_file(fmt, f"no layer {layer!r} in it (found {', '.join(layers)})")
@@ -212,30 +240,48 @@ def read_kmz(data: bytes, layer: str | None) -> Layers:
 
 def read_shapefile(data: bytes, layer: str | None) -> Layers:
     """A zipped ESRI shapefile (.shp with its .shx, .dbf, .prj and .cpg)."""
-    return _zipped_layers(data, layer, "zipped shapefile", (".shp", ".shx", ".dbf", ".prj",
-                                                            ".cpg"), ".shp")
+    return _zipped_layers(
+        data, layer, "zipped shapefile", (".shp", ".shx", ".dbf", ".prj", ".cpg"), ".shp"
+    )
 
 
 FORMATS: dict[str, Callable[[bytes, str | None], Layers]] = {
-    "geojson": read_geojson, "csv": read_csv, "gpkg": read_gpkg, "opencellid": read_opencellid,
-    "kmz": read_kmz, "shapefile": read_shapefile}
-SUFFIXES = {".geojson": "geojson", ".json": "geojson", ".csv": "csv", ".gpkg": "gpkg",
-            ".kmz": "kmz", ".zip": "shapefile"}
+    "geojson": read_geojson,
+    "csv": read_csv,
+    "gpkg": read_gpkg,
+    "opencellid": read_opencellid,
+    "kmz": read_kmz,
+    "shapefile": read_shapefile,
+}
+SUFFIXES = {
+    ".geojson": "geojson",
+    ".json": "geojson",
+    ".csv": "csv",
+    ".gpkg": "gpkg",
+    ".kmz": "kmz",
+    ".zip": "shapefile",
+}
 #: The format of content with no format or suffix to go by.
 SNIFFED = {"json": "geojson", "text": "csv", "gpkg": "gpkg"}
 
 
-def read_layers(data: bytes, *, fmt: str | None = None, filename: str | None = None,
-                layer: str | None = None) -> Layers:
+def read_layers(
+    data: bytes, *, fmt: str | None = None, filename: str | None = None, layer: str | None = None
+) -> Layers:
     """Read a file's bytes; the format comes from ``fmt``, else the file name's suffix, else
     the content; the content must match it either way."""
     suffix = Path(filename or "").suffix.lower()
     if fmt is None:
         fmt = SUFFIXES.get(suffix) if suffix else SNIFFED.get(uploads.sniff(data))
     if fmt not in FORMATS:
-        hint = " (zip a shapefile's .shp, .shx, .dbf and .prj together)" if suffix in (
-            ".shp", ".dbf", ".shx") else ""
-        raise ValidationError("unknown import format", details=[
-            {"field": "format", "reason": f"must be one of {', '.join(FORMATS)}{hint}"}])
+        hint = (
+            " (zip a shapefile's .shp, .shx, .dbf and .prj together)"
+            if suffix in (".shp", ".dbf", ".shx")
+            else ""
+        )
+        raise ValidationError(
+            "unknown import format",
+            details=[{"field": "format", "reason": f"must be one of {', '.join(FORMATS)}{hint}"}],
+        )
     uploads.check_content(data, fmt)
     return FORMATS[fmt](data, layer)

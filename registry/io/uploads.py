@@ -46,32 +46,47 @@ def sniff(data: bytes) -> str:
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # not just a character cut at the 4 KiB boundary
             return "binary"
-        text = head[:exc.start].decode("utf-8-sig")
+        text = head[: exc.start].decode("utf-8-sig")
     if "\x00" in text:
         return "binary"
     return "json" if text.lstrip()[:1] in ("{", "[") else "text"
 
 
 #: What each import format's content must look like.
-EXPECTED_CONTENT = {"geojson": "json", "csv": "text", "opencellid": "text", "gpkg": "gpkg",
-                    "kmz": "zip", "shapefile": "zip"}
+EXPECTED_CONTENT = {
+    "geojson": "json",
+    "csv": "text",
+    "opencellid": "text",
+    "gpkg": "gpkg",
+    "kmz": "zip",
+    "shapefile": "zip",
+}
 
 
 def check_content(data: bytes, fmt: str) -> None:
     """Refuse bytes that are not what ``fmt`` says, naming what they look like instead."""
     found, wanted = sniff(data), EXPECTED_CONTENT[fmt]
     if found != wanted:
-        raise ValidationError(f"the file is not {fmt}", details=[{"field": "file", "reason": (
-            f"its content looks like {found}, not {wanted} (format {fmt})")}])
+        raise ValidationError(
+            f"the file is not {fmt}",
+            details=[
+                {
+                    "field": "file",
+                    "reason": (f"its content looks like {found}, not {wanted} (format {fmt})"),
+                }
+            ],
+        )
 
 
 def _refuse(reason: str) -> ValidationError:
-    return ValidationError("unsafe or unreadable zip archive",
-                           details=[{"field": "file", "reason": reason}])
+    return ValidationError(
+        "unsafe or unreadable zip archive", details=[{"field": "file", "reason": reason}]
+    )
 
 
-def extract_zip(data: bytes, folder: Path, suffixes: tuple[str, ...],
-                limits: ZipLimits | None = None) -> list[Path]:
+def extract_zip(
+    data: bytes, folder: Path, suffixes: tuple[str, ...], limits: ZipLimits | None = None
+) -> list[Path]:
     """Write the members whose names end in ``suffixes`` into ``folder`` (flat, by last name
     part) and return their paths; refuse links, duplicates, traversal and bombs."""
     limits = limits or ZipLimits()
@@ -97,17 +112,20 @@ def extract_zip(data: bytes, folder: Path, suffixes: tuple[str, ...],
             target = folder / PurePosixPath(name).name
             if target.exists():
                 raise _refuse(f"two members named {target.name!r}")
-            budget = min(limits.max_total_bytes - total,
-                         int(max(info.compress_size, 1) * limits.max_ratio))
+            budget = min(
+                limits.max_total_bytes - total, int(max(info.compress_size, 1) * limits.max_ratio)
+            )
             try:
                 with archive.open(info) as src, target.open("wb") as dst:
                     while chunk := src.read(1 << 16):
                         total += len(chunk)
                         budget -= len(chunk)
                         if budget < 0:
-                            raise _refuse(f"member {info.filename!r} inflates beyond the limits "
-                                          f"({limits.max_total_bytes} bytes in all, ratio "
-                                          f"{limits.max_ratio:g}): a zip bomb?")
+                            raise _refuse(
+                                f"member {info.filename!r} inflates beyond the limits "
+                                f"({limits.max_total_bytes} bytes in all, ratio "
+                                f"{limits.max_ratio:g}): a zip bomb?"
+                            )
                         dst.write(chunk)
             except (zipfile.BadZipFile, RuntimeError, OSError, EOFError, zlib.error) as exc:
                 raise _refuse(f"member {info.filename!r}: {exc}") from None

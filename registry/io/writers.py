@@ -30,9 +30,16 @@ def layer_frame(session: Session, model: type[Record]) -> pd.DataFrame:
         frame[name] = (
             pd.to_datetime(frame[name], utc=True, format="ISO8601")
             if isinstance(kind, UtcDateTime)
-            else frame[name].astype("Int64" if isinstance(kind, Integer) else "Float64"
-                                    if isinstance(kind, Float) else "boolean"
-                                    if isinstance(kind, Boolean) else "string"))
+            else frame[name].astype(
+                "Int64"
+                if isinstance(kind, Integer)
+                else "Float64"
+                if isinstance(kind, Float)
+                else "boolean"
+                if isinstance(kind, Boolean)
+                else "string"
+            )
+        )
     for name in ("created_at", "updated_at"):
         frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
     frame["version"] = frame["version"].astype("Int64")
@@ -44,8 +51,11 @@ def layer_frame(session: Session, model: type[Record]) -> pd.DataFrame:
 def export_geojson(session: Session, layer: str) -> bytes:
     model = BY_LAYER[layer]
     records = store.list_records(session, model)
-    doc = {"type": "FeatureCollection", "name": layer,
-           "features": [schemas.to_feature(r) for r in records]}
+    doc = {
+        "type": "FeatureCollection",
+        "name": layer,
+        "features": [schemas.to_feature(r) for r in records],
+    }
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
 
 
@@ -56,6 +66,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def _csv(frame: pd.DataFrame) -> bytes:
     """CSV for spreadsheets: UTF-8 with a BOM (Excel then reads the diacritics), and text
     cells that would start a formula prefixed with an apostrophe."""
+
     def defuse(value: Any) -> Any:
         return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
@@ -91,8 +102,10 @@ def export_kmz(session: Session, layer: str, path: Path) -> Path:
     KMZ importer. Returns ``path``."""
     frame = layer_frame(session, BY_LAYER[layer])
     if not isinstance(frame, gpd.GeoDataFrame):
-        raise ValidationError("this layer has no geometry", details=[
-            {"field": "layer", "reason": f"{layer} cannot be exported as KMZ; use CSV"}])
+        raise ValidationError(
+            "this layer has no geometry",
+            details=[{"field": "layer", "reason": f"{layer} cannot be exported as KMZ; use CSV"}],
+        )
     path.unlink(missing_ok=True)
     for name in ("created_at", "updated_at"):
         frame[name] = frame[name].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -107,9 +120,15 @@ def records_csv(rows: list[dict[str, Any]]) -> bytes:
 
 def records_geojson(rows: list[dict[str, Any]]) -> bytes:
     """Flat records with ``lon``/``lat`` as a GeoJSON FeatureCollection of points."""
-    features = [{"type": "Feature", "id": row.get("code"),
-                 "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]},
-                 "properties": {k: v for k, v in row.items() if k not in ("lon", "lat")}}
-                for row in rows]
-    return json.dumps({"type": "FeatureCollection", "features": features},
-                      ensure_ascii=False).encode("utf-8")
+    features = [
+        {
+            "type": "Feature",
+            "id": row.get("code"),
+            "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]},
+            "properties": {k: v for k, v in row.items() if k not in ("lon", "lat")},
+        }
+        for row in rows
+    ]
+    return json.dumps(
+        {"type": "FeatureCollection", "features": features}, ensure_ascii=False
+    ).encode("utf-8")

@@ -383,8 +383,11 @@ def _db10(x):
     m = _bits_float((b & _MANTISSA) + _SQRT_HALF_BITS)
     u = (m - 1.0) / (m + 1.0)
     u2 = u * u
-    series = u * (2.0 + u2 * (2.0 / 3.0 + u2 * (2.0 / 5.0 + u2 * (2.0 / 7.0 + u2 * (
-        2.0 / 9.0 + u2 * (2.0 / 11.0))))))
+    series = u * (
+        2.0
+        + u2
+        * (2.0 / 3.0 + u2 * (2.0 / 5.0 + u2 * (2.0 / 7.0 + u2 * (2.0 / 9.0 + u2 * (2.0 / 11.0)))))
+    )
     return 10.0 * (e * _LOG10_2 + series * (1.0 / math.log(10.0)))
 
 
@@ -521,9 +524,9 @@ def deygout_sweep(
                                     _best_edge(hd, hz, 0, p, 0.0, z_tx, hd[p], hz[p], sc)[1]
                                 )
                             g_left[q] = left[p]
-                            x_right[q] = _best_edge(
-                                hd, hz, p + 1, m, hd[p], hz[p], d_rx, z_rx, sc
-                            )[1]
+                            x_right[q] = _best_edge(hd, hz, p + 1, m, hd[p], hz[p], d_rx, z_rx, sc)[
+                                1
+                            ]
                         d3sq[q] = max(dist2 + (z_tx - z_rx) ** 2, 1.0)
                         cell_i[q] = int((r - phase_r) * inv_step + 0.5)
                         cell_j[q] = int((c - phase_c) * inv_step + 0.5)

@@ -535,9 +535,15 @@ def point_path_loss(
     rows = np.asarray(rows, dtype=np.int64)
     cols = np.asarray(cols, dtype=np.int64)
     if p.model != "deygout":
-        loss = site_path_loss(dem, x_m, y_m, antenna_height_m=antenna_height_m,
-                              freqs_mhz=(freq_mhz,), ground_elevation_m=ground_elevation_m,
-                              params=p)
+        loss = site_path_loss(
+            dem,
+            x_m,
+            y_m,
+            antenna_height_m=antenna_height_m,
+            freqs_mhz=(freq_mhz,),
+            ground_elevation_m=ground_elevation_m,
+            params=p,
+        )
         lr, lc = rows - loss.row0, cols - loss.col0
         h, w = loss.loss_db.shape[1:]
         inside = (lr >= 0) & (lr < h) & (lc >= 0) & (lc < w)
@@ -925,8 +931,13 @@ def _full_run(
     params: CoverageParams | None,
     progress: Progress | None,
 ) -> tuple[
-    CoverageParams, tuple[SectorSpec, ...], list[_SiteGroup], tuple[int, int], Affine,
-    list[Tile], Callable[[], None],
+    CoverageParams,
+    tuple[SectorSpec, ...],
+    list[_SiteGroup],
+    tuple[int, int],
+    Affine,
+    list[Tile],
+    Callable[[], None],
 ]:
     """Parameters, checked sectors, site groups, analysis grid (shape, transform), all its
     tiles and the progress counter of a run over the whole grid."""
@@ -987,8 +998,17 @@ def compute_coverage(
         "service_class": np.zeros(shape, dtype=np.uint8),
     }
     result = _losses_and_mosaic(
-        dem, p, sectors, groups, tiles, transform, out, {}, cache_dir,
-        executor or ThreadExecutor(workers), tick,
+        dem,
+        p,
+        sectors,
+        groups,
+        tiles,
+        transform,
+        out,
+        {},
+        cache_dir,
+        executor or ThreadExecutor(workers),
+        tick,
     )
     logger.info(
         "coverage: %d site groups (%d computed), %d tiles",
@@ -1087,8 +1107,17 @@ def update_coverage(
         "service_class": previous.service_class.copy(),
     }
     result = _losses_and_mosaic(
-        dem, p, sectors, groups, tiles, transform, out, previous.site_losses,
-        cache_dir, executor or ThreadExecutor(workers), tick,
+        dem,
+        p,
+        sectors,
+        groups,
+        tiles,
+        transform,
+        out,
+        previous.site_losses,
+        cache_dir,
+        executor or ThreadExecutor(workers),
+        tick,
     )
     logger.info(
         "coverage update: %d site groups changed, %d computed, %d tiles re-mosaicked",
@@ -1165,9 +1194,18 @@ class _LayerWriter:
         self.directory.mkdir(parents=True, exist_ok=True)
         for name, (dtype, nodata, description) in _LAYERS.items():
             dst = rasterio.open(
-                self._partial[name], "w", driver="GTiff", count=1, dtype=dtype, nodata=nodata,
-                tiled=True, blockxsize=TILE_SIZE, blockysize=TILE_SIZE, compress="DEFLATE",
-                BIGTIFF="IF_SAFER", **self._grid,
+                self._partial[name],
+                "w",
+                driver="GTiff",
+                count=1,
+                dtype=dtype,
+                nodata=nodata,
+                tiled=True,
+                blockxsize=TILE_SIZE,
+                blockysize=TILE_SIZE,
+                compress="DEFLATE",
+                BIGTIFF="IF_SAFER",
+                **self._grid,
             )
             self._files[name] = dst
             dst.update_tags(layer=name, **self._tags)
@@ -1185,8 +1223,12 @@ class _LayerWriter:
             dst.close()
             if exc_type is None:
                 rasterio.shutil.copy(
-                    self._partial[name], self.paths[name], driver="COG", compress="DEFLATE",
-                    blocksize=256, BIGTIFF="IF_SAFER",
+                    self._partial[name],
+                    self.paths[name],
+                    driver="COG",
+                    compress="DEFLATE",
+                    blocksize=256,
+                    BIGTIFF="IF_SAFER",
                     overview_resampling="nearest" if name in _CATEGORICAL else "average",
                 )
             self._partial[name].unlink()

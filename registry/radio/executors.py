@@ -49,9 +49,7 @@ class ThreadExecutor:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
 
-    def map_unordered(
-        self, fn: Callable[[C, T], R], context: C, items: Sequence[T]
-    ) -> Iterator[R]:
+    def map_unordered(self, fn: Callable[[C, T], R], context: C, items: Sequence[T]) -> Iterator[R]:
         if not items:
             return
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
@@ -115,9 +113,16 @@ class DaskExecutor:
             except (OSError, ValueError) as exc:  # refused, timed out, or a malformed address
                 raise ServiceUnavailable(
                     f"cannot reach the Dask scheduler at {self.scheduler_address!r}: {exc}",
-                    details=[{"field": "DASK_SCHEDULER", "reason": (
-                        "no scheduler answers there; start one, fix the address, or use "
-                        f"{LOCAL_CLUSTER!r} for a cluster on this machine")}]) from None
+                    details=[
+                        {
+                            "field": "DASK_SCHEDULER",
+                            "reason": (
+                                "no scheduler answers there; start one, fix the address, or use "
+                                f"{LOCAL_CLUSTER!r} for a cluster on this machine"
+                            ),
+                        }
+                    ],
+                ) from None
             self.client = self._stack.enter_context(client)
         logger.info("dask: %s", self.client)
         return self
@@ -126,9 +131,7 @@ class DaskExecutor:
         self.client = None
         self._stack.close()
 
-    def map_unordered(
-        self, fn: Callable[[C, T], R], context: C, items: Sequence[T]
-    ) -> Iterator[R]:
+    def map_unordered(self, fn: Callable[[C, T], R], context: C, items: Sequence[T]) -> Iterator[R]:
         if self.client is None:
             raise RuntimeError("use DaskExecutor as a context manager (with ... as executor)")
         if not items:

@@ -17,8 +17,16 @@ def sessions() -> sessionmaker[Session]:
     return current_app.extensions["registry"]["sessions"]
 
 
-def query_number(name: str, default: Any, low: float, high: float, *, integer: bool = False,
-                 required: bool = False, values: Mapping[str, str] | None = None) -> Any:
+def query_number(
+    name: str,
+    default: Any,
+    low: float,
+    high: float,
+    *,
+    integer: bool = False,
+    required: bool = False,
+    values: Mapping[str, str] | None = None,
+) -> Any:
     """A number from the query string (or ``values``, e.g. a posted form) within [low, high];
     a clear 400 naming it otherwise."""
     raw = (request.args if values is None else values).get(name)
@@ -30,8 +38,17 @@ def query_number(name: str, default: Any, low: float, high: float, *, integer: b
         value = None
     if value is None or not low <= value <= high:  # NaN fails the comparison too
         kind = "an integer" if integer else "a number"
-        raise ValidationError(f"bad {name}", details=[{"field": name, "reason": (
-            f"{'is required, ' if required else 'must be '}{kind} from {low} to {high}")}])
+        raise ValidationError(
+            f"bad {name}",
+            details=[
+                {
+                    "field": name,
+                    "reason": (
+                        f"{'is required, ' if required else 'must be '}{kind} from {low} to {high}"
+                    ),
+                }
+            ],
+        )
     return value
 
 

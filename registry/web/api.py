@@ -55,11 +55,25 @@ def _bbox_arg() -> tuple[float, float, float, float] | None:
         bbox = tuple(float(v) for v in raw.split(","))
     except ValueError:
         bbox = ()
-    if (len(bbox) != 4 or not all(math.isfinite(v) for v in bbox) or bbox[0] > bbox[2]
-            or bbox[1] > bbox[3] or bbox[0] < -180 or bbox[2] > 180 or bbox[1] < -90
-            or bbox[3] > 90):
-        raise ValidationError("bad bbox", details=[{"field": "bbox", "reason": (
-            "must be min_lon,min_lat,max_lon,max_lat in degrees with min ≤ max")}])
+    if (
+        len(bbox) != 4
+        or not all(math.isfinite(v) for v in bbox)
+        or bbox[0] > bbox[2]
+        or bbox[1] > bbox[3]
+        or bbox[0] < -180
+        or bbox[2] > 180
+        or bbox[1] < -90
+        or bbox[3] > 90
+    ):
+        raise ValidationError(
+            "bad bbox",
+            details=[
+                {
+                    "field": "bbox",
+                    "reason": ("must be min_lon,min_lat,max_lon,max_lat in degrees with min ≤ max"),
+                }
+            ],
+        )
     return bbox  # type: ignore[return-value]
 
 
@@ -70,13 +84,16 @@ def _body() -> dict[str, Any]:
     except RecursionError:  # absurdly nested JSON
         doc = None
     if not isinstance(doc, dict):
-        raise ValidationError("the body must be a JSON object (a GeoJSON Feature or fields)",
-                              details=[{"field": "body", "reason": "is not a JSON object"}])
+        raise ValidationError(
+            "the body must be a JSON object (a GeoJSON Feature or fields)",
+            details=[{"field": "body", "reason": "is not a JSON object"}],
+        )
     if doc.get("type") == "Feature":
         props = doc.get("properties") or {}
         if not isinstance(props, dict):
-            raise ValidationError("bad Feature", details=[
-                {"field": "properties", "reason": "must be an object"}])
+            raise ValidationError(
+                "bad Feature", details=[{"field": "properties", "reason": "must be an object"}]
+            )
         data = dict(props)
         if "geometry" in doc:
             data["geometry"] = doc["geometry"]
@@ -88,19 +105,29 @@ def _body() -> dict[str, Any]:
 
 def _expected_version(data: dict[str, Any]) -> int:
     """The version the client is changing: If-Match header, or ``version`` in body or query."""
-    raw = (request.headers.get("If-Match", "").strip('"W/ ') or data.pop("version", None)
-           or request.args.get("version"))
+    raw = (
+        request.headers.get("If-Match", "").strip('"W/ ')
+        or data.pop("version", None)
+        or request.args.get("version")
+    )
     data.pop("version", None)
     if raw is None or raw == "":
-        raise PreconditionRequired("say which version you are changing", details=[
-            {"field": "version", "reason": "is required (If-Match header, or version in the "
-                                           "body or the query)"}])
+        raise PreconditionRequired(
+            "say which version you are changing",
+            details=[
+                {
+                    "field": "version",
+                    "reason": "is required (If-Match header, or version in the body or the query)",
+                }
+            ],
+        )
     if isinstance(raw, int) and not isinstance(raw, bool):
         return raw
     if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) < 10:
         return int(raw)
-    raise ValidationError("bad version", details=[
-        {"field": "version", "reason": "must be a whole number"}])
+    raise ValidationError(
+        "bad version", details=[{"field": "version", "reason": "must be a whole number"}]
+    )
 
 
 def _feature_response(record: Record, status: int = 200) -> Response:
@@ -112,9 +139,14 @@ def _feature_response(record: Record, status: int = 200) -> Response:
 
 @bp.get("/")
 def index() -> Any:
-    return jsonify({"layers": {name: url_for("api.list_layer", layer=name, _external=True)
-                               for name in BY_LAYER},
-                    "openapi": url_for("api.openapi", _external=True)})
+    return jsonify(
+        {
+            "layers": {
+                name: url_for("api.list_layer", layer=name, _external=True) for name in BY_LAYER
+            },
+            "openapi": url_for("api.openapi", _external=True),
+        }
+    )
 
 
 @bp.get("/openapi.json")
@@ -127,15 +159,36 @@ def list_layer(layer: str) -> Any:
     """A page of a layer; ``next``/``prev`` links carry the boundary code (keyset paging)."""
     model = _model(layer)
     if "offset" in request.args:
-        raise ValidationError("offset is not supported", details=[{"field": "offset", "reason": (
-            "is not supported: pages are addressed by after=/before= codes; follow the "
-            "next and prev links")}])
-    limit = query_number("limit", current_app.config["PAGE_SIZE"], 1,
-                         current_app.config["MAX_PAGE_SIZE"], integer=True)
+        raise ValidationError(
+            "offset is not supported",
+            details=[
+                {
+                    "field": "offset",
+                    "reason": (
+                        "is not supported: pages are addressed by after=/before= codes; follow the "
+                        "next and prev links"
+                    ),
+                }
+            ],
+        )
+    limit = query_number(
+        "limit",
+        current_app.config["PAGE_SIZE"],
+        1,
+        current_app.config["MAX_PAGE_SIZE"],
+        integer=True,
+    )
     with sessions()() as session:
-        page = store.list_page(session, model, limit=limit, after=request.args.get("after"),
-                               before=request.args.get("before"), bbox=_bbox_arg(),
-                               commune=request.args.get("commune"), q=request.args.get("q"))
+        page = store.list_page(
+            session,
+            model,
+            limit=limit,
+            after=request.args.get("after"),
+            before=request.args.get("before"),
+            bbox=_bbox_arg(),
+            commune=request.args.get("commune"),
+            q=request.args.get("q"),
+        )
         features = [schemas.to_feature(r) for r in page.records]
     base = url_for("api.list_layer", layer=layer, _external=True)
     args = {k: v for k, v in request.args.items() if k not in ("after", "before", "limit")}
@@ -154,8 +207,12 @@ def list_layer(layer: str) -> Any:
     doc.update(numberReturned=len(features), links=links)
     extents = [r.geom.bounds for r in page.records if getattr(r, "geom", None) is not None]
     if extents:
-        doc["bbox"] = [min(e[0] for e in extents), min(e[1] for e in extents),
-                       max(e[2] for e in extents), max(e[3] for e in extents)]
+        doc["bbox"] = [
+            min(e[0] for e in extents),
+            min(e[1] for e in extents),
+            max(e[2] for e in extents),
+            max(e[3] for e in extents),
+        ]
     return jsonify(doc)
 
 
@@ -183,8 +240,9 @@ def update(layer: str, code: str) -> Any:
     data = _body()
     version = _expected_version(data)
     with transaction(sessions()) as session:
-        record = store.update_record(session, model, code, data, expected_version=version,
-                                     actor=actor(), area_bbox=_area())
+        record = store.update_record(
+            session, model, code, data, expected_version=version, actor=actor(), area_bbox=_area()
+        )
     return _feature_response(record)
 
 
@@ -205,8 +263,9 @@ def history(layer: str, code: str) -> Any:
         entries = store.history(session, model, code)
         if not entries:
             raise NotFoundError(f"no history for {layer} {code!r}")
-        return jsonify({"layer": layer, "code": code,
-                        "entries": [schemas.audit_entry(e) for e in entries]})
+        return jsonify(
+            {"layer": layer, "code": code, "entries": [schemas.audit_entry(e) for e in entries]}
+        )
 
 
 @bp.post("/<layer>/<code>/restore")
@@ -218,9 +277,14 @@ def restore(layer: str, code: str) -> Any:
     audit_id = data.get("audit_id")
     with transaction(sessions()) as session:
         exists = store.exists(session, model, code)
-        record = store.restore_record(session, model, code, audit_id,
-                                      expected_version=_expected_version(data) if exists
-                                      else None, actor=actor())
+        record = store.restore_record(
+            session,
+            model,
+            code,
+            audit_id,
+            expected_version=_expected_version(data) if exists else None,
+            actor=actor(),
+        )
     return _feature_response(record, 200 if exists else 201)
 
 
@@ -230,11 +294,15 @@ def import_file() -> Any:
     upload = request.files.get("file")
     data = upload.read() if upload else request.get_data()
     if not data:
-        raise ValidationError("nothing to import", details=[
-            {"field": "file", "reason": "is empty or missing"}])
-    layers = io.read_layers(data, fmt=request.args.get("format"),
-                            filename=upload.filename if upload else None,
-                            layer=request.args.get("layer"))
+        raise ValidationError(
+            "nothing to import", details=[{"field": "file", "reason": "is empty or missing"}]
+        )
+    layers = io.read_layers(
+        data,
+        fmt=request.args.get("format"),
+        filename=upload.filename if upload else None,
+        layer=request.args.get("layer"),
+    )
     with transaction(sessions()) as session:
         report = store.import_layers(session, layers, actor=actor(), area_bbox=_area())
     return jsonify(report.to_dict())
@@ -249,20 +317,33 @@ def export() -> Any:
             with tempfile.TemporaryDirectory() as tmp:
                 path = io.export_gpkg(session, Path(tmp) / "registry.gpkg")
                 payload = path.read_bytes()
-            return Response(payload, mimetype="application/geopackage+sqlite3", headers={
-                "Content-Disposition": "attachment; filename=registry.gpkg"})
+            return Response(
+                payload,
+                mimetype="application/geopackage+sqlite3",
+                headers={"Content-Disposition": "attachment; filename=registry.gpkg"},
+            )
         if fmt not in ("geojson", "csv", "kmz"):
-            raise ValidationError("unknown export format", details=[
-                {"field": "format", "reason": "must be gpkg, geojson, csv or kmz"}])
+            raise ValidationError(
+                "unknown export format",
+                details=[{"field": "format", "reason": "must be gpkg, geojson, csv or kmz"}],
+            )
         if layer not in BY_LAYER:
-            raise ValidationError("say which layer to export", details=[
-                {"field": "layer", "reason": f"must be one of {', '.join(BY_LAYER)}"}])
+            raise ValidationError(
+                "say which layer to export",
+                details=[{"field": "layer", "reason": f"must be one of {', '.join(BY_LAYER)}"}],
+            )
         if fmt == "kmz":
             with tempfile.TemporaryDirectory() as tmp:
                 payload = io.export_kmz(session, layer, Path(tmp) / f"{layer}.kmz").read_bytes()
-            return Response(payload, mimetype="application/vnd.google-earth.kmz", headers={
-                "Content-Disposition": f"attachment; filename={layer}.kmz"})
+            return Response(
+                payload,
+                mimetype="application/vnd.google-earth.kmz",
+                headers={"Content-Disposition": f"attachment; filename={layer}.kmz"},
+            )
         if fmt == "geojson":
             return Response(io.export_geojson(session, layer), mimetype="application/geo+json")
-        return Response(io.export_csv(session, layer), mimetype="text/csv", headers={
-            "Content-Disposition": f"attachment; filename={layer}.csv"})
+        return Response(
+            io.export_csv(session, layer),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f"attachment; filename={layer}.csv"},
+        )

@@ -49,10 +49,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Content Security Policy; {nonce} is the request's. Styles stay inline (Leaflet and folium set
 #: style attributes); images may come from OpenStreetMap's tile servers when online.
-CSP = ("default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data: blob: https://tile.openstreetmap.org "
-       "https://*.tile.openstreetmap.org; connect-src 'self'; font-src 'self' data:; "
-       "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'")
+CSP = (
+    "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob: https://tile.openstreetmap.org "
+    "https://*.tile.openstreetmap.org; connect-src 'self'; font-src 'self' data:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
+)
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "SAMEORIGIN",
@@ -73,6 +75,7 @@ def requires(role: str) -> Callable[[F], F]:
     def mark(view: F) -> F:
         view.required_role = role  # type: ignore[attr-defined]
         return view
+
     return mark
 
 
@@ -139,8 +142,10 @@ def _guard() -> Any:
         if who is None:
             if request.method in SAFE_METHODS and not request.path.startswith("/api/"):
                 return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-            raise Unauthorized("sign in first (or send an API token)", details=[
-                {"field": "Authorization", "reason": f"this needs the {needed} role"}])
+            raise Unauthorized(
+                "sign in first (or send an API token)",
+                details=[{"field": "Authorization", "reason": f"this needs the {needed} role"}],
+            )
         if not who.can(needed):
             raise Forbidden(f"{who.username} is a {who.role}; this needs the {needed} role")
     if request.method not in SAFE_METHODS and not g.get("token_auth"):
@@ -171,8 +176,12 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError) -> Any:
-        return error_response(ValidationError(f"refused: {exc.description}", details=[
-            {"field": "csrf_token", "reason": "is missing or wrong: reload the form"}]))
+        return error_response(
+            ValidationError(
+                f"refused: {exc.description}",
+                details=[{"field": "csrf_token", "reason": "is missing or wrong: reload the form"}],
+            )
+        )
 
 
 # ------------------------------------------------------------------ sign-in and sign-out
@@ -184,8 +193,9 @@ def login() -> Any:
         try:
             with sessions()() as db:
                 try:
-                    user = accounts.authenticate(db, request.form.get("username", ""),
-                                                 request.form.get("password", ""))
+                    user = accounts.authenticate(
+                        db, request.form.get("username", ""), request.form.get("password", "")
+                    )
                     uid, epoch = user.id, user.session_epoch
                 finally:
                     db.commit()  # the count of wrong passwords too
@@ -197,7 +207,8 @@ def login() -> Any:
             session.update(uid=uid, epoch=epoch)
             return redirect(safe_next(url_for("pages.home")), code=303)
     return render_template("login.html", error=error, next=request.values.get("next", "")), (
-        error.status if error else 200)
+        error.status if error else 200
+    )
 
 
 @bp.post("/logout")
@@ -219,18 +230,25 @@ def account() -> Any:
         if request.method == "POST":
             with transaction(sessions()) as db:
                 if request.form.get("revoke"):
-                    accounts.revoke_token(db, who.username, query_number(
-                        "revoke", None, 1, INT32_MAX, integer=True, values=request.form))
+                    accounts.revoke_token(
+                        db,
+                        who.username,
+                        query_number(
+                            "revoke", None, 1, INT32_MAX, integer=True, values=request.form
+                        ),
+                    )
                 else:
-                    _token, new_token = accounts.issue_token(db, who.username,
-                                                             request.form.get("name", ""))
+                    _token, new_token = accounts.issue_token(
+                        db, who.username, request.form.get("name", "")
+                    )
     except RegistryError as exc:
         error = exc
     with sessions()() as db:
         user = accounts.get_user(db, who.username)
         tokens = db.query(ApiToken).filter_by(user_id=user.id).order_by(ApiToken.id).all()
     return render_template("account.html", tokens=tokens, new_token=new_token, error=error), (
-        error.status if error else 200)
+        error.status if error else 200
+    )
 
 
 # ------------------------------------------------------------------ users (admins)
@@ -244,17 +262,25 @@ def users() -> Any:
         try:
             with transaction(sessions()) as db:
                 if form.get("action") == "create":
-                    accounts.create_user(db, form.get("username", ""), form.get("password", ""),
-                                         form.get("role", "viewer"))
+                    accounts.create_user(
+                        db,
+                        form.get("username", ""),
+                        form.get("password", ""),
+                        form.get("role", "viewer"),
+                    )
                 else:
                     accounts.update_user(
-                        db, form.get("username", ""), role=form.get("role") or None,
+                        db,
+                        form.get("username", ""),
+                        role=form.get("role") or None,
                         active={"1": True, "0": False}.get(form.get("active", "")),
-                        password=form.get("password") or None)
+                        password=form.get("password") or None,
+                    )
             done = form.get("username")
         except RegistryError as exc:
             error = exc
     with sessions()() as db:
         everyone = db.query(User).order_by(User.username).all()
-    return render_template("users.html", users=everyone, roles=ROLES, error=error, done=done,
-                           title=_("Users")), (error.status if error else 200)
+    return render_template(
+        "users.html", users=everyone, roles=ROLES, error=error, done=done, title=_("Users")
+    ), (error.status if error else 200)

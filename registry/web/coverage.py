@@ -45,8 +45,10 @@ def _start(kind: str, work: Callable[[Any, Any], dict[str, Any]]) -> Any:
 def start() -> Any:
     """Start (or incrementally update) the coverage computation; 202 with the job to follow."""
     pipeline.working_dem(current_app.config)  # a missing DEM is a 404 now, not a failed job
-    return _start("coverage", lambda config, session, progress: pipeline.run_coverage(
-        config, session, progress=progress))
+    return _start(
+        "coverage",
+        lambda config, session, progress: pipeline.run_coverage(config, session, progress=progress),
+    )
 
 
 @bp.post("/siting")
@@ -60,12 +62,15 @@ def start_siting() -> Any:
         "budget_mvnd": query_number("budget_mvnd", None, 0, 1e9),
         "spacing_km": query_number("spacing_km", 3.0, 0, 100),
         "candidate_spacing_km": query_number("candidate_spacing_km", 1.0, 0.1, 100),
-        "method": request.args.get("method", "ip")}
+        "method": request.args.get("method", "ip"),
+    }
     if options["method"] not in ("ip", "greedy"):
-        raise ValidationError("bad method", details=[
-            {"field": "method", "reason": "must be ip or greedy"}])
-    return _start("siting", lambda config, session, _progress: pipeline.run_siting(
-        config, session, **options))
+        raise ValidationError(
+            "bad method", details=[{"field": "method", "reason": "must be ip or greedy"}]
+        )
+    return _start(
+        "siting", lambda config, session, _progress: pipeline.run_siting(config, session, **options)
+    )
 
 
 @bp.get("/siting")
@@ -86,16 +91,22 @@ def job(job_id: str) -> Any:
 def summary() -> Any:
     doc = pipeline.coverage_summary(current_app.config)
     folder = pipeline.coverage_dir(current_app.config)
-    doc["rasters"] = {name: url_for("coverage.raster", name=name, _external=True)
-                      for name in pipeline.RASTERS
-                      if (folder / f"coverage_{name}.tif").exists()}
+    doc["rasters"] = {
+        name: url_for("coverage.raster", name=name, _external=True)
+        for name in pipeline.RASTERS
+        if (folder / f"coverage_{name}.tif").exists()
+    }
     return jsonify(doc)
 
 
 @bp.get("/coverage/<name>.tif")
 def raster(name: str) -> Any:
-    return send_file(pipeline.raster_file(current_app.config, name), mimetype="image/tiff",
-                     as_attachment=True, download_name=f"coverage_{name}.tif")
+    return send_file(
+        pipeline.raster_file(current_app.config, name),
+        mimetype="image/tiff",
+        as_attachment=True,
+        download_name=f"coverage_{name}.tif",
+    )
 
 
 @functools.lru_cache(maxsize=TILE_CACHE_SIZE)
@@ -136,9 +147,16 @@ def calibration() -> Any:
 def scenarios_list() -> Any:
     with sessions()() as session:
         rows = session.scalars(select(Scenario).order_by(Scenario.name))
-        return jsonify([{"name": r.name, "changes": len(r.changes),
-                         "promoted_at": r.promoted_at.isoformat() if r.promoted_at else None}
-                        for r in rows])
+        return jsonify(
+            [
+                {
+                    "name": r.name,
+                    "changes": len(r.changes),
+                    "promoted_at": r.promoted_at.isoformat() if r.promoted_at else None,
+                }
+                for r in rows
+            ]
+        )
 
 
 @bp.put("/scenarios/<name>")
@@ -163,8 +181,12 @@ def scenario_preview(name: str) -> Any:
     with sessions()() as session:
         scenarios.get(session, name)  # 404 now rather than a failed job
     pipeline.coverage_grids(current_app.config)  # the baseline coverage must exist
-    return _start("scenario-preview", lambda config, _session, progress: scenarios.preview(
-        config, sessions(), name, progress=progress))
+    return _start(
+        "scenario-preview",
+        lambda config, _session, progress: scenarios.preview(
+            config, sessions(), name, progress=progress
+        ),
+    )
 
 
 @bp.post("/scenarios/<name>/promote")

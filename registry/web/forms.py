@@ -19,29 +19,61 @@ from registry.models import Record
 
 #: Field labels, by column name (English source; translated in registry/translations).
 LABELS: dict[str, Any] = {
-    "code": _l("Code"), "name": _l("Name"), "type": _l("Type"), "population": _l("Population"),
-    "area_km2": _l("Area (km²)"), "admin_center_lon": _l("Centre longitude"),
-    "admin_center_lat": _l("Centre latitude"), "before_merger": _l("Before the 2025 merger"),
-    "synthetic": _l("Synthetic"), "commune_code": _l("Commune"), "households": _l("Households"),
-    "kind": _l("Kind"), "from_node_code": _l("From node"), "to_node_code": _l("To node"),
-    "road": _l("Road"), "capacity_mbps": _l("Capacity (Mbps)"), "status": _l("Status"),
-    "operator": _l("Operator"), "tower_height_m": _l("Tower height (m)"),
-    "ground_elevation_m": _l("Ground elevation (m)"), "backhaul_kind": _l("Backhaul"),
+    "code": _l("Code"),
+    "name": _l("Name"),
+    "type": _l("Type"),
+    "population": _l("Population"),
+    "area_km2": _l("Area (km²)"),
+    "admin_center_lon": _l("Centre longitude"),
+    "admin_center_lat": _l("Centre latitude"),
+    "before_merger": _l("Before the 2025 merger"),
+    "synthetic": _l("Synthetic"),
+    "commune_code": _l("Commune"),
+    "households": _l("Households"),
+    "kind": _l("Kind"),
+    "from_node_code": _l("From node"),
+    "to_node_code": _l("To node"),
+    "road": _l("Road"),
+    "capacity_mbps": _l("Capacity (Mbps)"),
+    "status": _l("Status"),
+    "operator": _l("Operator"),
+    "tower_height_m": _l("Tower height (m)"),
+    "ground_elevation_m": _l("Ground elevation (m)"),
+    "backhaul_kind": _l("Backhaul"),
     "backhaul_capacity_mbps": _l("Backhaul capacity (Mbps)"),
-    "fibre_node_code": _l("Fibre node"), "site_code": _l("Site"),
-    "technology": _l("Technology"), "band": _l("Band"), "freq_mhz": _l("Frequency (MHz)"),
-    "bandwidth_mhz": _l("Bandwidth (MHz)"), "azimuth_deg": _l("Azimuth (°)"),
-    "mech_tilt_deg": _l("Mechanical tilt (°)"), "elec_tilt_deg": _l("Electrical tilt (°)"),
+    "fibre_node_code": _l("Fibre node"),
+    "site_code": _l("Site"),
+    "technology": _l("Technology"),
+    "band": _l("Band"),
+    "freq_mhz": _l("Frequency (MHz)"),
+    "bandwidth_mhz": _l("Bandwidth (MHz)"),
+    "azimuth_deg": _l("Azimuth (°)"),
+    "mech_tilt_deg": _l("Mechanical tilt (°)"),
+    "elec_tilt_deg": _l("Electrical tilt (°)"),
     "h_beamwidth_deg": _l("Horizontal beamwidth (°)"),
-    "v_beamwidth_deg": _l("Vertical beamwidth (°)"), "gain_dbi": _l("Gain (dBi)"),
-    "tx_power_dbm": _l("Transmit power (dBm)"), "height_m": _l("Antenna height (m)"),
-    "village_code": _l("Village"), "products": _l("Products"), "platform": _l("Platform"),
-    "handle": _l("Handle"), "phone_tech": _l("Phone"), "wanted_class": _l("Wanted quality"),
-    "start": _l("Start"), "duration_min": _l("Duration (min)"), "streams": _l("Streams"),
-    "orders": _l("Orders"), "views": _l("Views"), "measured_at": _l("Measured at"),
-    "rsrp_dbm": _l("RSRP (dBm)"), "dl_rate_mbps": _l("Download (Mbps)"),
-    "ul_rate_mbps": _l("Upload (Mbps)"), "geometry": _l("Location"), "lon": _l("Longitude"),
-    "lat": _l("Latitude"), "version": _l("Version"),
+    "v_beamwidth_deg": _l("Vertical beamwidth (°)"),
+    "gain_dbi": _l("Gain (dBi)"),
+    "tx_power_dbm": _l("Transmit power (dBm)"),
+    "height_m": _l("Antenna height (m)"),
+    "village_code": _l("Village"),
+    "products": _l("Products"),
+    "platform": _l("Platform"),
+    "handle": _l("Handle"),
+    "phone_tech": _l("Phone"),
+    "wanted_class": _l("Wanted quality"),
+    "start": _l("Start"),
+    "duration_min": _l("Duration (min)"),
+    "streams": _l("Streams"),
+    "orders": _l("Orders"),
+    "views": _l("Views"),
+    "measured_at": _l("Measured at"),
+    "rsrp_dbm": _l("RSRP (dBm)"),
+    "dl_rate_mbps": _l("Download (Mbps)"),
+    "ul_rate_mbps": _l("Upload (Mbps)"),
+    "geometry": _l("Location"),
+    "lon": _l("Longitude"),
+    "lat": _l("Latitude"),
+    "version": _l("Version"),
 }
 
 
@@ -72,8 +104,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def record_fields(model: type[Record], values: dict[str, Any], *,
-                  editing: bool) -> list[Field]:
+def record_fields(model: type[Record], values: dict[str, Any], *, editing: bool) -> list[Field]:
     """The form's fields for ``model``, filled from ``values`` (a record's or the posted ones)."""
     fields = []
     for name, column in schemas.input_columns(model).items():
@@ -87,11 +118,20 @@ def record_fields(model: type[Record], values: dict[str, Any], *,
         elif isinstance(column.type, Text):
             kind = "textarea"
         value = values.get(name)
-        fields.append(Field(name, kind, value if kind == "checkbox" else _text(value), choices,
-                            required=not column.nullable and kind != "checkbox"))
+        fields.append(
+            Field(
+                name,
+                kind,
+                value if kind == "checkbox" else _text(value),
+                choices,
+                required=not column.nullable and kind != "checkbox",
+            )
+        )
     if model.geometry_type == "Point":
-        fields += [Field("lon", "text", _text(values.get("lon")), required=True),
-                   Field("lat", "text", _text(values.get("lat")), required=True)]
+        fields += [
+            Field("lon", "text", _text(values.get("lon")), required=True),
+            Field("lat", "text", _text(values.get("lat")), required=True),
+        ]
     elif model.geometry_type is not None:
         fields.append(Field("geometry", "textarea", _text(values.get("geometry")), required=True))
     return fields
@@ -123,8 +163,9 @@ def posted_values(model: type[Record], form: Any) -> dict[str, Any]:
     return values
 
 
-def store_input(model: type[Record], form: Any, *,
-                stored: dict[str, Any] | None = None) -> dict[str, Any]:
+def store_input(
+    model: type[Record], form: Any, *, stored: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The posted form as input for ``store.create_record`` / ``store.update_record``.
 
     Text is passed as typed, so the store's validation converts and checks it exactly as it

@@ -47,15 +47,18 @@ def percent(value: Any, digits: int = 1) -> str:
 
 
 def init_app(app: Flask) -> None:
-    Babel(app, locale_selector=select_locale, default_locale=DEFAULT_LANGUAGE,
-          default_translation_directories="translations")
+    Babel(
+        app,
+        locale_selector=select_locale,
+        default_locale=DEFAULT_LANGUAGE,
+        default_translation_directories="translations",
+    )
     app.jinja_env.filters["num"] = number
     app.jinja_env.filters["pct"] = percent
 
     @app.context_processor
     def _languages() -> dict[str, Any]:
-        return {"current_language": str(get_locale() or DEFAULT_LANGUAGE),
-                "languages": LANGUAGES}
+        return {"current_language": str(get_locale() or DEFAULT_LANGUAGE), "languages": LANGUAGES}
 
     @app.after_request
     def _remember_language(response: Response) -> Response:

@@ -45,14 +45,18 @@ window.addEventListener("DOMContentLoaded", function () { (function (map) {
 """
 
 
-def registry_map_page(layers: Mapping[str, gpd.GeoDataFrame], *,
-                      service_class_tif: Path | None, header_html: str) -> str:
+def registry_map_page(
+    layers: Mapping[str, gpd.GeoDataFrame], *, service_class_tif: Path | None, header_html: str
+) -> str:
     """The registry map as one offline HTML page with a header bar and client-side focus."""
     m = maps.registry_map(dict(layers), service_class_tif=service_class_tif)
-    m.get_root().html.add_child(folium.Element(
-        '<div id="registry-map-header" style="position:fixed;top:10px;left:50px;z-index:9999;'
-        'background:white;padding:4px 8px;font:14px sans-serif;border:1px solid #999">'
-        f"{header_html}</div>"))
+    m.get_root().html.add_child(
+        folium.Element(
+            '<div id="registry-map-header" style="position:fixed;top:10px;left:50px;z-index:9999;'
+            'background:white;padding:4px 8px;font:14px sans-serif;border:1px solid #999">'
+            f"{header_html}</div>"
+        )
+    )
     m.get_root().script.add_child(folium.Element(_FOCUS_JS % {"map": m.get_name()}))
     return maps.offline_html(m)
 

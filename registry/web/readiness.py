@@ -25,14 +25,24 @@ def _inputs(session: Any) -> pipeline.ReadinessInputs:
 def _table(rows: list[dict[str, Any]], name: str, *, geo: bool) -> Any:
     fmt = request.args.get("format", "geojson" if geo else "json")
     if fmt == "csv":
-        return Response(io.records_csv(rows), mimetype="text/csv", headers={
-            "Content-Disposition": f"attachment; filename={name}.csv"})
+        return Response(
+            io.records_csv(rows),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f"attachment; filename={name}.csv"},
+        )
     if fmt == "geojson" and geo:
         return Response(io.records_geojson(rows), mimetype="application/geo+json")
     if fmt == "json":
         return jsonify(rows)
-    raise ValidationError("bad format", details=[{"field": "format", "reason": (
-        "must be geojson, csv or json" if geo else "must be json or csv")}])
+    raise ValidationError(
+        "bad format",
+        details=[
+            {
+                "field": "format",
+                "reason": ("must be geojson, csv or json" if geo else "must be json or csv"),
+            }
+        ],
+    )
 
 
 @bp.get("/readiness/sellers")
@@ -49,8 +59,9 @@ def kpis() -> Any:
         rows = pipeline.kpi_table(_inputs(session))
     if request.args.get("format") == "csv":
         return _table(rows, "coverage_kpis", geo=False)
-    return jsonify({"rows": rows, "stated_figures": pipeline.readiness.stated_figures_check(
-        rows[0])})
+    return jsonify(
+        {"rows": rows, "stated_figures": pipeline.readiness.stated_figures_check(rows[0])}
+    )
 
 
 @bp.get("/readiness/events")
@@ -59,9 +70,12 @@ def events() -> Any:
     streams = query_number("streams", None, 1, 10_000, integer=True, required=True)
     with sessions()() as session:
         rows = pipeline.event_places(
-            _inputs(session), streams=streams, quality=request.args.get("quality", "hd_live"),
+            _inputs(session),
+            streams=streams,
+            quality=request.args.get("quality", "hd_live"),
             travel_radius_m=query_number("travel_km", 10.0, 0, 200) * 1000,
-            candidates=request.args.get("candidates", "communes"))
+            candidates=request.args.get("candidates", "communes"),
+        )
     return _table(rows, "event_places", geo=True)
 
 

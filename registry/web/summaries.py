@@ -43,8 +43,10 @@ def site_served_area(config: Mapping[str, Any], site_code: str) -> dict[str, dic
     folder = pipeline.coverage_dir(config)
     for tech in pipeline.TECHNOLOGIES:
         prefix = folder / f"coverage_{tech.lower()}"
-        server_tif, class_tif = (prefix.with_name(f"{prefix.name}_best_server.tif"),
-                                 prefix.with_name(f"{prefix.name}_service_class.tif"))
+        server_tif, class_tif = (
+            prefix.with_name(f"{prefix.name}_best_server.tif"),
+            prefix.with_name(f"{prefix.name}_service_class.tif"),
+        )
         if not server_tif.exists() or not class_tif.exists():
             continue
         with rasterio.open(server_tif) as src:
@@ -57,16 +59,23 @@ def site_served_area(config: Mapping[str, Any], site_code: str) -> dict[str, dic
         if not mine:
             continue
         chosen = classes[np.isin(server, mine)]
-        counts = np.bincount(chosen[chosen < len(SERVICE_CLASSES)],
-                             minlength=len(SERVICE_CLASSES))
-        out[tech] = {name: round(float(n) * cell_km2, 3)
-                     for name, n in zip(SERVICE_CLASSES, counts, strict=True)}
+        counts = np.bincount(chosen[chosen < len(SERVICE_CLASSES)], minlength=len(SERVICE_CLASSES))
+        out[tech] = {
+            name: round(float(n) * cell_km2, 3)
+            for name, n in zip(SERVICE_CLASSES, counts, strict=True)
+        }
         out[tech]["total"] = round(float(counts.sum()) * cell_km2, 3)
     return out
 
 
-def sellers_near(verdicts: Iterable[Mapping[str, Any]], *, site_code: str, lon: float,
-                 lat: float, radius_m: float) -> list[dict[str, Any]]:
+def sellers_near(
+    verdicts: Iterable[Mapping[str, Any]],
+    *,
+    site_code: str,
+    lon: float,
+    lat: float,
+    radius_m: float,
+) -> list[dict[str, Any]]:
     """Verdicts of the sellers the site serves or could serve (within ``radius_m``)."""
     rows = []
     for v in verdicts:
