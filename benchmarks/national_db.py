@@ -247,7 +247,7 @@ def load(
     """Import every layer chunk by chunk; (layer, rows, seconds) per layer."""
     engine = app.extensions["registry"]["engine"]
     db.drop_schema(engine)
-    db.init_schema(engine)
+    db.upgrade(engine)
     timings = []
     for layer, chunks in layers.items():
         rows, seconds = 0, 0.0

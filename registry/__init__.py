@@ -13,8 +13,9 @@ if TYPE_CHECKING:
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then ``REGISTRY_*`` environment variables, then ``test_config``.
 
-    The database schema is created on first run (an SQLite file under ``instance/`` unless
-    ``REGISTRY_DATABASE_URL`` names another database, e.g. PostGIS). Flask is imported here,
+    The database (an SQLite file under ``instance/`` unless ``REGISTRY_DATABASE_URL`` names
+    another, e.g. PostGIS) gets its schema from `flask db upgrade`, never from here, so several
+    workers can start at once. Flask is imported here,
     not at package level, so the numeric core (``registry.radio``, ``registry.terrain``) loads
     without the web stack (e.g. on Dask workers).
     """
@@ -34,14 +35,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["AREA_BBOX"] = tuple(app.config["AREA_BBOX"])
 
     engine = db.make_engine(app.config["DATABASE_URL"])
-    db.init_schema(engine)
-    app.extensions["registry"] = {
-        "engine": engine,
-        "sessions": db.session_factory(engine),
-        "jobs": jobs.JobRunner(),
-    }
+    app.extensions["registry"] = {"engine": engine, "sessions": db.session_factory(engine)}
+    if app.config["JOBS_RUNNER"] not in ("thread", "worker"):
+        raise ValueError(f"JOBS_RUNNER must be thread or worker, not {app.config['JOBS_RUNNER']!r}")
+    if app.config["JOBS_RUNNER"] == "thread":
+        app.extensions["registry"]["job_runner"] = jobs.ThreadRunner(app)
 
-    from registry import cli, web
+    from registry import cli, tasks, web  # noqa: F401 (tasks registers the job kinds)
 
     web.init_app(app)
     cli.init_app(app)

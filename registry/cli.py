@@ -1,4 +1,4 @@
-"""`flask` commands: init-db, import, export, demo, render-map, coverage, readiness, siting,
+"""`flask` commands: db, jobs, import, export, demo, render-map, coverage, readiness, siting,
 scenario, users. Thin: parse, call, report."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from registry import accounts, db, io, maps, pipeline, scenarios, store
+from registry import accounts, db, io, jobs, maps, pipeline, scenarios, store
 from registry.errors import RegistryError
 from registry.models import BY_LAYER, ROLES, User
 from registry.radio.executors import LOCAL_CLUSTER
@@ -52,16 +52,74 @@ def import_into_registry(
         )
 
 
-@click.command("init-db")
-@with_appcontext
-@click.option("--drop", is_flag=True, help="Drop every table first (loses all records).")
-def init_db(drop: bool) -> None:
-    """Create the registry's tables (they are also created on first run)."""
+db_group = AppGroup("db", help="The database schema (Alembic migrations).")
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+def db_upgrade(revision: str) -> None:
+    """Create or upgrade the schema (keeps every record; the only command that runs DDL)."""
     engine = current_app.extensions["registry"]["engine"]
-    if drop:
-        db.drop_schema(engine)
-    db.init_schema(engine)
-    click.echo(f"Registry ready at {engine.url.render_as_string(hide_password=True)}")
+    db.upgrade(engine, revision)
+    where = engine.url.render_as_string(hide_password=True)
+    click.echo(f"Registry schema at revision {db.current_revision(engine)} in {where}")
+
+
+@db_group.command("current")
+def db_current() -> None:
+    """The schema's revision and the newest one this release knows."""
+    engine = current_app.extensions["registry"]["engine"]
+    click.echo(f"current {db.current_revision(engine) or 'none'}, head {db.head_revision()}")
+
+
+@db_group.command("reset")
+@click.confirmation_option(prompt="Drop every table and every record?")
+def db_reset() -> None:
+    """Drop every table, then create the schema anew (loses all records)."""
+    engine = current_app.extensions["registry"]["engine"]
+    db.drop_schema(engine)
+    db.upgrade(engine)
+    click.echo(f"Registry schema created anew at revision {db.current_revision(engine)}")
+
+
+jobs_group = AppGroup("jobs", help="Background jobs: run them, list them, cancel them.")
+
+
+@jobs_group.command("worker")
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Jobs run at once, each in its own process.",
+)
+@click.option("--once", is_flag=True, help="Stop when no job is queued.")
+def jobs_worker(processes: int, once: bool) -> None:
+    """Run queued jobs (for production, with JOBS_RUNNER=worker on the web processes)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    started = jobs.work(app, processes=processes, once=once)
+    click.echo(f"Ran {started} job(s)")
+
+
+@jobs_group.command("list")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+def jobs_list(limit: int) -> None:
+    """The latest jobs: id, kind, status, owner, created."""
+    for job in jobs.recent(_sessions(), current_app.config, limit=limit):
+        click.echo(
+            f"{job['id']}\t{job['kind']}\t{job['status']}\t{job['owner']}\t{job['created_at']}"
+        )
+
+
+@jobs_group.command("cancel")
+@click.argument("job_id")
+def jobs_cancel(job_id: str) -> None:
+    """Cancel a queued or running job."""
+    try:
+        jobs.cancel(_sessions(), current_app.config, job_id)
+    except RegistryError as exc:
+        raise _fail(exc) from None
+    click.echo(f"Cancelled {job_id}")
 
 
 @click.command("import")
@@ -547,7 +605,8 @@ def users_token(username: str, name: str) -> None:
 
 def init_app(app: Flask) -> None:
     for command in (
-        init_db,
+        db_group,
+        jobs_group,
         import_command,
         export_command,
         render_map,

@@ -37,6 +37,9 @@ def defaults(instance_path: Path) -> dict[str, object]:
         # ("tcp://10.0.0.5:8786"; its workers need this package, and DATA_DIR shared for the
         # loss cache to be reused). `flask coverage compute --dask [ADDRESS]` overrides it.
         "DASK_SCHEDULER": None,
+        # Who runs background jobs: "thread" = a thread of each web process (the embedded
+        # default); "worker" = only `flask jobs worker` processes (production).
+        "JOBS_RUNNER": "thread",
         # Readiness assumptions (see registry.readiness.ReadinessParams).
         "READINESS_CONCURRENT_STREAMS_PER_CELL": 1,
         "READINESS_BACKHAUL_SHARE_FOR_STREAMS": 0.5,

@@ -16,7 +16,7 @@ from typing import Any
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import DateTime, Engine, LargeBinary, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, LargeBinary, create_engine, event, inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator, UserDefinedType
@@ -97,31 +97,58 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def init_schema(engine: Engine) -> None:
-    """Create every table (and PostGIS itself where missing) if they do not exist yet."""
-    from registry.models import BBOX_COLUMNS, Base
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: The revision whose schema the release before migrations created with ``create_all``.
+BASELINE_REVISION = "0001"
 
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
-    Base.metadata.create_all(engine)
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            for table in Base.metadata.sorted_tables:
-                if "geom" in table.c:
-                    conn.exec_driver_sql(
-                        f"CREATE INDEX IF NOT EXISTS {table.name}_geom_gist "
-                        f"ON {table.name} USING gist (geom)"
-                    )
-                    for name in BBOX_COLUMNS:  # B-trees of older schemas (now SQLite-only)
-                        conn.exec_driver_sql(f"DROP INDEX IF EXISTS ix_{table.name}_{name}")
+
+def _alembic(connection: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Create or upgrade the schema to ``revision`` (`flask db upgrade`; the only DDL path).
+
+    A database made by the release before migrations (its tables, no ``alembic_version``) is
+    first stamped with the baseline revision, so its data are kept and only newer revisions run.
+    """
+    from alembic import command
+
+    with engine.begin() as conn:
+        tables = set(inspect(conn).get_table_names())
+        config = _alembic(conn)
+        if "communes" in tables and "alembic_version" not in tables:
+            log.info("stamping a database made before migrations as %s", BASELINE_REVISION)
+            command.stamp(config, BASELINE_REVISION)
+        command.upgrade(config, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema's revision, or None for a database without the registry's schema."""
+    from alembic.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return str(ScriptDirectory(str(MIGRATIONS)).get_current_head())
 
 
 def drop_schema(engine: Engine) -> None:
-    """Drop every table of the registry (tests and `flask init-db --drop`)."""
+    """Drop every table of the registry and its migration stamp (tests, `flask db reset`)."""
     from registry.models import Base
 
     Base.metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

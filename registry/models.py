@@ -85,7 +85,7 @@ class Spatial:
     """Geometry plus its bounding box, for portable bbox filtering.
 
     The box columns are indexed on SQLite only: PostGIS filters with the GiST index on
-    ``geom`` (see ``registry.db.init_schema``), and there the B-trees would only slow writes
+    ``geom``, and there the B-trees would only slow writes
     and tempt the planner into AND-ing a GiST scan with a scan of half a B-tree.
     """
 
@@ -97,9 +97,11 @@ class Spatial:
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Index, ...]:  # noqa: N805
-        return tuple(
-            Index(f"ix_{cls.__tablename__}_{name}", name).ddl_if(dialect="sqlite")
-            for name in BBOX_COLUMNS
+        name = cls.__tablename__
+        gist = Index(f"{name}_geom_gist", "geom", postgresql_using="gist")
+        return (
+            *(Index(f"ix_{name}_{c}", c).ddl_if(dialect="sqlite") for c in BBOX_COLUMNS),
+            gist.ddl_if(dialect="postgresql"),
         )
 
 
@@ -311,6 +313,40 @@ class Scenario(Base):
     changes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
     promoted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+#: States a job never leaves.
+JOB_FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
+
+
+class Job(Base):
+    """A background job (coverage, import, siting, scenario preview), kept in the database so
+    that any worker process answers a poll and ``flask jobs worker`` can run it elsewhere.
+
+    ``params`` is everything needed to run (and re-run) it; the process running it stamps
+    ``heartbeat_at`` every few seconds, so a job whose process died is seen as interrupted.
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    owner: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(String(200), default="")
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: ``host:pid`` of the process running it.
+    worker: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    rerun_of: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 #: Registry layers in dependency order (a layer only references layers before it).

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh demo
 export FLASK_APP=registry
+.venv/bin/flask db upgrade
 .venv/bin/flask demo
 if [ -z "$(.venv/bin/flask users list)" ]; then
   password="$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(12))')"

@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from werkzeug.security import generate_password_hash
 from werkzeug.serving import make_server
 
 from registry import accounts, create_app, db
-from registry.models import ROLES, Base, User
+from registry.models import JOB_FINAL_STATES, ROLES, Base, User
 from registry.terrain import synthetic_dem
 
 RAW = Path(__file__).resolve().parent.parent / "geodata" / "raw"
@@ -44,15 +45,29 @@ def postgis_url() -> str:
         )
     engine = db.make_engine(url)
     db.drop_schema(engine)
-    db.init_schema(engine)
+    db.upgrade(engine)
     engine.dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file with the migrated schema, made once and copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "registry.sqlite"
+    engine = db.make_engine(f"sqlite:///{path}")
+    db.upgrade(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
 
 
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'registry.sqlite'}"
+        path = tmp_path / "registry.sqlite"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
         return
     url = request.getfixturevalue("postgis_url")
     engine = db.make_engine(url)
@@ -359,12 +374,12 @@ def loaded(app: Any) -> dict[str, list[dict[str, Any]]]:
 DEM_ORIGIN = (330_000.0, 2_490_000.0)
 
 
-@pytest.fixture
-def dem(app: Any) -> Path:
+def write_dem(data_dir: Path) -> Path:
+    """The test DEM as ``data_dir/dem.tif``."""
     terrain = synthetic_dem(
         (100, 180), cell_size_m=250.0, seed=7, origin_xy=DEM_ORIGIN, relief_m=1500.0, base_m=300.0
     )
-    path = Path(app.config["DATA_DIR"]) / "dem.tif"
+    path = data_dir / "dem.tif"
     path.parent.mkdir(parents=True, exist_ok=True)
     with rasterio.open(
         path,
@@ -378,7 +393,17 @@ def dem(app: Any) -> Path:
         transform=terrain.transform,
     ) as dst:
         dst.write(terrain.elevation_m, 1)
-    app.config.update(COVERAGE_ANALYSIS_STEP=1, COVERAGE_MAX_RADIUS_M=10_000.0)
+    return path
+
+
+#: Coverage settings that keep the tests quick on the test DEM.
+TEST_COVERAGE = {"COVERAGE_ANALYSIS_STEP": 1, "COVERAGE_MAX_RADIUS_M": 10_000.0}
+
+
+@pytest.fixture
+def dem(app: Any) -> Path:
+    path = write_dem(Path(app.config["DATA_DIR"]))
+    app.config.update(TEST_COVERAGE)
     return path
 
 
@@ -389,7 +414,7 @@ def run_job(api: Any, path: str = "coverage", **kw: Any) -> dict[str, Any]:
     url = started.headers["Location"]
     for _ in range(600):
         job = api.http.get(api.base + url, timeout=30).json()
-        if job["status"] in ("done", "failed"):
+        if job["status"] in JOB_FINAL_STATES:
             break
         time.sleep(0.1)
     assert job["status"] == "done", job

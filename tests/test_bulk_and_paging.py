@@ -60,7 +60,7 @@ def _snapshot(app: Any) -> tuple[dict[str, list[Any]], list[Any]]:
 def _clear(app: Any) -> None:
     engine = app.extensions["registry"]["engine"]
     db.drop_schema(engine)
-    db.init_schema(engine)
+    db.upgrade(engine)
 
 
 @pytest.fixture

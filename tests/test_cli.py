@@ -6,13 +6,23 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, select
+
+from registry import db
+from registry.models import User
 from tests.conftest import sample_layers
 from tests.test_io import OPENCELLID, geojson_bytes, snapshot
 
 
-def test_init_db(runner: Any) -> None:
-    result = runner.invoke(args=["init-db"])
-    assert result.exit_code == 0 and "Registry ready" in result.output
+def test_db_upgrade_current_and_reset(runner: Any, app: Any) -> None:
+    head = db.head_revision()
+    result = runner.invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0 and f"revision {head}" in result.output
+    assert runner.invoke(args=["db", "current"]).output.strip() == f"current {head}, head {head}"
+    assert runner.invoke(args=["db", "reset"], input="n\n").exit_code == 1  # asks first
+    assert runner.invoke(args=["db", "reset", "--yes"]).exit_code == 0
+    with app.extensions["registry"]["sessions"]() as session:
+        assert session.scalar(select(func.count()).select_from(User)) == 0
 
 
 def test_import_and_export_every_format(runner: Any, app: Any, tmp_path: Path) -> None:

@@ -213,11 +213,11 @@ def test_reimport_updates_changed_rows(app: Any, api: Any, loaded: Any) -> None:
 def _fresh_app(db_url: str, tmp_path: Path) -> Any:
     """A second registry on a new database of the same backend."""
     if db_url.startswith("sqlite"):
-        return create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'other.sqlite'}"})
+        db_url = f"sqlite:///{tmp_path / 'other.sqlite'}"
     app = create_app({"DATABASE_URL": db_url})
     engine = app.extensions["registry"]["engine"]
     db.drop_schema(engine)
-    db.init_schema(engine)
+    db.upgrade(engine)
     return app
 
 

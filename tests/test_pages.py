@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 import registry
+from registry import jobs
 from registry.models import Sector, Site
 
 PAGES = (
@@ -47,8 +48,8 @@ def _table(response: Any) -> str:
 
 def _wait(app: Any, location: str) -> None:
     job_id = location.split("?")[0].rsplit("/", 1)[-1]
-    job = app.extensions["registry"]["jobs"].wait(job_id, timeout_s=120)
-    assert job.status in ("done", "failed")
+    job = jobs.wait(app.extensions["registry"]["sessions"], app.config, job_id, timeout_s=120)
+    assert job["status"] in ("done", "failed")
 
 
 @pytest.fixture

@@ -36,7 +36,12 @@ def _free_port() -> int:
 
 @contextmanager
 def gunicorn(
-    db_url: str, tmp_path: Path, *, secret: str | None = SECRET, workers: int = 2
+    db_url: str,
+    tmp_path: Path,
+    *,
+    secret: str | None = SECRET,
+    workers: int = 2,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """``gunicorn registry.wsgi:app`` on 127.0.0.1, as the README runs it; killed at the end."""
     port = _free_port()
@@ -44,6 +49,7 @@ def gunicorn(
     env.update(
         REGISTRY_DATABASE_URL=db_url, REGISTRY_DATA_DIR=str(tmp_path / "data"), FLASK_DEBUG="1"
     )  # ignored in production: debug stays off
+    env.update({f"REGISTRY_{k}": v for k, v in (settings or {}).items()})
     if secret:
         env["REGISTRY_SECRET_KEY"] = secret
     proc = subprocess.Popen(

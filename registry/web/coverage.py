@@ -4,14 +4,13 @@ point, calibrate against measurements. Thin: every call goes to ``registry.pipel
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
 from sqlalchemy import select
 
-from registry import maps, pipeline, scenarios
+from registry import jobs, maps, pipeline, scenarios
 from registry.errors import NotFoundError, ValidationError
 from registry.models import Scenario
 from registry.web import query_number, sessions
@@ -22,22 +21,16 @@ bp = Blueprint("coverage", __name__, url_prefix="/api/v1")
 TILE_CACHE_SIZE = 4096
 
 
-def _runner() -> Any:
-    return current_app.extensions["registry"]["jobs"]
-
-
-def _start(kind: str, work: Callable[[Any, Any], dict[str, Any]]) -> Any:
-    """Run ``work(config, session)`` as a background job; 202 with the job to follow."""
+def _start(kind: str, **params: Any) -> Any:
+    """Queue a background job; 202 with the job and its ``Location`` to follow."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return _job_response(jobs.start(app, kind, params, owner=actor()), status=202)
 
-    def body(progress: Any) -> dict[str, Any]:
-        with app.app_context(), sessions()() as session:
-            return work(app.config, session, progress)
 
-    job = _runner().submit(kind, body)
-    response = jsonify(job.to_dict())
-    response.status_code = 202
-    response.headers["Location"] = url_for("coverage.job", job_id=job.id)
+def _job_response(job_id: str, *, status: int = 200) -> Any:
+    response = jsonify(jobs.get(sessions(), current_app.config, job_id))
+    response.status_code = status
+    response.headers["Location"] = url_for("coverage.job", job_id=job_id)
     return response
 
 
@@ -45,10 +38,7 @@ def _start(kind: str, work: Callable[[Any, Any], dict[str, Any]]) -> Any:
 def start() -> Any:
     """Start (or incrementally update) the coverage computation; 202 with the job to follow."""
     pipeline.working_dem(current_app.config)  # a missing DEM is a 404 now, not a failed job
-    return _start(
-        "coverage",
-        lambda config, session, progress: pipeline.run_coverage(config, session, progress=progress),
-    )
+    return _start("coverage")
 
 
 @bp.post("/siting")
@@ -68,9 +58,7 @@ def start_siting() -> Any:
         raise ValidationError(
             "bad method", details=[{"field": "method", "reason": "must be ip or greedy"}]
         )
-    return _start(
-        "siting", lambda config, session, _progress: pipeline.run_siting(config, session, **options)
-    )
+    return _start("siting", **options)
 
 
 @bp.get("/siting")
@@ -81,10 +69,22 @@ def siting_result() -> Any:
 
 @bp.get("/jobs/<job_id>")
 def job(job_id: str) -> Any:
-    found = _runner().get(job_id)
-    if found is None:
-        raise NotFoundError(f"no job {job_id!r}")
-    return jsonify(found.to_dict())
+    """A job's status, progress and result (any worker process answers)."""
+    return jsonify(jobs.get(sessions(), current_app.config, job_id))
+
+
+@bp.post("/jobs/<job_id>/cancel")
+def job_cancel(job_id: str) -> Any:
+    """Cancel a queued job now, a running one at its next step; 409 if it has ended."""
+    jobs.cancel(sessions(), current_app.config, job_id)
+    return _job_response(job_id)
+
+
+@bp.post("/jobs/<job_id>/rerun")
+def job_rerun(job_id: str) -> Any:
+    """Run a failed, cancelled or interrupted job again with its parameters (a new job)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return _job_response(jobs.rerun(app, job_id, owner=actor()), status=202)
 
 
 @bp.get("/coverage")
@@ -181,12 +181,7 @@ def scenario_preview(name: str) -> Any:
     with sessions()() as session:
         scenarios.get(session, name)  # 404 now rather than a failed job
     pipeline.coverage_grids(current_app.config)  # the baseline coverage must exist
-    return _start(
-        "scenario-preview",
-        lambda config, _session, progress: scenarios.preview(
-            config, sessions(), name, progress=progress
-        ),
-    )
+    return _start("scenario-preview", name=name)
 
 
 @bp.post("/scenarios/<name>/promote")

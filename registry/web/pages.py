@@ -8,6 +8,7 @@ Views are thin: they parse the request, call ``registry.store`` / ``registry.pip
 from __future__ import annotations
 
 import logging
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.security import safe_join
 
-from registry import io, pipeline, schemas, store
+from registry import io, jobs, pipeline, schemas, store, tasks
 from registry.db import transaction
 from registry.errors import ConflictError, NotFoundError, RegistryError, ValidationError
 from registry.models import BY_LAYER, Commune, Record, Sector
@@ -132,8 +133,8 @@ def _model(layer: str) -> type[Record]:
     return BY_LAYER[layer]
 
 
-def _runner() -> Any:
-    return current_app.extensions["registry"]["jobs"]
+def _app() -> Any:
+    return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
 def _readiness(session: Any) -> pipeline.ReadinessInputs | None:
@@ -370,7 +371,7 @@ def record(layer: str, code: str) -> Any:
                 else:
                     verdict = next((v for v in verdicts if v["code"] == code), None)
     point = (values.get("lat"), values.get("lon")) if "lat" in values else None
-    job = _runner().get(request.args.get("job", "")) if request.args.get("job") else None
+    job = _finished_job(request.args.get("job", ""))
     return render_template(
         "record.html",
         layer=layer,
@@ -551,30 +552,41 @@ def _move_antennas(session: Any, site_code: str, old_m: float, new_m: float) -> 
 @bp.post("/coverage/recompute")
 def recompute() -> Any:
     """Start the coverage computation in the background; follow it on its job page."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    pipeline.working_dem(app.config)  # no DEM: explain now, not in a failed job
-
-    def body(progress: Any) -> dict[str, Any]:
-        with app.app_context(), sessions()() as session:
-            return pipeline.run_coverage(app.config, session, progress=progress)
-
-    job = _runner().submit("coverage", body)
+    pipeline.working_dem(current_app.config)  # no DEM: explain now, not in a failed job
+    job_id = jobs.start(_app(), "coverage", {}, owner=actor())
     return redirect(
-        url_for("pages.job", job_id=job.id, next=safe_next(url_for("pages.home"))), code=303
+        url_for("pages.job", job_id=job_id, next=safe_next(url_for("pages.home"))), code=303
     )
+
+
+def _finished_job(job_id: str) -> dict[str, Any] | None:
+    """The job a page was sent back from (``?job=``), if there is one."""
+    try:
+        return jobs.get(sessions(), current_app.config, job_id) if job_id else None
+    except NotFoundError:
+        return None
 
 
 @bp.get("/jobs/<job_id>")
 def job(job_id: str) -> Any:
-    found = _runner().get(job_id)
-    if found is None:
-        raise NotFoundError(f"no job {job_id!r}")
     return render_template(
         "job.html",
-        job=found.to_dict(),
+        job=jobs.get(sessions(), current_app.config, job_id),
         next=safe_next(""),
         api_url=url_for("coverage.job", job_id=job_id),
     )
+
+
+@bp.post("/jobs/<job_id>/cancel")
+def job_cancel(job_id: str) -> Any:
+    jobs.cancel(sessions(), current_app.config, job_id)
+    return redirect(url_for("pages.job", job_id=job_id, next=safe_next("")), code=303)
+
+
+@bp.post("/jobs/<job_id>/rerun")
+def job_rerun(job_id: str) -> Any:
+    new_id = jobs.rerun(_app(), job_id, owner=actor())
+    return redirect(url_for("pages.job", job_id=new_id, next=safe_next("")), code=303)
 
 
 @bp.route("/import", methods=["GET", "POST"])
@@ -586,41 +598,30 @@ def import_page() -> Any:
         return render_template("import.html", formats=formats, layers=list(BY_LAYER), error=None)
     upload = request.files.get("file")
     data = upload.read() if upload else b""
-    allow_outside = "allow_outside_area" in request.form
+    params = {
+        "filename": upload.filename if upload else None,
+        "fmt": request.form.get("format") or None,
+        "layer": request.form.get("layer") or None,
+        "allow_outside_area": "allow_outside_area" in request.form,
+        "actor": actor(),  # the job runs after this request ends
+    }
     try:
         if not data:
             raise ValidationError(
                 "nothing to import", details=[{"field": "file", "reason": "is empty or missing"}]
             )
-        layers = io.read_layers(
-            data,
-            fmt=request.form.get("format") or None,
-            filename=upload.filename if upload else None,
-            layer=request.form.get("layer") or None,
-        )
+        # read now, so a malformed file is answered here rather than by a failed job
+        io.read_layers(data, fmt=params["fmt"], filename=params["filename"], layer=params["layer"])
     except RegistryError as exc:
         return render_template(
             "import.html", formats=formats, layers=list(BY_LAYER), error=exc
         ), exc.status
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    area = None if allow_outside else app.config["AREA_BBOX"]
-    total = sum(len(rows) for rows in layers.values())
-    who = actor()  # the job runs after this request ends
-
-    def body(progress: Any) -> dict[str, Any]:
-        done = [0]
-
-        def step(n: int) -> None:
-            done[0] += n
-            progress(done[0], total)
-
-        progress(0, total, "validating")
-        with app.app_context(), transaction(sessions()) as session:
-            report = store.import_layers(session, layers, actor=who, area_bbox=area, progress=step)
-        return report.to_dict()
-
-    job = _runner().submit("import", body)
-    return redirect(url_for("pages.job", job_id=job.id), code=303)
+    token = uuid.uuid4().hex  # the upload waits on disk for the job (any process may run it)
+    path = tasks.upload_path(current_app.config, token)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    job_id = jobs.start(_app(), "import", {**params, "upload": token}, owner=actor())
+    return redirect(url_for("pages.job", job_id=job_id), code=303)
 
 
 # ---------------------------------------------------------------- event location
