@@ -27,6 +27,7 @@ from registry.backhaul import SiteBackhaul
 from registry.errors import ValidationError
 from registry.radio.coverage import NO_SERVER, CoverageResult
 from registry.radio.linkbudget import (
+    LIVE_CLASSES,
     SERVICE_CLASSES,
     RadioParams,
     ServiceClassThresholds,
@@ -34,8 +35,6 @@ from registry.radio.linkbudget import (
     service_class_codes,
 )
 from registry.terrain import Dem, elevation_at, terrain_profile
-
-LIVE_CLASSES = ("basic_live", "sd_live", "hd_live", "fullhd_live")
 
 
 @dataclass(frozen=True)

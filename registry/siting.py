@@ -63,6 +63,7 @@ from shapely.geometry.base import BaseGeometry
 from registry.radio.antenna import sector_gain_dbi
 from registry.radio.coverage import CoverageParams, SectorSpec, point_path_loss
 from registry.radio.linkbudget import (
+    LIVE_CLASSES,
     SERVICE_CLASSES,
     Technology,
     power_per_re_dbm,
@@ -71,7 +72,6 @@ from registry.radio.linkbudget import (
     uplink_budget,
     uplink_rate_mbps,
 )
-from registry.readiness import LIVE_CLASSES
 from registry.terrain import EARTH_RADIUS_M, K_FACTOR, Dem, elevation_at
 
 logger = logging.getLogger(__name__)
