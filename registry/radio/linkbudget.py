@@ -304,7 +304,8 @@ def uplink_rate_mbps(
         - np.asarray(noise_dbm)
         - margin
     )
-    rate = spectral_efficiency_bps_hz(sinr, uplink) * bandwidth_hz * time_fraction / 1e6
+    se = spectral_efficiency_bps_hz(sinr, uplink)
+    rate = se * np.asarray(bandwidth_hz) * np.asarray(time_fraction) / 1e6
     return np.asarray(rate, dtype=np.float64)
 
 

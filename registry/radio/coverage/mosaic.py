@@ -11,7 +11,7 @@ the site groups in their fixed order, so tiles can run anywhere, in any order.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +26,7 @@ from registry.radio.coverage.types import (
     CoverageParams,
     CoverageResult,
     PointValues,
+    SectorPatterns,
     SectorSpec,
     SiteGroup,
     SiteLoss,
@@ -65,29 +66,26 @@ def sector_table(sectors: Sequence[SectorSpec], params: CoverageParams) -> Secto
     """Per-sector constants of the mosaic (frequency slot, power per RE, noise, uplink)."""
     radio, uplink = params.radio, params.uplink
     slots = {f: i for i, f in enumerate(sorted({s.freq_mhz for s in sectors}))}
-    rows = []
-    for s in sectors:
-        scs = subcarrier_spacing_khz(s.technology, radio)
-        budget = uplink_budget(s.technology, s.bandwidth_mhz, radio, uplink)
-        rows.append(
-            (
-                slots[s.freq_mhz],
-                power_per_re_dbm(
-                    s.tx_power_dbm, resource_blocks(s.technology, s.bandwidth_mhz, scs)
-                ),
-                float(
-                    noise_power_dbm(scs * 1e3, radio.ue_noise_figure_db, radio.thermal_noise_dbm_hz)
-                ),
-                budget.ue_power_dbm,
-                budget.noise_dbm,
-                budget.bandwidth_hz,
-                budget.time_fraction,
-            )
-        )
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 7
+    scs = [subcarrier_spacing_khz(s.technology, radio) for s in sectors]
+    budgets = [uplink_budget(s.technology, s.bandwidth_mhz, radio, uplink) for s in sectors]
+
+    def column(values: Iterable[float]) -> np.ndarray:
+        return np.asarray(list(values), dtype=np.float64)
+
     return SectorTable(
-        np.asarray(cols[0], dtype=np.int64),
-        *(np.asarray(c, dtype=np.float64) for c in cols[1:]),
+        slot=np.asarray([slots[s.freq_mhz] for s in sectors], dtype=np.int64),
+        pre_dbm=column(
+            power_per_re_dbm(s.tx_power_dbm, resource_blocks(s.technology, s.bandwidth_mhz, k))
+            for s, k in zip(sectors, scs, strict=True)
+        ),
+        dl_noise_dbm=column(
+            float(noise_power_dbm(k * 1e3, radio.ue_noise_figure_db, radio.thermal_noise_dbm_hz))
+            for k in scs
+        ),
+        ul_power_dbm=column(b.ue_power_dbm for b in budgets),
+        ul_noise_dbm=column(b.noise_dbm for b in budgets),
+        ul_bandwidth_hz=column(b.bandwidth_hz for b in budgets),
+        ul_time_fraction=column(b.time_fraction for b in budgets),
         n_slots=max(len(slots), 1),
     )
 
@@ -199,17 +197,7 @@ def mosaic_tile(m: MosaicInputs, tile: Tile) -> tuple[Tile, dict[str, np.ndarray
             np.array([f_index[s.freq_mhz] for s in sec], dtype=np.int64),
             m.table.slot[list(g.sector_indices)],
             np.array(g.sector_indices, dtype=np.int64),
-            *(
-                np.array([getattr(s, name) for s in sec], dtype=np.float64)
-                for name in (
-                    "azimuth_deg",
-                    "mech_tilt_deg",
-                    "elec_tilt_deg",
-                    "h_beamwidth_deg",
-                    "v_beamwidth_deg",
-                    "gain_dbi",
-                )
-            ),
+            *SectorPatterns.of(sec),
             m.table.pre_dbm[list(g.sector_indices)],
             p.radio.front_to_back_db,
             p.radio.side_lobe_v_db,

@@ -196,7 +196,7 @@ def compute_coverage(
     compute_coverage_to_geotiffs : the same mosaics streamed to disk, for any area.
     """
     run = _FullRun.plan(dem, sectors, params, progress)
-    out = {
+    out: dict[str, np.ndarray] = {
         "best_server": np.full(run.shape, NO_SERVER, dtype=np.int32),
         "rsrp_dbm": np.full(run.shape, np.nan, dtype=np.float32),
         "sinr_db": np.full(run.shape, np.nan, dtype=np.float32),
@@ -300,7 +300,7 @@ def update_coverage(
     index = {(s.site_code, s.sector_code): i for i, s in enumerate(checked)}
     for i, s in enumerate(previous.sectors):
         remap[i] = index.get((s.site_code, s.sector_code), NO_SERVER)
-    out = {
+    out: dict[str, np.ndarray] = {
         "best_server": remap[previous.best_server],  # NO_SERVER (-1) maps to the last entry
         "rsrp_dbm": previous.rsrp_dbm.copy(),
         "sinr_db": previous.sinr_db.copy(),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from affine import Affine
@@ -59,6 +59,23 @@ class SectorSpec:
     gain_dbi: float
     tx_power_dbm: float  # total transmit power of the carrier
     site_active: bool = True
+
+
+class SectorPatterns(NamedTuple):
+    """Antenna-pattern fields of some sectors as float64 arrays, in the kernels' argument order."""
+
+    azimuth_deg: np.ndarray
+    mech_tilt_deg: np.ndarray
+    elec_tilt_deg: np.ndarray
+    h_beamwidth_deg: np.ndarray
+    v_beamwidth_deg: np.ndarray
+    gain_dbi: np.ndarray
+
+    @classmethod
+    def of(cls, sectors: Sequence[SectorSpec]) -> SectorPatterns:
+        return cls._make(
+            np.array([getattr(s, name) for s in sectors], dtype=np.float64) for name in cls._fields
+        )
 
 
 @dataclass(frozen=True)
