@@ -4,10 +4,14 @@ A backend pairs the per-site loss function (`SiteLossFn`, the signature of
 `registry.radio.coverage.losses.site_path_loss`) with the executor that runs the site
 and tile tasks (`registry.radio.executors`). "cpu" is the numba sweep on a thread pool
 of this process; "dask" is the same sweep on a local Dask cluster. Another backend (a
-GPU loss kernel, say) is one more `BACKENDS` entry: its loss function must return the
-same `SiteLoss` as `site_path_loss` (same key, origin and window; values within the
-tolerance it documents) and be an importable module-level function, so Dask workers
-can run it. Everything after the losses (cache, mosaic, files) is shared.
+GPU loss kernel, say) is one more `BACKENDS` entry, added by the module that defines it,
+e.g. ``BACKENDS["gpu"] = Backend(gpu_site_path_loss, thread_pool)``. Its loss function
+returns a `SiteLoss` on the same origin and window as `site_path_loss`'s, keyed by
+`loss_key` (the run looks each site group up by that key), with values within the
+tolerance it documents (if not bit-identical to the CPU's, runs should not share a cache
+directory with CPU runs); it may fall back to `site_path_loss` for models it does not
+implement, and must be an importable module-level function, so Dask workers can run it.
+Everything after the losses (cache, mosaic, files) is shared.
 """
 
 from __future__ import annotations
@@ -34,19 +38,21 @@ class Backend:
 
 
 @contextlib.contextmanager
-def _threads(workers: int | None) -> Iterator[Executor]:
+def thread_pool(workers: int | None) -> Iterator[Executor]:
+    """A `ThreadExecutor` of `workers` threads (the numba and GPU kernels release the GIL)."""
     yield ThreadExecutor(workers)
 
 
 @contextlib.contextmanager
-def _local_dask(workers: int | None) -> Iterator[Executor]:
+def local_dask_cluster(workers: int | None) -> Iterator[Executor]:
+    """A `DaskExecutor` on a `LocalCluster` of `workers` processes, closed after the run."""
     with DaskExecutor(n_workers=workers) as executor:
         yield executor
 
 
 BACKENDS: dict[str, Backend] = {
-    "cpu": Backend(site_path_loss, _threads),
-    "dask": Backend(site_path_loss, _local_dask),
+    "cpu": Backend(site_path_loss, thread_pool),
+    "dask": Backend(site_path_loss, local_dask_cluster),
 }
 """Backends by the name `compute_coverage(backend=...)` takes."""
 
