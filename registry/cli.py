@@ -20,6 +20,7 @@ from registry import accounts, db, io, jobs, maps, pipeline, scenarios, store
 from registry.errors import RegistryError
 from registry.models import BY_LAYER, ROLES, User
 from registry.radio.executors import LOCAL_CLUSTER
+from registry.radio.linkbudget import LIVE_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -383,7 +384,7 @@ def readiness_sellers(out: Path, concurrent_streams: int | None) -> None:
 @click.option("--streams", type=click.IntRange(1, 10_000), required=True)
 @click.option(
     "--quality",
-    type=click.Choice(["basic_live", "sd_live", "hd_live", "fullhd_live"]),
+    type=click.Choice(LIVE_CLASSES),
     default="hd_live",
     show_default=True,
 )

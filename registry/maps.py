@@ -23,6 +23,7 @@ from rasterio.io import MemoryFile
 from rasterio.transform import Affine
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
+from registry.radio.coverage.raster import SERVICE_CLASS_COLOURS
 from registry.radio.linkbudget import SERVICE_CLASS_NODATA, SERVICE_CLASSES
 
 #: Fill colours per layer (ColorBrewer Set1), used by the legend too.
@@ -42,15 +43,8 @@ TITLES = {
     "sellers": "Người bán / Sellers",
     "siting": "Trạm đề xuất / Proposed sites",
 }
-#: Service-class colours (ColorBrewer RdYlGn), transparent where there is no service.
-CLASS_COLOURS = {
-    "none": None,
-    "data_only": "#d7191c",
-    "basic_live": "#fdae61",
-    "sd_live": "#ffffbf",
-    "hd_live": "#a6d96a",
-    "fullhd_live": "#1a9641",
-}
+#: Service-class colours (those of the class rasters), transparent where there is no service.
+CLASS_COLOURS: dict[str, str | None] = {**SERVICE_CLASS_COLOURS, "none": None}
 CLASS_TITLES = {
     "data_only": "Chỉ dữ liệu / Data only",
     "basic_live": "Live 360p",

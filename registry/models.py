@@ -17,12 +17,13 @@ from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String,
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from registry.db import Geometry, UtcDateTime
+from registry.radio.linkbudget import SERVICE_CLASSES_BEST_FIRST
 
 SITE_STATUS = ("planned", "active", "down")
 BACKHAUL_KINDS = ("fibre", "microwave", "satellite")
 LINK_STATUS = ("planned", "active", "cut")
 TECHNOLOGIES = ("4G", "5G")
-SERVICE_CLASSES = ("fullhd_live", "hd_live", "sd_live", "basic_live", "data_only", "none")
+SERVICE_CLASSES = SERVICE_CLASSES_BEST_FIRST
 FIBRE_NODE_KINDS = ("core", "pop", "splice", "site")
 MEASUREMENT_KINDS = ("speedtest", "rsrp")
 

@@ -27,15 +27,14 @@ from registry.backhaul import SiteBackhaul
 from registry.errors import ValidationError
 from registry.radio.coverage import NO_SERVER, CoverageResult
 from registry.radio.linkbudget import (
+    LIVE_CLASSES,
     SERVICE_CLASSES,
     RadioParams,
     ServiceClassThresholds,
     UplinkParams,
     service_class_codes,
 )
-from registry.terrain import Dem, elevation_at, terrain_profile
-
-LIVE_CLASSES = ("basic_live", "sd_live", "hd_live", "fullhd_live")
+from registry.terrain import Dem, apply_transform, elevation_at, terrain_profile
 
 
 @dataclass(frozen=True)
@@ -255,20 +254,20 @@ def better_spot(
         rr, cc = np.nonzero(usable >= required_mbps)
         if rr.size == 0:
             continue
-        xs, ys = grid.transform @ (cc + cols.start + 0.5, rr + rows.start + 0.5)
-        d = np.hypot(np.asarray(xs) - place.x_m, np.asarray(ys) - place.y_m)
+        xs, ys = apply_transform(grid.transform, cc + cols.start + 0.5, rr + rows.start + 0.5)
+        d = np.hypot(xs - place.x_m, ys - place.y_m)
         i = int(np.argmin(d))
         if d[i] <= params.walking_radius_m and (best is None or d[i] < best[0]):
-            best = (float(d[i]), float(np.asarray(xs)[i]), float(np.asarray(ys)[i]))
+            best = (float(d[i]), float(xs[i]), float(ys[i]))
     if best is None:
         return None
-    d, x, y = best
+    distance, x, y = best
     here, there = elevation_at(dem, [place.x_m, x], [place.y_m, y])
     bearing = math.degrees(math.atan2(x - place.x_m, y - place.y_m)) % 360
     return {
         "x_m": x,
         "y_m": y,
-        "distance_m": round(d, 1),
+        "distance_m": round(distance, 1),
         "bearing_deg": round(bearing, 1),
         "climb_m": round(float(there - here), 1),
     }
@@ -334,7 +333,9 @@ def seller_verdicts(
     sector_site = {link.sector_code: link.site_code for link in links if link.sector_code}
     site_streams: Counter[str] = Counter()
     for sector, n in cell_streams.items():
-        site_streams[sector_site[sector]] += n
+        site = sector_site[sector]
+        if site is not None:  # a served link has both codes
+            site_streams[site] += n
     by_code = {s.code: s for s in sites}
     one_more = {
         code: b.capacity_mbps * p.backhaul_share_for_streams / (site_streams[code] + 1)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from registry import pipeline, readiness, store
 from registry.errors import ConflictError, NotFoundError, ValidationError
 from registry.models import BY_LAYER, Scenario
+from registry.radio.linkbudget import SERVICE_CLASSES
 from registry.schemas import check_text
 
 ACTIONS = ("add", "change", "remove")
@@ -155,7 +156,7 @@ def preview(
 ) -> dict[str, Any]:
     """What the scenario changes: KPI deltas and the sellers and villages that gain or lose a
     class. The registry is left exactly as it was."""
-    rank = {c: i for i, c in enumerate(readiness.SERVICE_CLASSES)}
+    rank = {c: i for i, c in enumerate(SERVICE_CLASSES)}
     with factory() as session:
         before = _state(config, session)
         changes = get(session, name).changes

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 import shapely
 from affine import Affine
 from numba import njit
@@ -61,8 +62,9 @@ from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
 from registry.radio.antenna import sector_gain_dbi
-from registry.radio.coverage import CoverageParams, SectorSpec, point_path_loss
+from registry.radio.coverage import CoverageParams, SectorPatterns, SectorSpec, point_path_loss
 from registry.radio.linkbudget import (
+    LIVE_CLASSES,
     SERVICE_CLASSES,
     Technology,
     power_per_re_dbm,
@@ -71,12 +73,12 @@ from registry.radio.linkbudget import (
     uplink_budget,
     uplink_rate_mbps,
 )
-from registry.readiness import LIVE_CLASSES
-from registry.terrain import EARTH_RADIUS_M, K_FACTOR, Dem, elevation_at
+from registry.terrain import EARTH_RADIUS_M, K_FACTOR, Dem, apply_transform, elevation_at
 
 logger = logging.getLogger(__name__)
 
 BackhaulKind = Literal["fibre", "microwave", "satellite"]
+F64 = npt.NDArray[np.float64]
 
 
 # --------------------------------------------------------------------------- records
@@ -390,8 +392,8 @@ def generate_candidates(
     )
     pr, pc = np.nonzero(peaks)
     order = np.argsort(-relief[pr, pc], kind="stable")
-    xs, ys = dem.transform @ (cc[pr, pc] + 0.5, rr[pr, pc] + 0.5)
-    xs, ys = np.asarray(xs)[order], np.asarray(ys)[order]
+    xs, ys = apply_transform(dem.transform, cc[pr, pc] + 0.5, rr[pr, pc] + 0.5)
+    xs, ys = xs[order], ys[order]
     inside = shapely.contains_xy(area, xs, ys)
     n = 0
     for j, i in enumerate(order):
@@ -419,24 +421,24 @@ def generate_candidates(
 
 @njit(cache=True, nogil=True)
 def _best_coupling_gain(
-    loss,
-    cx,
-    cy,
-    elev,
-    site_x,
-    site_y,
-    z_tx,
-    rx_h,
-    inv_2kr,
-    az,
-    mtilt,
-    etilt,
-    hbw,
-    vbw,
-    gain,
-    ftb,
-    slv,
-):  # pragma: no cover - numba
+    loss: F64,
+    cx: F64,
+    cy: F64,
+    elev: F64,
+    site_x: float,
+    site_y: float,
+    z_tx: float,
+    rx_h: float,
+    inv_2kr: float,
+    az: F64,
+    mtilt: F64,
+    etilt: F64,
+    hbw: F64,
+    vbw: F64,
+    gain: F64,
+    ftb: float,
+    slv: float,
+) -> F64:  # pragma: no cover - numba
     """Per point: max over sectors of (sector gain - loss), as `_kernels.accumulate` forms it."""
     out = np.empty(loss.shape[0])
     for p in range(loss.shape[0]):
@@ -523,17 +525,7 @@ def candidate_gains(
     cx, cy = np.asarray(cx, dtype=np.float64), np.asarray(cy, dtype=np.float64)
     tree = cKDTree(np.column_stack([cx, cy])) if idx.size else None
     sec = design.sectors(candidates[0]) if candidates else ()
-    arrays = [
-        np.array([getattr(s, a) for s in sec], dtype=np.float64)
-        for a in (
-            "azimuth_deg",
-            "mech_tilt_deg",
-            "elec_tilt_deg",
-            "h_beamwidth_deg",
-            "v_beamwidth_deg",
-            "gain_dbi",
-        )
-    ]
+    patterns = SectorPatterns.of(sec)
     scs = subcarrier_spacing_khz(design.technology, p.radio)
     pre = power_per_re_dbm(
         design.tx_power_dbm, resource_blocks(design.technology, design.bandwidth_mhz, scs)
@@ -575,7 +567,7 @@ def candidate_gains(
             c.ground_elevation_m + design.tower_height_m,
             p.radio.ue_height_m,
             inv_2kr,
-            *arrays,
+            *patterns,
             p.radio.front_to_back_db,
             p.radio.side_lobe_v_db,
         )
@@ -933,11 +925,13 @@ def ip_select(
     weights = np.array(list(groups.values()), dtype=np.float64)
     h.changeColsCost(ny, np.arange(nx_, nx_ + ny, dtype=np.int32), weights)
     h.changeObjectiveSense(highspy.ObjSense.kMaximize)
-    starts, index, value = [], [], []
-    for g, cands in enumerate(groups):  # y_g - sum x_i <= 0
+    starts: list[int] = []
+    index: list[int] = []
+    value: list[float] = []
+    for g, members in enumerate(groups):  # y_g - sum x_i <= 0
         starts.append(len(index))
-        index += [nx_ + g, *cands]
-        value += [1.0, *([-1.0] * len(cands))]
+        index += [nx_ + g, *members]
+        value += [1.0, *([-1.0] * len(members))]
     lower, upper = [-inf] * ny, [0.0] * ny
     if math.isfinite(b):
         starts.append(len(index))
@@ -973,8 +967,8 @@ def ip_select(
         start = np.zeros(nx_ + ny)
         start[[col[i] for i in greedy]] = 1.0
         chosen_cols = set(start[:nx_].nonzero()[0].tolist())
-        for g, cands in enumerate(groups):
-            start[nx_ + g] = float(any(x in chosen_cols for x in cands))
+        for g, members in enumerate(groups):
+            start[nx_ + g] = float(any(x in chosen_cols for x in members))
         sol = highspy.HighsSolution()
         sol.col_value = start.tolist()
         sol.value_valid = True

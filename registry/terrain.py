@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 import rasterio
 from affine import Affine
 from numpy.typing import ArrayLike
@@ -48,6 +49,13 @@ class DemVoidError(ValidationError):
     """The DEM has cells without data (voids or missing tiles) and filling was not asked for."""
 
 
+def apply_transform(transform: Affine, u: ArrayLike, v: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """``transform @ (u, v)`` on arrays: (x, y) of (col, row), or the inverse's (col, row)."""
+    # affine maps arrays as well, but its annotations admit only tuples of floats
+    x, y = transform @ (u, v)  # type: ignore[operator]
+    return np.asarray(x), np.asarray(y)
+
+
 class _Grid:
     """Georeference helpers shared by `Dem` and `DemFile` (both have `transform` and `shape`)."""
 
@@ -61,11 +69,10 @@ class _Grid:
 
     def cell_index(self, x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Fractional (row, col) of points, in units of cells from the first cell centre."""
-        col, row = ~self.transform @ (
-            np.asarray(x, dtype=np.float64),
-            np.asarray(y, dtype=np.float64),
+        col, row = apply_transform(
+            ~self.transform, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
         )
-        return np.asarray(row) - 0.5, np.asarray(col) - 0.5
+        return row - 0.5, col - 0.5
 
     def _clip(
         self, row_off: int, col_off: int, rows: int, cols: int
@@ -112,7 +119,8 @@ class Dem(_Grid):
     @property
     def shape(self) -> tuple[int, int]:  # type: ignore[override]
         """(rows, columns)."""
-        return self.elevation_m.shape  # type: ignore[return-value]
+        rows, cols = self.elevation_m.shape
+        return rows, cols
 
     @cached_property
     def fingerprint(self) -> str:
@@ -195,10 +203,10 @@ def _check_north_up(t: Affine) -> None:
 
 
 def _masked_float32(band: np.ma.MaskedArray) -> np.ndarray:
-    return band.astype(np.float32).filled(np.nan)
+    return np.ma.filled(band.astype(np.float32), np.nan)
 
 
-def _finish_fingerprint(h: hashlib._Hash, transform: Affine, crs: CRS) -> str:
+def _finish_fingerprint(h: hashlib.blake2b, transform: Affine, crs: CRS) -> str:
     h.update(repr(tuple(transform)[:6]).encode())
     h.update(crs.to_wkt().encode())
     return h.hexdigest()
@@ -218,12 +226,12 @@ class TerrainProfile:
         Earth bulge d1 d2 / (2 k R) at each point, metres.
     """
 
-    distance_m: np.ndarray
-    elevation_m: np.ndarray
-    bulge_m: np.ndarray
+    distance_m: npt.NDArray[np.float64]
+    elevation_m: npt.NDArray[np.float64]
+    bulge_m: npt.NDArray[np.float64]
 
     @property
-    def effective_m(self) -> np.ndarray:
+    def effective_m(self) -> npt.NDArray[np.float64]:
         """Elevation plus earth bulge: the heights to use for line of sight and diffraction."""
         return self.elevation_m + self.bulge_m
 
@@ -241,7 +249,7 @@ def earth_bulge_m(
     >>> round(float(earth_bulge_m(10_000.0, 10_000.0)), 2)
     5.89
     """
-    return np.asarray(d1_m) * np.asarray(d2_m) / (2.0 * k_factor * earth_radius_m)
+    return np.asarray(np.asarray(d1_m) * np.asarray(d2_m) / (2.0 * k_factor * earth_radius_m))
 
 
 def read_hgt(path: str | Path) -> Dem:
@@ -466,9 +474,10 @@ def elevation_at(dem: Dem, x_m: ArrayLike, y_m: ArrayLike) -> np.ndarray:
     c1 = np.minimum(c0 + 1, cols - 1)
     fr = r - r0
     fc = c - c0
-    z = dem.elevation_m  # float32; only the sampled cells are widened, never the whole grid
+    # float32; only the sampled cells are widened, never the whole grid
+    z: npt.NDArray[np.float32] = dem.elevation_m
 
-    def at(rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
+    def at(rr: npt.NDArray[np.intp], cc: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
         return z[rr, cc].astype(np.float64)
 
     top = at(r0, c0) * (1.0 - fc) + at(r0, c1) * fc

@@ -5,20 +5,29 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import pickle
+import shutil
 import socket
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import rasterio
 from affine import Affine
 
+from registry.errors import ValidationError
 from registry.radio import coverage
 from registry.radio.antenna import sector_gain_dbi
 from registry.radio.coverage import (
+    BACKENDS,
     NO_SERVER,
+    Backend,
     CoverageParams,
+    LossCache,
     SectorSpec,
+    SiteLoss,
     compute_coverage,
     compute_coverage_to_geotiffs,
     line_of_sight,
@@ -30,6 +39,7 @@ from registry.radio.coverage import (
 from registry.radio.executors import DaskExecutor
 from registry.radio.linkbudget import (
     SERVICE_CLASS_NODATA,
+    SERVICE_CLASSES,
     RadioParams,
     ServiceClassThresholds,
     noise_power_dbm,
@@ -37,7 +47,7 @@ from registry.radio.linkbudget import (
     service_class_codes,
 )
 from registry.radio.pathloss import cost231_hata_db, rma_path_loss_db
-from registry.terrain import Dem, DemFile, synthetic_dem
+from registry.terrain import Dem, DemFile, DemSource, synthetic_dem
 
 CELL = 30.0
 
@@ -382,9 +392,9 @@ def test_dask_and_streamed_runs_equal_the_single_process_run(
     params = CoverageParams(max_radius_m=5000.0)
     sectors = _network(dem)
     reference = compute_coverage(dem, sectors, params, workers=1)
-    assert len(coverage._tiles(reference.best_server.shape)) == 9
+    assert len(coverage.mosaic.tiles(reference.best_server.shape)) == 9
 
-    monkeypatch.setattr(coverage, "TILE_SIZE", 48)  # 7 x 7 tiles, in any order
+    monkeypatch.setattr(coverage.mosaic, "TILE_SIZE", 48)  # 7 x 7 tiles, in any order
     with DaskExecutor(n_workers=2, processes=False) as executor:
         on_dask = compute_coverage(dem_file, sectors, params, executor=executor)
         files = compute_coverage_to_geotiffs(
@@ -404,9 +414,18 @@ def test_dask_and_streamed_runs_equal_the_single_process_run(
     assert (reference.service_class[:40, 150:] == SERVICE_CLASS_NODATA).all()
     assert not list((tmp_path / "out").glob(".*partial*"))
     again = compute_coverage_to_geotiffs(
-        dem, sectors, tmp_path / "again", params, cache_dir=tmp_path / "cache", workers=2
+        dem,
+        sectors,
+        tmp_path / "again",
+        params,
+        cache_dir=tmp_path / "cache",
+        workers=2,
+        lru_size=1,  # every tile re-reads its losses from disk: same files
     )
     assert (again.n_computed, again.n_cached) == (0, 3)
+    for name, file in again.paths.items():
+        with rasterio.open(file) as src:
+            np.testing.assert_array_equal(src.read(1), getattr(reference, name), err_msg=name)
 
 
 def test_geotiffs_and_values_at_a_point(mountains: Dem, tmp_path: Path) -> None:
@@ -440,6 +459,88 @@ def test_geotiffs_and_values_at_a_point(mountains: Dem, tmp_path: Path) -> None:
     assert point.ul_rate_mbps == pytest.approx(float(result.ul_rate_mbps[30, 40]))
     with pytest.raises(ValueError, match="outside"):
         values_at(result, x - 1e6, y)
+
+
+def test_service_class_raster_has_colours_and_names(mountains: Dem, tmp_path: Path) -> None:
+    params = CoverageParams(max_radius_m=3000.0, analysis_step=3)
+    result = compute_coverage(mountains, _network(mountains), params, workers=1)
+    paths = write_coverage_geotiffs(result, tmp_path)
+    path = paths["service_class"]
+    with rasterio.open(path) as src:
+        colours = src.colormap(1)
+        assert colours[SERVICE_CLASSES.index("fullhd_live")] == (0x1A, 0x96, 0x41, 255)
+        assert colours[SERVICE_CLASSES.index("data_only")] == (0xD7, 0x19, 0x1C, 255)
+        assert src.colorinterp[0].name == "palette"
+        assert src.descriptions == ("livestream service class code",)
+    with rasterio.open(paths["rsrp_dbm"]) as src, pytest.raises(ValueError, match="color table"):
+        src.colormap(1)
+    assert not list(tmp_path.glob(".*"))  # no partial file nor its sidecar left
+    gdalinfo = shutil.which("gdalinfo")
+    if gdalinfo is not None:
+        info = subprocess.run([gdalinfo, str(path)], capture_output=True, text=True, check=True)
+        assert "Color Table (RGB with 256 entries)" in info.stdout
+        names = info.stdout.split("Categories:")[1].split("Color Table")[0].split()
+        assert names == [
+            f"{i}:" if k % 2 == 0 else SERVICE_CLASSES[i] for i in range(6) for k in (0, 1)
+        ]
+
+
+def test_backends_choose_the_site_loss_and_executor(
+    mountains: Dem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backend supplies the per-site loss (where a GPU kernel plugs in); the rest is shared."""
+    params = CoverageParams(max_radius_m=3000.0, analysis_step=3)
+    sectors = _network(mountains)
+    reference = compute_coverage(mountains, sectors, params, workers=1)
+    calls: list[tuple[float, ...]] = []
+
+    def counting_loss(dem: DemSource, x_m: float, y_m: float, **kw: Any) -> SiteLoss:
+        calls.append(tuple(kw["freqs_mhz"]))
+        return site_path_loss(dem, x_m, y_m, **kw)
+
+    monkeypatch.setitem(BACKENDS, "counting", Backend(counting_loss, BACKENDS["cpu"].executor))
+    result = compute_coverage(mountains, sectors, params, backend="counting", workers=2)
+    _assert_same(result, reference)
+    assert sorted(calls) == [(1800.0,), (1800.0,), (2600.0,)]
+    with pytest.raises(ValidationError, match="backend") as info:
+        compute_coverage(mountains, sectors, params, backend="quantum")
+    assert info.value.details[0]["field"] == "backend"
+
+
+@pytest.mark.slow
+def test_dask_backend_by_name(mountains: Dem) -> None:
+    params = CoverageParams(max_radius_m=3000.0, analysis_step=3)
+    sectors = _network(mountains)
+    reference = compute_coverage(mountains, sectors, params, workers=1)
+    _assert_same(compute_coverage(mountains, sectors, params, backend="dask", workers=2), reference)
+
+
+def test_loss_cache_is_bounded_and_travels_empty(mountains: Dem, tmp_path: Path) -> None:
+    params = CoverageParams(max_radius_m=1500.0)
+    cache = LossCache(tmp_path, lru_size=2)
+    keys = []
+    for r in (50, 100, 150):
+        x, y = _xy(mountains, r, r)
+        loss = site_path_loss(
+            mountains, x, y, antenna_height_m=30.0, freqs_mhz=[900.0], params=params
+        )
+        cache.store(loss)
+        keys.append(loss.key)
+    assert all(k in cache for k in keys) and "0" * 32 not in cache
+    first = cache.get(keys[0])
+    assert cache.get(keys[0]) is first  # from memory
+    np.testing.assert_array_equal(first.loss_db, cache.load(keys[0]).loss_db)  # type: ignore[union-attr]
+    cache.get(keys[1])
+    cache.get(keys[2])
+    assert cache.n_in_memory == 2
+    assert cache.get(keys[0]) is not first  # evicted, read again
+    copy = pickle.loads(pickle.dumps(cache))
+    assert (copy.directory, copy.lru_size, copy.n_in_memory) == (tmp_path, 2, 0)
+    with pytest.raises(KeyError, match="not in the cache"):
+        cache.get("0" * 32)
+    assert LossCache(None).load(keys[0]) is None
+    with pytest.raises(ValueError, match="lru_size"):
+        LossCache(tmp_path, lru_size=0)
 
 
 def test_invalid_inputs(mountains: Dem) -> None:

@@ -7,8 +7,11 @@ import math
 import numpy as np
 import pytest
 
+from registry import models
 from registry.radio.linkbudget import (
+    LIVE_CLASSES,
     SERVICE_CLASSES,
+    SERVICE_CLASSES_BEST_FIRST,
     RadioParams,
     ServiceClassThresholds,
     UplinkParams,
@@ -62,6 +65,20 @@ def test_truncated_shannon() -> None:
     assert spectral_efficiency_bps_hz(np.nan, p) == 0.0
 
 
+@pytest.mark.parametrize(
+    ("alpha", "thr_max", "sinr_max_db"), [(0.4, 2.0, 14.91), (0.6, 4.4, 22.05)]
+)
+def test_sinr_max_is_where_the_shannon_curve_meets_thr_max(
+    alpha: float, thr_max: float, sinr_max_db: float
+) -> None:
+    """TR 36.942 Table A.2 gives alpha and Thr_MAX (UL 0.4 / 2.0, DL 0.6 / 4.4): SINR_MAX
+    follows, and the mapping is continuous there."""
+    p = UplinkParams(alpha=alpha, max_spectral_efficiency_bps_hz=thr_max)
+    assert p.sinr_max_db == pytest.approx(sinr_max_db, abs=0.01)
+    below, at = spectral_efficiency_bps_hz([p.sinr_max_db - 1e-9, p.sinr_max_db], p)
+    assert below == pytest.approx(thr_max, rel=1e-9) and at == thr_max
+
+
 def test_shadow_margin() -> None:
     assert shadow_margin_db(8.0, 0.5) == pytest.approx(0.0, abs=1e-12)
     assert shadow_margin_db(8.0, 0.95) == pytest.approx(8.0 * 1.6449, abs=1e-3)
@@ -96,6 +113,12 @@ def test_uplink_rate_monotonic_and_reliability() -> None:
     assert np.all(safer <= rate)
 
 
+def test_class_orders_derive_from_one_list() -> None:
+    assert tuple(reversed(SERVICE_CLASSES)) == SERVICE_CLASSES_BEST_FIRST
+    assert LIVE_CLASSES == ("basic_live", "sd_live", "hd_live", "fullhd_live")
+    assert models.SERVICE_CLASSES == SERVICE_CLASSES_BEST_FIRST
+
+
 def test_service_classes_default_and_custom() -> None:
     rates = [0.0, 0.1, 1.0, 2.5, 3.9, 4.0, 8.0, 50.0]
     names = [SERVICE_CLASSES[c] for c in service_class_codes(rates)]
@@ -123,3 +146,7 @@ def test_invalid_parameters() -> None:
         ServiceClassThresholds(hd_live_mbps=10.0)
     with pytest.raises(ValueError):
         UplinkParams(location_reliability=1.0)
+    with pytest.raises(ValueError, match="alpha"):
+        UplinkParams(alpha=0.0)
+    with pytest.raises(ValueError, match="max_spectral_efficiency"):
+        UplinkParams(max_spectral_efficiency_bps_hz=-1.0)

@@ -86,10 +86,14 @@ no value (NaN) in `deygout_sweep`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from llvmlite import ir
 from numba import njit, types
+from numba.core.typing.templates import Signature
 from numba.extending import intrinsic
 
 from registry.radio.antenna import sector_gain_dbi
@@ -105,8 +109,14 @@ _FAR = 1e30  # finite float32 stand-in for an infinite slope (keeps interpolatio
 
 # No "nnan"/"ninf": NaN marks missing terrain and must survive optimisation.
 _FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
-_JIT = {"cache": True, "nogil": True, "fastmath": _FASTMATH, "error_model": "numpy"}
-_INLINE = {**_JIT, "inline": "always"}
+_jit = njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
+_inline = njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+Floats = npt.NDArray[np.floating[Any]]  # float32 or float64
+I64 = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
 
 # J(v) tabulated for v = -0.78 + i / 16 up to v = 128, linearly interpolated
 # (largest deviation from the formula 0.0016 dB, measured on 10^6 points);
@@ -118,8 +128,10 @@ _J_TABLE = np.array(
 _J_TABLE[0] = 6.9 + 20.0 * math.log10(math.sqrt(0.88**2 + 1.0) - 0.88)  # the limit at v -> -0.78+
 
 
-@njit(**_INLINE)
-def _cone(cone, n, step, phase_r, phase_c, d_row, d_col):
+@_inline
+def _cone(
+    cone: int, n: int, step: int, phase_r: int, phase_c: int, d_row: float, d_col: float
+) -> tuple[int, int, int, int, float, float, bool, int, int]:
     """Axes of a cone: (ar, ac, br, bc, d_major, d_minor, strict, t_phase, j_phase).
 
     Window cell of (t, j) is [n + t ar + j br, n + t ac + j bc]; lattice rows
@@ -142,8 +154,10 @@ def _cone(cone, n, step, phase_r, phase_c, d_row, d_col):
     return ar, ac, br, bc, d_major, d_minor, cone >= 2, t_phase, j_phase
 
 
-@njit(**_INLINE)
-def _sample(win, n, t, ar, ac, br, bc, j0, frac):
+@_inline
+def _sample(
+    win: F32, n: int, t: int, ar: int, ac: int, br: int, bc: int, j0: int, frac: float
+) -> float:
     """Terrain where a ray crosses row t at j0 + frac (0 <= frac < 1)."""
     r = n + t * ar + j0 * br
     c = n + t * ac + j0 * bc
@@ -153,8 +167,8 @@ def _sample(win, n, t, ar, ac, br, bc, j0, frac):
     return z0 + frac * (z1 - z0) if frac > 0.0 else z0
 
 
-@njit(**_INLINE)
-def _offset_max(t, d_row, d_col, r_max2, limit):
+@_inline
+def _offset_max(t: int, d_row: float, d_col: float, r_max2: float, limit: int) -> int:
     """Largest column offset x <= limit with (x d_col)² + (t d_row)² <= r_max²; -1 if none."""
     rest = r_max2 - (t * d_row) ** 2
     if rest < 0.0:
@@ -167,8 +181,19 @@ def _offset_max(t, d_row, d_col, r_max2, limit):
     return x
 
 
-@njit(**_INLINE)
-def _los_cell(zr, o, state, c, out_c0, offset, h_rx, inv_major, horizon, far):
+@_inline
+def _los_cell(
+    zr: F32,
+    o: Bools,
+    state: F32,
+    c: int,
+    out_c0: int,
+    offset: float,
+    h_rx: np.float32,
+    inv_major: float,
+    horizon: float,
+    far: np.float32,
+) -> None:
     """Visibility of cell c of a row from its interpolated horizon; store its own horizon."""
     z = zr[c]
     rise = z + offset
@@ -176,8 +201,21 @@ def _los_cell(zr, o, state, c, out_c0, offset, h_rx, inv_major, horizon, far):
     state[c] = max(horizon, rise * inv_major) if z == z else far
 
 
-@njit(**_JIT)
-def los_grid(elev, r0, c0, d_row, d_col, z_tx, rx_h, inv_2kr, r_max, out, out_r0, out_c0):
+@_jit
+def los_grid(
+    elev: F32,
+    r0: int,
+    c0: int,
+    d_row: float,
+    d_col: float,
+    z_tx: float,
+    rx_h: float,
+    inv_2kr: float,
+    r_max: float,
+    out: Bools,
+    out_r0: int,
+    out_c0: int,
+) -> None:
     """Line of sight from cell [r0, c0] to every cell of `elev` within the radius.
 
     Parameters
@@ -267,8 +305,8 @@ def los_grid(elev, r0, c0, d_row, d_col, z_tx, rx_h, inv_2kr, r_max, out, out_r0
             prev, cur = cur, prev
 
 
-@njit(**_INLINE)
-def _knife_edge_fast(v):
+@_inline
+def _knife_edge_fast(v: float) -> float:
     """J(v) by the table (within 0.0016 dB of `knife_edge_loss_db`; 0 for v <= -0.78)."""
     if v <= KNIFE_EDGE_V_MIN:
         return 0.0
@@ -279,8 +317,8 @@ def _knife_edge_fast(v):
     return _J_TABLE[i] + (x - i) * (_J_TABLE[i + 1] - _J_TABLE[i])
 
 
-@njit(**_INLINE)
-def _turns_down(hd, hz, i, d, z):
+@_inline
+def _turns_down(hd: F64, hz: F64, i: int, d: float, z: float) -> bool:
     """Whether vertex i + 1 of the hull is not above the line from vertex i to (d, z)."""
     x1 = hd[i + 1] - hd[i]
     y1 = hz[i + 1] - hz[i]
@@ -290,8 +328,8 @@ def _turns_down(hd, hz, i, d, z):
 _J_V_END = KNIFE_EDGE_V_MIN + (_J_TABLE.shape[0] - 1) * _J_STEP  # v where the table ends
 
 
-@njit(**_INLINE)
-def _knife_edge_table(v):
+@_inline
+def _knife_edge_table(v: float) -> float:
     """`_knife_edge_fast` for v < _J_V_END, without branches (vectorises); wrong beyond."""
     x = min(max((v - KNIFE_EDGE_V_MIN) * (1.0 / _J_STEP), 0.0), _J_TABLE.shape[0] - 1.0)
     i = min(int(x), _J_TABLE.shape[0] - 2)
@@ -299,8 +337,8 @@ def _knife_edge_table(v):
     return j if v > KNIFE_EDGE_V_MIN else 0.0
 
 
-@njit(**_INLINE)
-def _hull_push(hd, hz, m, d, z):
+@_inline
+def _hull_push(hd: F64, hz: F64, m: int, d: float, z: float) -> int:
     """Append (d, z) to the upper hull hd/hz[:m] (d increasing); return the new size.
 
     The first two pop tests are evaluated without branches (whether a sample pops
@@ -317,8 +355,18 @@ def _hull_push(hd, hz, m, d, z):
     return m + 1
 
 
-@njit(**_INLINE)
-def _best_edge(hd, hz, lo, hi, d0, z0, d1, z1, sc):
+@_inline
+def _best_edge(
+    hd: F64,
+    hz: F64,
+    lo: int,
+    hi: int,
+    d0: float,
+    z0: float,
+    d1: float,
+    z1: float,
+    sc: F64,
+) -> tuple[int, float]:
     """Hull vertex in lo..hi-1, strictly between d0 and d1, with the largest v on that path.
 
     Returns (index, v|v| lambda); index -1 and -inf when there is none (v sqrt(lambda)
@@ -344,22 +392,22 @@ def _best_edge(hd, hz, lo, hi, d0, z0, d1, z1, sc):
 
 
 @intrinsic
-def _float_bits(typingctx, x):
+def _float_bits(typingctx: object, x: types.Type) -> tuple[Signature, Callable[..., Any]]:
     """The IEEE 754 bits of a float64 as an int64 (a register move)."""
     sig = types.int64(types.float64)
 
-    def codegen(context, builder, signature, args):
+    def codegen(context: Any, builder: ir.IRBuilder, signature: Signature, args: Any) -> Any:
         return builder.bitcast(args[0], ir.IntType(64))
 
     return sig, codegen
 
 
 @intrinsic
-def _bits_float(typingctx, b):
+def _bits_float(typingctx: object, b: types.Type) -> tuple[Signature, Callable[..., Any]]:
     """The float64 with these IEEE 754 bits."""
     sig = types.float64(types.int64)
 
-    def codegen(context, builder, signature, args):
+    def codegen(context: Any, builder: ir.IRBuilder, signature: Signature, args: Any) -> Any:
         return builder.bitcast(args[0], ir.DoubleType())
 
     return sig, codegen
@@ -370,15 +418,17 @@ _MANTISSA = (1 << 52) - 1
 _LOG10_2 = math.log10(2.0)
 
 
-@njit(**_INLINE)
-def _db10(x):
+@_inline
+def _db10(x: float) -> float:
     """10 log10(x) for a finite x > 0 (normal), without a library call (vectorises).
 
     x = 2^e m with m in [sqrt(1/2), sqrt(2)); ln m = 2 atanh(u), u = (m - 1) / (m + 1),
     |u| <= 0.172, by its series to u^11: relative error below 1e-10, far under the
     float32 output's rounding.
     """
-    b = _float_bits(x) - _SQRT_HALF_BITS
+    # numba's stub types an intrinsic's call with its typing context argument, which jitted
+    # code does not pass (and as never returning, which holds only outside jitted code)
+    b = _float_bits(x) - _SQRT_HALF_BITS  # type: ignore[call-arg]
     e = b >> 52
     m = _bits_float((b & _MANTISSA) + _SQRT_HALF_BITS)
     u = (m - 1.0) / (m + 1.0)
@@ -391,18 +441,20 @@ def _db10(x):
     return 10.0 * (e * _LOG10_2 + series * (1.0 / math.log(10.0)))
 
 
-@njit(**_INLINE)
-def _signed_sqrt(x):
+@_inline
+def _signed_sqrt(x: float) -> float:
     """sqrt(|x|) with the sign of x (-inf for -inf)."""
     return math.copysign(math.sqrt(abs(x)), x)
 
 
-@njit(**_INLINE)
-def _ray_end(t_last, slope, half, d_major, d_minor, r_max2):
+@_inline
+def _ray_end(
+    t_last: int, slope: float, half: float, d_major: float, d_minor: float, r_max2: float
+) -> int:
     """Last row <= t_last where a ray of minor slope `slope` (offset slope t) can own a cell
     within the radius: its cells are at most `half` minor steps from it (0 if none)."""
 
-    def near(t):
+    def near(t: int) -> bool:
         x = max(slope * t - half, 0.0) * d_minor
         return (t * d_major) ** 2 + x * x <= r_max2 * (1.0 + 1e-9)
 
@@ -418,10 +470,22 @@ def _ray_end(t_last, slope, half, d_major, d_minor, r_max2):
     return lo
 
 
-@njit(**_JIT)
+@_jit
 def deygout_sweep(
-    win, n, step, phase_r, phase_c, d_row, d_col, z_tx, rx_h, inv_2kr, r_max, freqs, out
-):
+    win: F32,
+    n: int,
+    step: int,
+    phase_r: int,
+    phase_c: int,
+    d_row: float,
+    d_col: float,
+    z_tx: float,
+    rx_h: float,
+    inv_2kr: float,
+    r_max: float,
+    freqs: F64,
+    out: F32,
+) -> None:
     """Free-space + Deygout (3 edges) loss from the site to every lattice cell of the window.
 
     Parameters
@@ -570,8 +634,8 @@ def deygout_sweep(
                     out[f, cell_i[i], cell_j[i]] = loss_q[i]
 
 
-@njit(**_INLINE)
-def _bilinear(elev, r, c):
+@_inline
+def _bilinear(elev: Floats, r: float, c: float) -> float:
     """Bilinear terrain at fractional cell (r, c) inside the grid, as `terrain.elevation_at`."""
     r0 = min(int(r), elev.shape[0] - 2)
     c0 = min(int(c), elev.shape[1] - 2)
@@ -582,8 +646,22 @@ def _bilinear(elev, r, c):
     return top * (1.0 - fr) + bottom * fr
 
 
-@njit(**_JIT)
-def point_losses(elev, r0, c0, rows, cols, d_row, d_col, z_tx, rx_h, inv_2kr, r_max, freq, out):
+@_jit
+def point_losses(
+    elev: Floats,
+    r0: int,
+    c0: int,
+    rows: I64,
+    cols: I64,
+    d_row: float,
+    d_col: float,
+    z_tx: float,
+    rx_h: float,
+    inv_2kr: float,
+    r_max: float,
+    freq: float,
+    out: F64,
+) -> None:
     """Free-space + Deygout (3 edges) loss from cell [r0, c0] to cells (rows[p], cols[p]).
 
     Parameters
@@ -630,26 +708,26 @@ def point_losses(elev, r0, c0, rows, cols, d_row, d_col, z_tx, rx_h, inv_2kr, r_
         )
 
 
-@njit(**_JIT)
+@_jit
 def empirical_sweep(
-    win,
-    n,
-    step,
-    phase_r,
-    phase_c,
-    d_row,
-    d_col,
-    r_max,
-    los,
-    use_rma,
-    freqs,
-    h_bs,
-    rx_h,
-    rma_h,
-    rma_w,
-    hata_c,
-    out,
-):
+    win: F32,
+    n: int,
+    step: int,
+    phase_r: int,
+    phase_c: int,
+    d_row: float,
+    d_col: float,
+    r_max: float,
+    los: Bools,
+    use_rma: bool,
+    freqs: F64,
+    h_bs: float,
+    rx_h: float,
+    rma_h: float,
+    rma_w: float,
+    hata_c: float,
+    out: F32,
+) -> None:
     """RMa (LOS/NLOS from `los`, bool on the lattice) or COST-231 Hata loss on the lattice.
 
     Parameters as in `deygout_sweep`; `use_rma` selects RMa, else Hata.
@@ -674,40 +752,40 @@ def empirical_sweep(
                     out[f, ii, jj] = cost231_hata_db(d, freqs[f], h_bs, rx_h, hata_c)
 
 
-@njit(**_JIT)
+@_jit
 def accumulate(
-    loss,
-    loss_r0,
-    loss_c0,
-    elev,
-    reg_r0,
-    reg_c0,
-    best_rsrp,
-    best_idx,
-    sum_mw,
-    gx0,
-    gdx,
-    gy0,
-    gdy,
-    site_x,
-    site_y,
-    z_tx,
-    rx_h,
-    inv_2kr,
-    sec_loss_f,
-    sec_slot,
-    sec_index,
-    sec_az,
-    sec_mtilt,
-    sec_etilt,
-    sec_hbw,
-    sec_vbw,
-    sec_gain,
-    sec_pre,
-    front_to_back_db,
-    side_lobe_v_db,
-    rx_gain_db,
-):
+    loss: F32,
+    loss_r0: int,
+    loss_c0: int,
+    elev: F64,
+    reg_r0: int,
+    reg_c0: int,
+    best_rsrp: F32,
+    best_idx: npt.NDArray[np.int32],
+    sum_mw: F64,
+    gx0: float,
+    gdx: float,
+    gy0: float,
+    gdy: float,
+    site_x: float,
+    site_y: float,
+    z_tx: float,
+    rx_h: float,
+    inv_2kr: float,
+    sec_loss_f: I64,
+    sec_slot: I64,
+    sec_index: I64,
+    sec_az: F64,
+    sec_mtilt: F64,
+    sec_etilt: F64,
+    sec_hbw: F64,
+    sec_vbw: F64,
+    sec_gain: F64,
+    sec_pre: F64,
+    front_to_back_db: float,
+    side_lobe_v_db: float,
+    rx_gain_db: float,
+) -> None:
     """Add the sectors of one site to a region of the mosaic.
 
     Parameters

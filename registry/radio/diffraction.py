@@ -10,13 +10,17 @@ incrementally along rays; see its module docstring for how the two relate.
 from __future__ import annotations
 
 import math
+from typing import overload
 
 import numpy as np
+import numpy.typing as npt
 from numba import njit
 from numba.extending import register_jitable
 from numpy.typing import ArrayLike
 
 from registry.radio.pathloss import SPEED_OF_LIGHT_M_S
+
+F64 = npt.NDArray[np.float64]
 
 KNIFE_EDGE_V_MIN = -0.78  # ITU-R P.526 eq. (31): J(v) = 0 for v <= -0.78
 
@@ -48,6 +52,12 @@ def knife_edge_loss_db(v: float) -> float:
     return 6.9 + 20.0 * math.log10(math.sqrt(w * w + 1.0) + w)
 
 
+@overload
+def fresnel_parameter(h_m: float, d1_m: float, d2_m: float, freq_mhz: float) -> float: ...
+@overload
+def fresnel_parameter(
+    h_m: float | np.ndarray, d1_m: float | np.ndarray, d2_m: float | np.ndarray, freq_mhz: float
+) -> float | np.ndarray: ...
 @register_jitable
 def fresnel_parameter(
     h_m: float | np.ndarray, d1_m: float | np.ndarray, d2_m: float | np.ndarray, freq_mhz: float
@@ -79,7 +89,9 @@ def fresnel_parameter(
 
 
 @njit(cache=True, nogil=True)
-def _dominant_edge(d, z, i0, z0, i1, z1, freq_mhz):  # pragma: no cover - numba
+def _dominant_edge(
+    d: F64, z: F64, i0: int, z0: float, i1: int, z1: float, freq_mhz: float
+) -> tuple[int, float]:  # pragma: no cover - numba
     """Index and v of the profile point between i0 and i1 (exclusive) with the largest v.
 
     (-1, -inf) when there is none; the first NaN v wins, as numpy's argmax would.
@@ -97,7 +109,9 @@ def _dominant_edge(d, z, i0, z0, i1, z1, freq_mhz):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def deygout_profile_db(d, z, z_tx_m, z_rx_m, freq_mhz):  # pragma: no cover - numba
+def deygout_profile_db(
+    d: F64, z: F64, z_tx_m: float, z_rx_m: float, freq_mhz: float
+) -> float:  # pragma: no cover - numba
     """`deygout_loss_db` with the antennas as absolute heights: compiled, callable from kernels.
 
     Parameters

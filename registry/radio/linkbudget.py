@@ -82,7 +82,11 @@ SERVICE_CLASSES: tuple[str, ...] = (
     "hd_live",
     "fullhd_live",
 )
-"""Service class names; a class's uint8 code is its index here."""
+"""Service class names from worst to best; a class's uint8 code is its index here."""
+SERVICE_CLASSES_BEST_FIRST: tuple[str, ...] = SERVICE_CLASSES[::-1]
+"""The same, from best to worst (tables, choices)."""
+LIVE_CLASSES: tuple[str, ...] = tuple(c for c in SERVICE_CLASSES if c.endswith("_live"))
+"""Classes that can stream live, worst to best: the qualities a seller or event asks for."""
 SERVICE_CLASS_NODATA = 255
 """uint8 code for cells without terrain data."""
 
@@ -116,15 +120,29 @@ class UplinkParams:
     alpha: float = 0.4  # attenuation, TR 36.942 Table A.2 (UL; DL is 0.6)
     sinr_min_db: float = -10.0  # SINR_MIN, TR 36.942 Table A.2
     max_spectral_efficiency_bps_hz: float = 2.0  # Thr_MAX (UL, 16QAM 3/4), TR 36.942 Table A.2
-    sinr_max_db: float = 14.91  # where alpha log2(1 + SINR) reaches Thr_MAX: 10 log10(2^5 - 1)
     shadow_sigma_db: float = 8.0  # lognormal shadowing sigma, TR 38.901 Table 7.4.1-1 RMa NLOS
     location_reliability: float = 0.9  # probability the sustained rate is reached at a location
 
     def __post_init__(self) -> None:
+        if self.alpha <= 0.0:
+            raise ValueError("alpha must be positive")
+        if self.max_spectral_efficiency_bps_hz <= 0.0:
+            raise ValueError("max_spectral_efficiency_bps_hz must be positive")
         if not 0.0 < self.location_reliability < 1.0:
             raise ValueError("location_reliability must be in (0, 1)")
         if not 0.0 < self.prb_share <= 1.0:
             raise ValueError("prb_share must be in (0, 1]")
+
+    @property
+    def sinr_max_db(self) -> float:
+        """SINR_MAX, where alpha log2(1 + SINR) reaches Thr_MAX (TR 36.942 Annex A.1).
+
+        Examples
+        --------
+        >>> round(UplinkParams().sinr_max_db, 2)  # 10 log10(2^(2.0 / 0.4) - 1)
+        14.91
+        """
+        return 10.0 * math.log10(2.0 ** (self.max_spectral_efficiency_bps_hz / self.alpha) - 1.0)
 
 
 @dataclass(frozen=True)
@@ -286,7 +304,8 @@ def uplink_rate_mbps(
         - np.asarray(noise_dbm)
         - margin
     )
-    rate = spectral_efficiency_bps_hz(sinr, uplink) * bandwidth_hz * time_fraction / 1e6
+    se = spectral_efficiency_bps_hz(sinr, uplink)
+    rate = se * np.asarray(bandwidth_hz) * np.asarray(time_fraction) / 1e6
     return np.asarray(rate, dtype=np.float64)
 
 

@@ -92,8 +92,8 @@ def rma_path_loss_db(
     def pl1(d: float) -> float:
         return (
             20.0 * math.log10(40.0 * math.pi * d * fc_ghz / 3.0)
-            + min(0.03 * h**1.72, 10.0) * math.log10(d)
-            - min(0.044 * h**1.72, 14.77)
+            + min(0.03 * math.pow(h, 1.72), 10.0) * math.log10(d)
+            - min(0.044 * math.pow(h, 1.72), 14.77)
             + 0.002 * math.log10(h) * d
         )
 

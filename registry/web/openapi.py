@@ -8,6 +8,7 @@ from registry import schemas
 from registry.io import FORMATS
 from registry.models import BY_LAYER
 from registry.pipeline import RASTERS
+from registry.radio.linkbudget import LIVE_CLASSES
 from registry.store import COUNT_LIMIT
 
 ERROR = {
@@ -392,7 +393,7 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
                 {
                     "name": "quality",
                     "in": "query",
-                    "schema": {"enum": ["basic_live", "sd_live", "hd_live", "fullhd_live"]},
+                    "schema": {"enum": list(LIVE_CLASSES)},
                 },
                 {"name": "travel_km", "in": "query", "schema": {"type": "number"}},
                 {"name": "candidates", "in": "query", "schema": {"enum": ["communes", "villages"]}},

@@ -30,6 +30,7 @@ from registry import io, jobs, pipeline, schemas, store, tasks
 from registry.db import transaction
 from registry.errors import ConflictError, NotFoundError, RegistryError, ValidationError
 from registry.models import BY_LAYER, Commune, Record, Sector
+from registry.radio.linkbudget import LIVE_CLASSES
 from registry.web import forms, i18n, mapviews, safe_next, sessions, summaries
 from registry.web.auth import PUBLIC, actor, requires, with_nonce
 
@@ -87,7 +88,7 @@ CHOICE_FILTERS = {
 #: Map layers, in drawing order.
 MAP_LAYERS = ("communes", "fibre_links", "sites", "villages", "sellers")
 PAGE_SIZE = 50
-QUALITIES = ("basic_live", "sd_live", "hd_live", "fullhd_live")
+QUALITIES = LIVE_CLASSES
 
 
 def layer_titles() -> dict[str, str]:

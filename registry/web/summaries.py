@@ -14,12 +14,11 @@ import numpy as np
 import rasterio
 
 from registry import pipeline
-from registry.radio.linkbudget import SERVICE_CLASSES
+from registry.radio.linkbudget import SERVICE_CLASSES, SERVICE_CLASSES_BEST_FIRST
+from registry.terrain import EARTH_RADIUS_M
 
-#: Earth radius for distances between lon/lat points (m).
-EARTH_RADIUS_M = 6_371_008.8
 #: Service classes from best to worst, for tables and charts.
-CLASS_ORDER = tuple(reversed(SERVICE_CLASSES))
+CLASS_ORDER = SERVICE_CLASSES_BEST_FIRST
 
 
 def distance_m(lon0: float, lat0: float, lon1: float, lat1: float) -> float:
