@@ -53,7 +53,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import rasterio
@@ -80,6 +80,9 @@ from registry.radio.linkbudget import (
     uplink_rate_mbps,
 )
 from registry.terrain import EARTH_RADIUS_M, K_FACTOR, Dem, DemSource
+
+if TYPE_CHECKING:
+    from registry.radio.gpu import Backend
 
 logger = logging.getLogger(__name__)
 
@@ -307,6 +310,25 @@ def _inv_2kr(k_factor: float, earth_radius_m: float) -> float:
     return 1.0 / (2.0 * k_factor * earth_radius_m)
 
 
+def _site_window(
+    dem: DemSource,
+    x_m: float,
+    y_m: float,
+    antenna_height_m: float,
+    ground_elevation_m: float | None,
+    radius_m: float,
+    step: int,
+) -> tuple[_Window, np.ndarray, float]:
+    """A site's window, its terrain (NaN outside the DEM) and the antenna's elevation."""
+    r, c = _site_cell(dem, x_m, y_m)
+    w = _window(dem, r, c, radius_m, step)
+    win = dem.read(r - w.n, c - w.n, 2 * w.n + 1, 2 * w.n + 1)
+    ground = float(win[w.n, w.n]) if ground_elevation_m is None else ground_elevation_m
+    if not math.isfinite(ground):
+        raise ValueError(f"no ground elevation at ({x_m}, {y_m})")
+    return w, win, ground + antenna_height_m
+
+
 def line_of_sight(
     dem: Dem,
     x_m: float,
@@ -317,6 +339,7 @@ def line_of_sight(
     max_distance_m: float,
     k_factor: float = K_FACTOR,
     earth_radius_m: float = EARTH_RADIUS_M,
+    backend: Backend = "cpu",
 ) -> tuple[np.ndarray, Affine]:
     """Line-of-sight mask from an observer, by neighbour propagation (GDAL's scheme).
 
@@ -338,6 +361,8 @@ def line_of_sight(
         Radius of the analysis.
     k_factor, earth_radius_m : float
         Effective earth-radius factor and earth radius.
+    backend : {"cpu", "gpu", "auto", "dask"}
+        As in `site_path_loss` (the same masks on either).
 
     Returns
     -------
@@ -347,6 +372,19 @@ def line_of_sight(
     transform : affine.Affine
         Transform of `mask`.
     """
+    if backend != "cpu":
+        from registry.radio import gpu
+
+        if gpu.kernel_backend(backend) == "gpu":
+            observer = gpu.Observer(x_m, y_m, observer_height_m)
+            return gpu.line_of_sight_masks(
+                dem,
+                [observer],
+                target_height_m=target_height_m,
+                max_distance_m=max_distance_m,
+                k_factor=k_factor,
+                earth_radius_m=earth_radius_m,
+            )[0]
     r, c = _site_cell(dem, x_m, y_m)
     if not math.isfinite(dem.elevation_m[r, c]):
         raise ValueError(f"no ground elevation at ({x_m}, {y_m})")
@@ -411,6 +449,7 @@ def site_path_loss(
     freqs_mhz: Sequence[float],
     ground_elevation_m: float | None = None,
     params: CoverageParams | None = None,
+    backend: Backend = "cpu",
 ) -> SiteLoss:
     """Basic transmission loss from one antenna to every analysis cell within the radius.
 
@@ -428,6 +467,9 @@ def site_path_loss(
         Ground elevation at the antenna; default the DEM cell's.
     params : CoverageParams, optional
         Model, radius, analysis step and constants.
+    backend : {"cpu", "gpu", "auto", "dask"}
+        Kernels: the CPU's, or the CUDA ones (`registry.radio.gpu`, the same losses within
+        0.1 dB); "auto" takes the GPU when a CUDA device is present; "dask" is "cpu" here.
 
     Returns
     -------
@@ -436,14 +478,16 @@ def site_path_loss(
         from the sweep ("rma"), or COST-231 Hata ("hata"); clutter is not included.
     """
     p = params or CoverageParams()
+    if backend != "cpu":
+        from registry.radio import gpu
+
+        if gpu.kernel_backend(backend) == "gpu":
+            antenna = gpu.Antenna(x_m, y_m, antenna_height_m, tuple(freqs_mhz), ground_elevation_m)
+            return gpu.site_path_losses(dem, [antenna], p)[0]
     step = p.analysis_step
-    r, c = _site_cell(dem, x_m, y_m)
-    w = _window(dem, r, c, p.max_radius_m, step)
-    win = dem.read(r - w.n, c - w.n, 2 * w.n + 1, 2 * w.n + 1)
-    ground = float(win[w.n, w.n]) if ground_elevation_m is None else ground_elevation_m
-    if not math.isfinite(ground):
-        raise ValueError(f"no ground elevation at ({x_m}, {y_m})")
-    z_tx = ground + antenna_height_m
+    w, win, z_tx = _site_window(
+        dem, x_m, y_m, antenna_height_m, ground_elevation_m, p.max_radius_m, step
+    )
     freqs = np.asarray(freqs_mhz, dtype=np.float64)
     dx, dy = dem.cell_size
     inv_2kr = _inv_2kr(p.k_factor, p.earth_radius_m)
