@@ -67,7 +67,7 @@ _hata = cuda.jit(device=True)(cost231_hata_db)
 
 
 @cuda.jit
-def fill(flat, value):  # type: ignore[no-untyped-def]
+def fill(flat, value):
     """Set every element of a 1D array to `value`."""
     i = cuda.grid(1)
     if i < flat.shape[0]:
@@ -78,7 +78,7 @@ def fill(flat, value):  # type: ignore[no-untyped-def]
 
 
 @cuda.jit(device=True)
-def _cell_losses(out, b, i, j, d3sq, x_main, g_left, x_right, isl, fspl_1m, nf):  # type: ignore[no-untyped-def]
+def _cell_losses(out, b, i, j, d3sq, x_main, g_left, x_right, isl, fspl_1m, nf):
     """Free space + Deygout of one cell for each frequency of site b (as `deygout_sweep`)."""
     db = 10.0 * math.log10(max(d3sq, 1.0))
     for f in range(nf):
@@ -103,7 +103,7 @@ def deygout_kernel(capacity: int) -> Any:
     """
 
     @cuda.jit
-    def kernel(  # type: ignore[no-untyped-def]
+    def kernel(
         wins, step, phases, d_row, d_col, z_tx, rx_h, inv_2kr, r_max, isl, fspl_1m, freqs, nfs, out
     ):
         n = (wins.shape[1] - 1) // 2
@@ -205,19 +205,19 @@ def deygout_kernel(capacity: int) -> Any:
 
 
 @cuda.jit(device=True)
-def _base(x, d_col, inv_2kr, z_tx):  # type: ignore[no-untyped-def]
+def _base(x, d_col, inv_2kr, z_tx):
     """`los_grid`'s base of column offset x: minus the observer and the curvature drop."""
     return np.float32(-((x * d_col) ** 2) * inv_2kr - z_tx)
 
 
 @cuda.jit(device=True)
-def _drop(t, d_row, inv_2kr):  # type: ignore[no-untyped-def]
+def _drop(t, d_row, inv_2kr):
     """`los_grid`'s curvature drop of row offset t."""
     return np.float32(-((t * d_row) ** 2) * inv_2kr)
 
 
 @cuda.jit
-def los_origin(wins, z_tx, x_hi, d_row, d_col, rx_h, inv_2kr, mask, state):  # type: ignore[no-untyped-def]
+def los_origin(wins, z_tx, x_hi, d_row, d_col, rx_h, inv_2kr, mask, state):
     """The observer cell and its two row neighbours; one thread per site.
 
     x_hi int64 [n + 1]: `_offset_max` of each row offset (the cells within the radius);
@@ -249,7 +249,7 @@ def los_origin(wins, z_tx, x_hi, d_row, d_col, rx_h, inv_2kr, mask, state):  # t
 
 
 @cuda.jit
-def los_axial(wins, z_tx, x_hi, d_row, d_col, rx_h, inv_2kr, mask, state):  # type: ignore[no-untyped-def]
+def los_axial(wins, z_tx, x_hi, d_row, d_col, rx_h, inv_2kr, mask, state):
     """Down and up cones (|column offset| <= row offset): block 2b + i, row by row."""
     b = cuda.blockIdx.x // 2
     sign = 1 - 2 * (cuda.blockIdx.x % 2)
@@ -284,7 +284,7 @@ def los_axial(wins, z_tx, x_hi, d_row, d_col, rx_h, inv_2kr, mask, state):  # ty
 
 
 @cuda.jit
-def los_lateral(wins, z_tx, x_hi, d_row, d_col, rx_h, inv_2kr, mask, state):  # type: ignore[no-untyped-def]
+def los_lateral(wins, z_tx, x_hi, d_row, d_col, rx_h, inv_2kr, mask, state):
     """Right and left cones (|row offset| < column offset): block 2b + i, column by column."""
     b = cuda.blockIdx.x // 2
     sign = 1 - 2 * (cuda.blockIdx.x % 2)
@@ -318,7 +318,7 @@ def los_lateral(wins, z_tx, x_hi, d_row, d_col, rx_h, inv_2kr, mask, state):  # 
 
 
 @cuda.jit
-def empirical_kernel(  # type: ignore[no-untyped-def]
+def empirical_kernel(
     wins,
     step,
     phases,

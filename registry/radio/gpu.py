@@ -39,6 +39,7 @@ from registry.radio.coverage import (
     _inv_2kr,
     _loss_key,
     _site_window,
+    _Window,
     _window,
 )
 from registry.radio.pathloss import SPEED_OF_LIGHT_M_S, free_space_loss_db
@@ -48,8 +49,9 @@ Backend = Literal["auto", "cpu", "gpu", "dask"]
 BACKENDS: tuple[Backend, ...] = ("auto", "cpu", "gpu", "dask")
 
 # Device memory one launch may use for its windows, horizon states, masks and losses; the
-# sites of a call are cut into batches that fit (about 1,000 sites at 20 km radius, 30 m).
-BATCH_BYTES = 16 << 30
+# sites of a call are cut into batches that fit (about 250 sites at 20 km radius and 30 m,
+# some 450,000 sweep threads: more than a GPU holds at once).
+BATCH_BYTES = 4 << 30
 THREADS_PER_BLOCK = 128  # on a device
 SIMULATOR_THREADS_PER_BLOCK = 16  # the simulator runs each thread of a block as a Python thread
 
@@ -146,6 +148,32 @@ def _batches(count: int, bytes_per_site: int) -> list[range]:
     return [range(i, min(i + size, count)) for i in range(0, count, size)]
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """Sites of one launch: their windows stacked on the host, lattices, antenna elevations."""
+
+    wins: np.ndarray  # float32 [B, 2n + 1, 2n + 1]
+    lattices: list[_Window]
+    z_tx: np.ndarray  # float64 [B]
+
+
+def _read_batch(
+    dem: DemSource,
+    sites: Sequence[tuple[float, float, float, float | None]],
+    radius_m: float,
+    step: int,
+) -> _Batch:
+    """The windows of sites (x, y, antenna height, ground elevation or None), read in place."""
+    size = 2 * _window(dem, 0, 0, radius_m, step).n + 1  # the same for every site
+    wins = np.empty((len(sites), size, size), dtype=np.float32)
+    z_tx = np.empty(len(sites))
+    lattices = []
+    for b, (x_m, y_m, height_m, ground_m) in enumerate(sites):
+        w, wins[b], z_tx[b] = _site_window(dem, x_m, y_m, height_m, ground_m, radius_m, step)
+        lattices.append(w)
+    return _Batch(wins, lattices, z_tx)
+
+
 def _offset_max_table(n: int, d_row: float, d_col: float, r_max: float) -> np.ndarray:
     """`los_grid`'s column reach of each row offset 0..n of a window (-1: none)."""
     r_max2 = r_max * r_max
@@ -174,7 +202,7 @@ def _los_on_device(
     state = cuda.device_array(wins.shape, dtype=np.float32)
     args = (
         wins,
-        cuda.to_device(np.ascontiguousarray(z_tx, dtype=np.float64)),
+        cuda.to_device(z_tx),
         cuda.to_device(_offset_max_table((size - 1) // 2, d_row, d_col, r_max)),
         np.float64(d_row),
         np.float64(d_col),
@@ -187,6 +215,11 @@ def _los_on_device(
     kernels.los_axial[2 * count, tpb](*args)
     kernels.los_lateral[2 * count, tpb](*args)
     return mask
+
+
+def _capacity(n: int) -> int:
+    """Thread-local hull capacity for half-width n: a power of two >= n + 1 (few compiles)."""
+    return 1 << max(5, math.ceil(math.log2(n + 1)))
 
 
 def site_path_losses(
@@ -213,68 +246,50 @@ def site_path_losses(
     p = params or CoverageParams()
     if not antennas:
         return []
-    step = p.analysis_step
-    dx, dy = dem.cell_size
-    inv_2kr = _inv_2kr(p.k_factor, p.earth_radius_m)
-    rx_h = p.radio.ue_height_m
+    n = _window(dem, 0, 0, p.max_radius_m, p.analysis_step).n
+    lattice = 2 * n // p.analysis_step + 1
     n_f = max(len(a.freqs_mhz) for a in antennas)
-    n = _window(dem, 0, 0, p.max_radius_m, step).n  # the same for every site
-    size = 2 * n + 1
-    lattice = 2 * n // step + 1
-    per_site = size * size * (4 + 4 + 1) + n_f * lattice * lattice * 4
+    per_site = (2 * n + 1) ** 2 * (4 + 4 + 1) + n_f * lattice * lattice * 4
     losses: list[SiteLoss] = []
     for batch in _batches(len(antennas), per_site):
-        losses += _loss_batch(
-            cuda, dem, [antennas[i] for i in batch], p, n_f, dx, dy, inv_2kr, rx_h
-        )
+        losses += _loss_batch(cuda, dem, [antennas[i] for i in batch], p)
     return losses
 
 
 def _loss_batch(
-    cuda: ModuleType,
-    dem: DemSource,
-    antennas: list[Antenna],
-    p: CoverageParams,
-    n_f: int,
-    dx: float,
-    dy: float,
-    inv_2kr: float,
-    rx_h: float,
+    cuda: ModuleType, dem: DemSource, antennas: list[Antenna], p: CoverageParams
 ) -> list[SiteLoss]:
+    """`site_path_losses` of one batch: one launch of the model's kernels."""
     from registry.radio import _cuda_kernels as kernels
 
     step = p.analysis_step
-    sites = [
-        _site_window(dem, a.x_m, a.y_m, a.height_m, a.ground_elevation_m, p.max_radius_m, step)
-        for a in antennas
-    ]
-    windows = [s[0] for s in sites]
-    n = windows[0].n
-    count = len(antennas)
-    wins = cuda.to_device(np.stack([s[1] for s in sites]))
-    phases = cuda.to_device(np.array([(w.phase_r, w.phase_c) for w in windows], dtype=np.int64))
-    z_tx = np.array([s[2] for s in sites], dtype=np.float64)
-    freqs = np.array(
-        [list(a.freqs_mhz) + [a.freqs_mhz[0]] * (n_f - len(a.freqs_mhz)) for a in antennas],
-        dtype=np.float64,
-    )
-    nfs = cuda.to_device(np.array([len(a.freqs_mhz) for a in antennas], dtype=np.int64))
+    sites = [(a.x_m, a.y_m, a.height_m, a.ground_elevation_m) for a in antennas]
+    batch = _read_batch(dem, sites, p.max_radius_m, step)
+    count, n = len(antennas), batch.lattices[0].n
+    dx, dy = dem.cell_size
+    inv_2kr = _inv_2kr(p.k_factor, p.earth_radius_m)
+    rx_h = p.radio.ue_height_m
+    f_mhz = [[float(f) for f in a.freqs_mhz] for a in antennas]
+    n_f = max(len(f) for f in f_mhz)
+    freqs = np.array([f + f[:1] * (n_f - len(f)) for f in f_mhz])  # padded rows: never read
+    nfs = cuda.to_device(np.array([len(f) for f in f_mhz]))
+    wins = cuda.to_device(batch.wins)
+    phases = cuda.to_device(np.array([(w.phase_r, w.phase_c) for w in batch.lattices]))
     lattice = 2 * n // step + 1
     out = cuda.device_array((count, n_f, lattice, lattice), dtype=np.float32)
     tpb = _threads_per_block()
     flat = out.reshape(out.size)
     kernels.fill[_blocks(flat.size, tpb), tpb](flat, np.float32(math.nan))
     if p.model == "deygout":
-        isl = 1.0 / np.sqrt(SPEED_OF_LIGHT_M_S / (freqs * 1e6))
+        isl = 1.0 / np.sqrt(SPEED_OF_LIGHT_M_S / (freqs * 1e6))  # 1 / sqrt(lambda)
         fspl_1m = np.vectorize(lambda f: free_space_loss_db(1.0, f))(freqs)
-        threads = count * 4 * lattice
-        kernels.deygout_kernel(_capacity(n))[_blocks(threads, tpb), tpb](
+        kernels.deygout_kernel(_capacity(n))[_blocks(count * 4 * lattice, tpb), tpb](
             wins,
             step,
             phases,
             np.float64(dy),
             np.float64(dx),
-            cuda.to_device(z_tx),
+            cuda.to_device(batch.z_tx),
             np.float64(rx_h),
             np.float64(inv_2kr),
             np.float64(p.max_radius_m),
@@ -290,7 +305,7 @@ def _loss_batch(
             _los_on_device(
                 cuda,
                 wins,
-                z_tx,
+                batch.z_tx,
                 d_row=dy,
                 d_col=dx,
                 target_height_m=rx_h,
@@ -298,9 +313,9 @@ def _loss_batch(
                 r_max=p.max_radius_m,
             )
             if use_rma
-            else cuda.device_array((1, 1, 1), dtype=np.bool_)
+            else cuda.device_array((1, 1, 1), dtype=np.bool_)  # not read by Hata
         )
-        kernels.empirical_kernel[_blocks(out.size // n_f, tpb), tpb](
+        kernels.empirical_kernel[_blocks(count * lattice * lattice, tpb), tpb](
             wins,
             step,
             phases,
@@ -320,17 +335,11 @@ def _loss_batch(
         )
     host = out.copy_to_host()
     losses = []
-    for b, (a, (w, _, z)) in enumerate(zip(antennas, sites, strict=True)):
-        f_mhz = [float(f) for f in a.freqs_mhz]
-        key = _loss_key(dem, a.x_m, a.y_m, a.ground_elevation_m, a.height_m, f_mhz, p)
-        loss = np.ascontiguousarray(host[b, : len(f_mhz), : w.shape[0], : w.shape[1]])
-        losses.append(SiteLoss(key, tuple(f_mhz), w.row0, w.col0, loss, z))
+    for b, (a, f, w) in enumerate(zip(antennas, f_mhz, batch.lattices, strict=True)):
+        key = _loss_key(dem, a.x_m, a.y_m, a.ground_elevation_m, a.height_m, f, p)
+        loss = np.ascontiguousarray(host[b, : len(f), : w.shape[0], : w.shape[1]])
+        losses.append(SiteLoss(key, tuple(f), w.row0, w.col0, loss, float(batch.z_tx[b])))
     return losses
-
-
-def _capacity(n: int) -> int:
-    """Thread-local hull capacity for half-width n: a power of two >= n + 1 (few compiles)."""
-    return 1 << max(5, math.ceil(math.log2(n + 1)))
 
 
 def line_of_sight_masks(
@@ -351,28 +360,23 @@ def line_of_sight_masks(
         around the observer clipped to the DEM, and its transform.
     """
     cuda = _cuda()
-    if not observers:
-        return []
-    dx, dy = dem.cell_size
-    inv_2kr = _inv_2kr(k_factor, earth_radius_m)
     size = 2 * _window(dem, 0, 0, max_distance_m, 1).n + 1
+    dx, dy = dem.cell_size
     masks: list[tuple[np.ndarray, Affine]] = []
-    for batch in _batches(len(observers), size * size * (4 + 4 + 1)):
-        sites = [
-            _site_window(dem, o.x_m, o.y_m, o.height_m, None, max_distance_m, 1)
-            for o in (observers[i] for i in batch)
-        ]
+    for part in _batches(len(observers), size * size * (4 + 4 + 1)):
+        sites = [(o.x_m, o.y_m, o.height_m, None) for o in (observers[i] for i in part)]
+        batch = _read_batch(dem, sites, max_distance_m, 1)
         mask = _los_on_device(
             cuda,
-            cuda.to_device(np.stack([s[1] for s in sites])),
-            np.array([s[2] for s in sites]),
+            cuda.to_device(batch.wins),
+            batch.z_tx,
             d_row=dy,
             d_col=dx,
             target_height_m=target_height_m,
-            inv_2kr=inv_2kr,
+            inv_2kr=_inv_2kr(k_factor, earth_radius_m),
             r_max=max_distance_m,
         ).copy_to_host()
-        for b, (w, _, _) in enumerate(sites):
+        for b, w in enumerate(batch.lattices):
             r_lo, c_lo = max(w.row0, 0), max(w.col0, 0)
             r_hi = min(w.row0 + size, dem.shape[0])
             c_hi = min(w.col0 + size, dem.shape[1])
