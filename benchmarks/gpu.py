@@ -77,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"no CUDA device ({why}): nothing to measure")
         return 0
 
+    from numba import cuda
+
     from benchmarks.coverage import (
         OBSERVER_HEIGHT_M,
         RADIUS_M,
@@ -88,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from registry.radio.coverage import CoverageParams, SiteLoss, line_of_sight, site_path_loss
     from registry.terrain import synthetic_dem
 
+    device = cuda.get_current_device().name
+    device = device.decode() if isinstance(device, bytes) else device
+    print(f"device: {device}, CPUs {os.cpu_count()}, radius {RADIUS_M / 1000:.0f} km")
     dem = synthetic_dem((4000, 4000), cell_size_m=30.0, seed=1, relief_m=2500.0)
     x, y = dem.transform @ (2000.25, 2000.25)
     gdal_run = gdal_viewshed(dem, x, y)
@@ -180,11 +185,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             "loss stage only (mosaic not included)",
         )
     )
-    from numba import cuda
-
-    device = cuda.get_current_device().name
-    device = device.decode() if isinstance(device, bytes) else device
-    print(f"device: {device}, CPUs {os.cpu_count()}, radius {RADIUS_M / 1000:.0f} km")
     print_table(rows)
     return 0
 

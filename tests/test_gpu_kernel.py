@@ -36,8 +36,8 @@ TOLERANCE_DB = 0.1
 # (row, col) of the site cell, antenna height, frequencies
 SITES = [
     ((24, 28), 30.0, (1800.0, 700.0)),
-    ((3, 51), 10.0, (3500.0,)),
-    ((18, 38), 45.0, (2600.0,)),
+    ((4, 51), 10.0, (3500.0,)),
+    ((17, 38), 45.0, (2600.0,)),
 ]
 # (dem, model, analysis step, radius, sites): every run of `gpu.site_path_losses`
 LOSS_RUNS: list[tuple[str, Model, int, float, int]] = [
