@@ -26,7 +26,9 @@ steps. The horizon states live in a float32 [B, 2n + 1, 2n + 1] array in device 
 `los_origin` does the observer and its two row neighbours (which the up and down cones'
 first rows read), `los_axial` the up and down cones, `los_lateral` the left and right
 cones (which read the diagonals), launched in that order on one stream. The arithmetic
-and its float32 / float64 types are `los_grid`'s, so the masks are the same.
+and its float32 / float64 types are `los_grid`'s, so the masks are the same (short of an
+exact tie between a cell and its horizon that a fused multiply-add, on either side,
+rounds the other way).
 
 Empirical models (`empirical_kernel`): one thread per lattice cell per site, as
 `empirical_sweep`.

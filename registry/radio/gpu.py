@@ -9,7 +9,7 @@ Same inputs, same outputs: losses agree with the CPU kernels' within 0.1 dB on e
 line-of-sight masks are identical.
 
 Which kernels run is the ``backend`` of those functions (`kernel_backend`): "cpu", "gpu",
-"dask" (the CPU kernels; the choice matters to the executor of a whole coverage run), or
+"dask" (the CPU kernels: Dask spreads sites over workers, each runs the CPU kernels), or
 "auto": the GPU only when a real CUDA device is present. numba-cuda's simulator
 (``NUMBA_ENABLE_CUDASIM=1``, which the tests use) runs the kernels in Python: "gpu" accepts
 it, "auto" never takes it (it reports itself available).
