@@ -3,9 +3,9 @@
 A backend pairs the per-site loss function (`SiteLossFn`, the signature of
 `registry.radio.coverage.losses.site_path_loss`) with the executor that runs the site
 and tile tasks (`registry.radio.executors`). "cpu" is the numba sweep on a thread pool
-of this process; "dask" is the same sweep on a local Dask cluster. Another backend (a
-GPU loss kernel, say) is one more `BACKENDS` entry, added by the module that defines it,
-e.g. ``BACKENDS["gpu"] = Backend(gpu_site_path_loss, thread_pool)``. Its loss function
+of this process; "dask" is the same sweep on a local Dask cluster; "gpu" the CUDA kernels
+(`registry.radio.gpu`, numba-cuda) from a thread pool; "auto" is "gpu" where a CUDA device
+is present, else "cpu". Another backend is one more `BACKENDS` entry. Its loss function
 returns a `SiteLoss` on the same origin and window as `site_path_loss`'s, keyed by
 `loss_key` (the run looks each site group up by that key), with values within the
 tolerance it documents (if not bit-identical to the CPU's, runs should not share a cache
@@ -20,10 +20,13 @@ import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from registry.errors import ValidationError
 from registry.radio.coverage.losses import SiteLossFn, site_path_loss
+from registry.radio.coverage.types import SiteLoss
 from registry.radio.executors import DaskExecutor, Executor, ThreadExecutor
+from registry.terrain import DemSource
 
 ExecutorFactory = Callable[[int | None], AbstractContextManager[Executor]]
 """Opens a backend's own executor for a run, given the `workers` count (None: default)."""
@@ -50,9 +53,15 @@ def local_dask_cluster(workers: int | None) -> Iterator[Executor]:
         yield executor
 
 
+def gpu_site_path_loss(dem: DemSource, x_m: float, y_m: float, **kw: Any) -> SiteLoss:
+    """`site_path_loss` on the CUDA kernels (the same losses within 0.1 dB, see the tests)."""
+    return site_path_loss(dem, x_m, y_m, backend="gpu", **kw)
+
+
 BACKENDS: dict[str, Backend] = {
     "cpu": Backend(site_path_loss, thread_pool),
     "dask": Backend(site_path_loss, local_dask_cluster),
+    "gpu": Backend(gpu_site_path_loss, thread_pool),
 }
 """Backends by the name `compute_coverage(backend=...)` takes."""
 
@@ -63,6 +72,10 @@ def open_backend(
 ) -> Iterator[tuple[SiteLossFn, Executor]]:
     """The loss function and executor of a run: the named backend's, or its loss function on
     a given `executor` (one already open, e.g. a Dask client shared by several runs)."""
+    if name == "auto":
+        from registry.radio import gpu
+
+        name = "gpu" if gpu.device_present() else "cpu"
     backend = BACKENDS.get(name)
     if backend is None:
         known = ", ".join(sorted(BACKENDS))

@@ -12,7 +12,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 from affine import Affine
@@ -38,6 +38,10 @@ class SiteLossFn(Protocol):
         ground_elevation_m: float | None = None,
         params: CoverageParams | None = None,
     ) -> SiteLoss: ...
+
+
+KernelBackend = Literal["auto", "cpu", "gpu", "dask"]
+"""Whose kernels compute one site: the CPU's or the CUDA ones (see `site_path_loss`)."""
 
 
 def analysis_shape(dem: DemSource, step: int) -> tuple[int, int]:
@@ -86,6 +90,25 @@ def window(dem: DemSource, r: int, c: int, radius_m: float, step: int) -> Window
     )
 
 
+def site_window(
+    dem: DemSource,
+    x_m: float,
+    y_m: float,
+    antenna_height_m: float,
+    ground_elevation_m: float | None,
+    radius_m: float,
+    step: int,
+) -> tuple[Window, np.ndarray, float]:
+    """A site's window, its terrain (NaN outside the DEM) and the antenna's elevation."""
+    r, c = site_cell(dem, x_m, y_m)
+    w = window(dem, r, c, radius_m, step)
+    win = dem.read(r - w.n, c - w.n, 2 * w.n + 1, 2 * w.n + 1)
+    ground = float(win[w.n, w.n]) if ground_elevation_m is None else ground_elevation_m
+    if not math.isfinite(ground):
+        raise ValueError(f"no ground elevation at ({x_m}, {y_m})")
+    return w, win, ground + antenna_height_m
+
+
 def bulge_factor(k_factor: float, earth_radius_m: float) -> float:
     """1 / (2 k R): the earth bulge d1 d2 / (2 k R) at distances d1, d2 from a path's ends."""
     return 1.0 / (2.0 * k_factor * earth_radius_m)
@@ -101,6 +124,7 @@ def line_of_sight(
     max_distance_m: float,
     k_factor: float = K_FACTOR,
     earth_radius_m: float = EARTH_RADIUS_M,
+    backend: KernelBackend = "cpu",
 ) -> tuple[np.ndarray, Affine]:
     """Line-of-sight mask from an observer, by neighbour propagation (GDAL's scheme).
 
@@ -122,6 +146,8 @@ def line_of_sight(
         Radius of the analysis.
     k_factor, earth_radius_m : float
         Effective earth-radius factor and earth radius.
+    backend : {"cpu", "gpu", "auto", "dask"}
+        As in `site_path_loss` (the same masks on either).
 
     Returns
     -------
@@ -131,6 +157,19 @@ def line_of_sight(
     transform : affine.Affine
         Transform of `mask`.
     """
+    if backend != "cpu":
+        from registry.radio import gpu
+
+        if gpu.kernel_backend(backend) == "gpu":
+            observer = gpu.Observer(x_m, y_m, observer_height_m)
+            return gpu.line_of_sight_masks(
+                dem,
+                [observer],
+                target_height_m=target_height_m,
+                max_distance_m=max_distance_m,
+                k_factor=k_factor,
+                earth_radius_m=earth_radius_m,
+            )[0]
     r, c = site_cell(dem, x_m, y_m)
     if not math.isfinite(dem.elevation_m[r, c]):
         raise ValueError(f"no ground elevation at ({x_m}, {y_m})")
@@ -196,6 +235,7 @@ def site_path_loss(
     freqs_mhz: Sequence[float],
     ground_elevation_m: float | None = None,
     params: CoverageParams | None = None,
+    backend: KernelBackend = "cpu",
 ) -> SiteLoss:
     """Basic transmission loss from one antenna to every analysis cell within the radius.
 
@@ -213,6 +253,9 @@ def site_path_loss(
         Ground elevation at the antenna; default the DEM cell's.
     params : CoverageParams, optional
         Model, radius, analysis step and constants.
+    backend : {"cpu", "gpu", "auto", "dask"}
+        Kernels: the CPU's, or the CUDA ones (`registry.radio.gpu`, the same losses within
+        0.1 dB); "auto" takes the GPU when a CUDA device is present; "dask" is "cpu" here.
 
     Returns
     -------
@@ -221,14 +264,16 @@ def site_path_loss(
         from the sweep ("rma"), or COST-231 Hata ("hata"); clutter is not included.
     """
     p = params or CoverageParams()
+    if backend != "cpu":
+        from registry.radio import gpu
+
+        if gpu.kernel_backend(backend) == "gpu":
+            antenna = gpu.Antenna(x_m, y_m, antenna_height_m, tuple(freqs_mhz), ground_elevation_m)
+            return gpu.site_path_losses(dem, [antenna], p)[0]
     step = p.analysis_step
-    r, c = site_cell(dem, x_m, y_m)
-    w = window(dem, r, c, p.max_radius_m, step)
-    win = dem.read(r - w.n, c - w.n, 2 * w.n + 1, 2 * w.n + 1)
-    ground = float(win[w.n, w.n]) if ground_elevation_m is None else ground_elevation_m
-    if not math.isfinite(ground):
-        raise ValueError(f"no ground elevation at ({x_m}, {y_m})")
-    z_tx = ground + antenna_height_m
+    w, win, z_tx = site_window(
+        dem, x_m, y_m, antenna_height_m, ground_elevation_m, p.max_radius_m, step
+    )
     freqs = np.asarray(freqs_mhz, dtype=np.float64)
     dx, dy = dem.cell_size
     inv_2kr = bulge_factor(p.k_factor, p.earth_radius_m)

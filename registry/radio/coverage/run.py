@@ -154,7 +154,7 @@ def compute_coverage(
     sectors: Sequence[SectorSpec],
     params: CoverageParams | None = None,
     *,
-    backend: str = "cpu",
+    backend: str = "auto",
     cache_dir: str | Path | None = None,
     workers: int | None = None,
     executor: Executor | None = None,
@@ -172,11 +172,11 @@ def compute_coverage(
         Model and constants.
     backend : str
         What computes the per-site losses and where the tasks run, a key of
-        `registry.radio.coverage.backends.BACKENDS`: "cpu" (numba sweep, thread pool;
-        the default) or "dask" (the same sweep on a local Dask cluster started for the
-        run). The extension point for other loss kernels (a GPU one): a backend
-        supplies the function called for each site group in place of `site_path_loss`,
-        and its default executor; caching, mosaic and outputs are shared.
+        `registry.radio.coverage.backends.BACKENDS`: "cpu" (numba sweep, thread pool),
+        "dask" (the same sweep on a local Dask cluster started for the run), "gpu" (the
+        CUDA kernels) or "auto" (the default: "gpu" where a CUDA device is present, else
+        "cpu"). A backend supplies the function called for each site group in place of
+        `site_path_loss`, and its default executor; caching, mosaic and outputs are shared.
     cache_dir : str or pathlib.Path, optional
         Directory of the per-site loss cache; None disables it.
     workers : int, optional
@@ -258,7 +258,7 @@ def update_coverage(
     previous: CoverageResult,
     sectors: Sequence[SectorSpec],
     *,
-    backend: str = "cpu",
+    backend: str = "auto",
     cache_dir: str | Path | None = None,
     workers: int | None = None,
     executor: Executor | None = None,
@@ -328,7 +328,7 @@ def compute_coverage_to_geotiffs(
     params: CoverageParams | None = None,
     *,
     prefix: str = "coverage",
-    backend: str = "cpu",
+    backend: str = "auto",
     cache_dir: str | Path | None = None,
     lru_size: int = LOSS_LRU_SIZE,
     workers: int | None = None,
