@@ -176,8 +176,8 @@ def sector_specs(
         site = sites[sector.site_code]
         if site.code not in place:
             x, y = transform.transform(site.geom.x, site.geom.y)
-            ground = site_ground_m(dem, x, y, site.ground_elevation_m)
-            place[site.code] = (x, y, ground if math.isfinite(ground) else None)
+            z = site_ground_m(dem, x, y, site.ground_elevation_m)
+            place[site.code] = (x, y, z if math.isfinite(z) else None)  # None: off the DEM
         x, y, ground = place[site.code]
         specs.append(
             SectorSpec(

@@ -77,6 +77,14 @@ class ReadinessInputs:
         lon, lat = self.to_lonlat.transform(x_m, y_m)
         return round(lon, 6), round(lat, 6)
 
+    def centres(self) -> list[tuple[Commune, float, float]]:
+        """The communes that have an administrative centre, with its lon/lat."""
+        return [
+            (c, c.admin_center_lon, c.admin_center_lat)
+            for c in self.communes
+            if c.admin_center_lon is not None and c.admin_center_lat is not None
+        ]
+
     def any_class(self, code: str, lon: float, lat: float) -> str:
         """The best class any phone gets at a point today (radio and backhaul)."""
         return readiness.place_classes(
@@ -226,11 +234,8 @@ def kpi_table(inputs: ReadinessInputs) -> list[dict[str, Any]]:
         for s in inputs.sellers
     ]
     items += [
-        readiness.Counted(
-            "centre", c.code, 1, classes(c.code, c.admin_center_lon, c.admin_center_lat)
-        )
-        for c in inputs.communes
-        if c.admin_center_lon is not None
+        readiness.Counted("centre", c.code, 1, classes(c.code, lon, lat))
+        for c, lon, lat in inputs.centres()
     ]
     return readiness.coverage_kpis(items, {c.code: c.name for c in inputs.communes})
 
@@ -311,11 +316,7 @@ def event_places(
         places = [inputs.place(v.code, v.geom.x, v.geom.y) for v in inputs.villages]
         names = {v.code: v.name for v in inputs.villages}
     elif candidates == "communes":
-        places = [
-            inputs.place(c.code, c.admin_center_lon, c.admin_center_lat)
-            for c in inputs.communes
-            if c.admin_center_lon is not None
-        ]
+        places = [inputs.place(c.code, lon, lat) for c, lon, lat in inputs.centres()]
         names = {c.code: c.name for c in inputs.communes}
     else:
         raise ValidationError(

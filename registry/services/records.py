@@ -193,7 +193,8 @@ def update_record(
     """Update a record through the store; for a site whose tower height changes, each of its
     sectors' antenna heights moves by the same amount (kept within 0 and the new tower
     height) unless ``move_antennas`` is false."""
-    before = store.get_record(session, kind, code).tower_height_m if kind is Site else None
+    stored = store.get_record(session, kind, code)
+    before = stored.tower_height_m if isinstance(stored, Site) else None
     updated = store.update_record(
         session,
         kind,

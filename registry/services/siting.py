@@ -79,11 +79,7 @@ def siting_problem(config: Config, session: Session) -> SitingProblem:
             for s in inputs.sites
             if inputs.backhaul[s.code].kind == "fibre" and inputs.backhaul[s.code].reachable
         ],
-        centres=[
-            (c.code, *to_dem.transform(c.admin_center_lon, c.admin_center_lat))
-            for c in inputs.communes
-            if c.admin_center_lon is not None
-        ],
+        centres=[(c.code, *to_dem.transform(lon, lat)) for c, lon, lat in inputs.centres()],
     )
 
 

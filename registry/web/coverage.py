@@ -26,8 +26,9 @@ def _runner() -> Any:
     return current_app.extensions["registry"]["jobs"]
 
 
-def _start(kind: str, work: Callable[[Any, Any], dict[str, Any]]) -> Any:
-    """Run ``work(config, session)`` as a background job; 202 with the job to follow."""
+def _start(kind: str, work: Callable[[Any, Any, Any], dict[str, Any]]) -> Any:
+    """Run ``work(config, session, progress)`` as a background job; 202 with the job to
+    follow."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
     def body(progress: Any) -> dict[str, Any]:
