@@ -59,9 +59,6 @@ LAYERS = ("best_server", "rsrp_dbm", "sinr_db", "ul_rate_mbps", "service_class")
 RASTERS = (*(f"{t.lower()}_{layer}" for t in TECHNOLOGIES for layer in LAYERS), "service_class")
 #: The pointer file naming the current version's folder, and the folder holding the versions.
 POINTER, VERSIONS = "current", "versions"
-#: Seconds a superseded version is kept for requests that resolved it before the switch
-#: (overridable with the ``COVERAGE_VERSION_GRACE_S`` setting; the previous one is always kept).
-VERSION_GRACE_S = 600.0
 NO_COVERAGE = (
     "no coverage has been computed yet: run `flask coverage compute` or POST /api/v1/coverage"
 )
@@ -251,7 +248,7 @@ def run_coverage(
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    _switch(root, name, grace_s=float(config.get("COVERAGE_VERSION_GRACE_S", VERSION_GRACE_S)))
+    _switch(root, name, grace_s=float(config["COVERAGE_VERSION_GRACE_S"]))
     return summary
 
 

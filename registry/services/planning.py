@@ -18,8 +18,6 @@ from registry.services.coverage import coverage_params
 from registry.siting import GainParams
 
 Config = Mapping[str, Any]
-#: Siting's target class when the setting is absent (a live 720p stream).
-DEFAULT_TARGET_CLASS = "hd_live"
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ def planning(config: Config, *, concurrent_streams: int | None = None) -> Planni
         thresholds=radio.thresholds,
     )
     gain = GainParams(
-        target_class=str(config.get("SITING_TARGET_CLASS") or DEFAULT_TARGET_CLASS),
+        target_class=str(config["SITING_TARGET_CLASS"]),
         rsrp_floor_dbm=readiness.rsrp_floor_dbm,
         backhaul_share_for_streams=readiness.backhaul_share_for_streams,
     )
