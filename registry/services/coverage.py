@@ -345,6 +345,9 @@ def _switch(root: Path, name: str, *, grace_s: float) -> None:
             continue
         if now - folder.stat().st_mtime > grace_s:
             shutil.rmtree(folder, ignore_errors=True)
+    # Files of the layout before versions (rasters written in place) are read by nobody now.
+    for legacy in (*root.glob("coverage_*.tif"), root / "summary.json", root / "calibration.json"):
+        legacy.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- reading a version
