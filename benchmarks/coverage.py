@@ -288,12 +288,13 @@ def print_table(
 @functools.cache
 def registry_inputs() -> tuple[Dem, list[SectorSpec]]:
     """The registry's DEM and every sector of it (settings from REGISTRY_* as for the app)."""
-    from registry import create_app, pipeline
+    from registry import create_app
+    from registry.services import coverage
 
     app = create_app()
     with app.app_context(), app.extensions["registry"]["sessions"]() as session:
-        dem = pipeline.working_dem(app.config)
-        return dem, pipeline.sector_specs(session, dem, pipeline.backhaul_state(session))
+        dem = coverage.working_dem(app.config)
+        return dem, coverage.sector_specs(session, dem, coverage.backhaul_state(session))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -114,11 +114,22 @@ def synthetic_instance(seed: int = 7) -> dict[str, Any]:
 
 def registry_instance() -> dict[str, Any]:
     """The registry's demo: DEM, area, demand, fibre nodes, fibre-fed sites, centres."""
-    from registry import create_app, pipeline
+    from registry import create_app
+    from registry.services.siting import siting_problem
 
     app = create_app()
     with app.app_context(), app.extensions["registry"]["sessions"]() as session:
-        return {"name": "registry demo", **pipeline.siting_inputs(app.config, session)}
+        problem = siting_problem(app.config, session)
+    return {
+        "name": "registry demo",
+        "dem": problem.dem,
+        "area": problem.area,
+        "demand": problem.demand,
+        "fibre_nodes": problem.fibre_nodes,
+        "fibre_fed": problem.fibre_fed,
+        "centres": problem.centres,
+        "params": problem.inputs.planning.coverage,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

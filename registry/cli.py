@@ -1,5 +1,6 @@
 """`flask` commands: db, jobs, import, export, demo, render-map, coverage, readiness, siting,
-scenario, users. Thin: parse, call, report."""
+scenario, users. Thin: parse, call one service, report; a `RegistryError` from any command
+becomes its message (with the details) and exit status 1 (`RegistryCommand`)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from registry import accounts, db, io, jobs, maps, pipeline, scenarios, store
+from registry import accounts, db, io, jobs, maps, store
 from registry.errors import RegistryError
 from registry.models import BY_LAYER, ROLES, User
 from registry.radio.executors import LOCAL_CLUSTER
 from registry.radio.linkbudget import LIVE_CLASSES
+from registry.services import coverage as coverage_service
+from registry.services import readiness, scenarios, siting
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,22 @@ def _fail(exc: RegistryError) -> click.ClickException:
     return click.ClickException("\n".join(lines))
 
 
+class RegistryCommand(click.Command):
+    """A command whose registry errors end it with their message and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RegistryError as exc:
+            raise _fail(exc) from None
+
+
+class RegistryGroup(AppGroup):
+    """A command group (run in the app context) whose commands are `RegistryCommand`s."""
+
+    command_class = RegistryCommand
+
+
 def import_into_registry(
     layers: dict[str, list[dict[str, Any]]], *, actor: str, area: Any
 ) -> store.ImportReport:
@@ -53,7 +72,7 @@ def import_into_registry(
         )
 
 
-db_group = AppGroup("db", help="The database schema (Alembic migrations).")
+db_group = RegistryGroup("db", help="The database schema (Alembic migrations).")
 
 
 @db_group.command("upgrade")
@@ -83,7 +102,7 @@ def db_reset() -> None:
     click.echo(f"Registry schema created anew at revision {db.current_revision(engine)}")
 
 
-jobs_group = AppGroup("jobs", help="Background jobs: run them, list them, cancel them.")
+jobs_group = RegistryGroup("jobs", help="Background jobs: run them, list them, cancel them.")
 
 
 @jobs_group.command("worker")
@@ -116,14 +135,11 @@ def jobs_list(limit: int) -> None:
 @click.argument("job_id")
 def jobs_cancel(job_id: str) -> None:
     """Cancel a queued or running job."""
-    try:
-        jobs.cancel(_sessions(), current_app.config, job_id)
-    except RegistryError as exc:
-        raise _fail(exc) from None
+    jobs.cancel(_sessions(), current_app.config, job_id)
     click.echo(f"Cancelled {job_id}")
 
 
-@click.command("import")
+@click.command("import", cls=RegistryCommand)
 @with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -138,16 +154,13 @@ def import_command(
     path: Path, fmt: str | None, layer: str | None, allow_outside_area: bool
 ) -> None:
     """Import a GeoJSON, CSV, GeoPackage or OpenCelliD file, all or nothing."""
-    try:
-        layers = io.read_layers(path.read_bytes(), fmt=fmt, filename=path.name, layer=layer)
-        area = None if allow_outside_area else current_app.config["AREA_BBOX"]
-        report = import_into_registry(layers, actor="cli", area=area)
-    except RegistryError as exc:
-        raise _fail(exc) from None
+    layers = io.read_layers(path.read_bytes(), fmt=fmt, filename=path.name, layer=layer)
+    area = None if allow_outside_area else current_app.config["AREA_BBOX"]
+    report = import_into_registry(layers, actor="cli", area=area)
     click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
 
 
-@click.command("export")
+@click.command("export", cls=RegistryCommand)
 @with_appcontext
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["gpkg", "geojson", "csv"]), default="gpkg")
@@ -181,13 +194,14 @@ def render_registry_map(out: Path, *, extra: dict[str, Any] | None = None) -> Pa
         }
     frames.update(extra or {})
     out.parent.mkdir(parents=True, exist_ok=True)
-    classes = pipeline.coverage_dir(current_app.config) / "coverage_service_class.tif"
-    m = maps.registry_map(frames, service_class_tif=classes if classes.exists() else None)
+    version = coverage_service.current_or_none(current_app.config)
+    classes = version.path("service_class") if version is not None else None
+    m = maps.registry_map(frames, service_class_tif=classes)
     out.write_text(maps.offline_html(m), encoding="utf-8")
     return out
 
 
-@click.command("render-map")
+@click.command("render-map", cls=RegistryCommand)
 @with_appcontext
 @click.option(
     "--out",
@@ -201,7 +215,7 @@ def render_map(out: Path | None) -> None:
     click.echo(f"Wrote {path}")
 
 
-@click.command("demo")
+@click.command("demo", cls=RegistryCommand)
 @with_appcontext
 @click.option("--resolution-m", default=30.0, show_default=True, help="DEM cell size.")
 @click.option("--seed", default=20251104, show_default=True, help="Seed of the synthetic layers.")
@@ -220,10 +234,7 @@ def demo(resolution_m: float, seed: int) -> None:
         progress=lambda msg: click.echo(f"  {msg}", err=True),
     )
     layers = {name: io.frame_rows(frame) for name, frame in frames.items()}
-    try:
-        report = import_into_registry(layers, actor="demo", area=None)
-    except RegistryError as exc:
-        raise _fail(exc) from None
+    report = import_into_registry(layers, actor="demo", area=None)
     counts = {name: len(rows) for name, rows in layers.items()}
     click.echo(f"Loaded: {json.dumps(counts, ensure_ascii=False)}")
     click.echo(f"Changes: {json.dumps(report.to_dict(), ensure_ascii=False)}")
@@ -239,7 +250,7 @@ def demo(resolution_m: float, seed: int) -> None:
     click.echo(f"Demo ready in {time.perf_counter() - started:.1f} s")
 
 
-coverage = AppGroup("coverage", help="Terrain-aware coverage: compute, query, calibrate.")
+coverage = RegistryGroup("coverage", help="Terrain-aware coverage: compute, query, calibrate.")
 
 
 def compute_coverage_with_progress(scheduler: str | None = None) -> dict[str, Any]:
@@ -252,7 +263,7 @@ def compute_coverage_with_progress(scheduler: str | None = None) -> dict[str, An
             bar.length = total
             bar.update(done - bar.pos)
 
-        return pipeline.run_coverage(
+        return coverage_service.run_coverage(
             current_app.config, session, progress=progress, scheduler=scheduler
         )
 
@@ -270,10 +281,7 @@ def compute_coverage_with_progress(scheduler: str | None = None) -> dict[str, An
 )
 def coverage_compute(scheduler: str | None) -> None:
     """Compute the coverage rasters (only what changed since the last run is recomputed)."""
-    try:
-        summary = compute_coverage_with_progress(scheduler)
-    except RegistryError as exc:
-        raise _fail(exc) from None
+    summary = compute_coverage_with_progress(scheduler)
     click.echo(json.dumps({k: v for k, v in summary.items() if k != "params"}, indent=1))
 
 
@@ -282,23 +290,17 @@ def coverage_compute(scheduler: str | None) -> None:
 @click.argument("lat", type=float)
 def coverage_point(lon: float, lat: float) -> None:
     """Every coverage value at LON LAT."""
-    try:
-        click.echo(json.dumps(pipeline.coverage_at(current_app.config, [(lon, lat)])[0]))
-    except RegistryError as exc:
-        raise _fail(exc) from None
+    click.echo(json.dumps(coverage_service.coverage_at(current_app.config, [(lon, lat)])[0]))
 
 
 @coverage.command("calibrate")
 def coverage_calibrate() -> None:
     """Fit RSRP offsets from the stored measurements; report errors before and after."""
-    try:
-        with _sessions()() as session:
-            click.echo(json.dumps(pipeline.calibrate(current_app.config, session), indent=1))
-    except RegistryError as exc:
-        raise _fail(exc) from None
+    with _sessions()() as session:
+        click.echo(json.dumps(coverage_service.calibrate(current_app.config, session), indent=1))
 
 
-readiness_group = AppGroup("readiness", help="Livestream readiness, events and fibre cuts.")
+readiness_group = RegistryGroup("readiness", help="Livestream readiness, events and fibre cuts.")
 concurrent_option = click.option(
     "--concurrent-streams",
     type=click.IntRange(1, 1000),
@@ -307,11 +309,8 @@ concurrent_option = click.option(
 )
 
 
-def _inputs(session: Any, concurrent_streams: int | None) -> pipeline.ReadinessInputs:
-    params = pipeline.readiness_params(
-        current_app.config, concurrent_streams_per_cell=concurrent_streams
-    )
-    return pipeline.ReadinessInputs(current_app.config, session, params)
+def _inputs(session: Any, concurrent_streams: int | None) -> readiness.ReadinessInputs:
+    return readiness.load_inputs(current_app.config, session, concurrent_streams=concurrent_streams)
 
 
 def _share(value: float | None) -> str:
@@ -324,11 +323,8 @@ def _share(value: float | None) -> str:
 def readiness_report(concurrent_streams: int | None, top: int) -> None:
     """KPI table, seller verdict counts and the top single points of failure, with wall time."""
     started = time.perf_counter()
-    try:
-        with _sessions()() as session:
-            report = pipeline.readiness_report(_inputs(session, concurrent_streams), top=top)
-    except RegistryError as exc:
-        raise _fail(exc) from None
+    with _sessions()() as session:
+        report = readiness.report(_inputs(session, concurrent_streams), top=top)
     live = ("hd_live", "fullhd_live")
     click.echo("Coverage KPIs (share of population; villages and sellers with signal)")
     click.echo(
@@ -371,11 +367,8 @@ def readiness_sellers(out: Path, concurrent_streams: int | None) -> None:
     """Write every seller's verdict to OUT (.csv or .geojson)."""
     if out.suffix not in (".csv", ".geojson"):
         raise click.BadParameter("must end in .csv or .geojson", param_hint="OUT")
-    try:
-        with _sessions()() as session:
-            rows = pipeline.seller_readiness(_inputs(session, concurrent_streams))
-    except RegistryError as exc:
-        raise _fail(exc) from None
+    with _sessions()() as session:
+        rows = readiness.seller_rows(_inputs(session, concurrent_streams))
     out.write_bytes(io.records_csv(rows) if out.suffix == ".csv" else io.records_geojson(rows))
     click.echo(f"Wrote {len(rows)} verdicts to {out}")
 
@@ -400,24 +393,21 @@ def readiness_events(
     streams: int, quality: str, travel_km: float, candidates: str, top: int
 ) -> None:
     """Rank event places for STREAMS simultaneous streams at QUALITY, and explain each."""
-    try:
-        with _sessions()() as session:
-            options = pipeline.event_places(
-                _inputs(session, None),
-                streams=streams,
-                quality=quality,
-                travel_radius_m=travel_km * 1000,
-                candidates=candidates,
-            )
-    except RegistryError as exc:
-        raise _fail(exc) from None
+    with _sessions()() as session:
+        options = readiness.event_places(
+            _inputs(session, None),
+            streams=streams,
+            quality=quality,
+            travel_radius_m=travel_km * 1000,
+            candidates=candidates,
+        )
     for option in options[:top]:
         click.echo(
             f"{option['rank']:>3}. {option['name']} ({option['code']}): {option['explanation']}"
         )
 
 
-siting_group = AppGroup("siting", help="Choose new sites and their backhaul for a budget.")
+siting_group = RegistryGroup("siting", help="Choose new sites and their backhaul for a budget.")
 
 
 @siting_group.command("run")
@@ -450,20 +440,17 @@ def siting_run(
     top: int,
 ) -> None:
     """Choose sites (lazy greedy or the HiGHS integer program), print them, map them."""
-    try:
-        with _sessions()() as session:
-            result = pipeline.run_siting(
-                current_app.config,
-                session,
-                candidates=candidates,
-                max_sites=max_sites,
-                budget_mvnd=budget_mvnd,
-                spacing_km=spacing_km,
-                candidate_spacing_km=candidate_spacing_km,
-                method=method,
-            )
-    except RegistryError as exc:
-        raise _fail(exc) from None
+    with _sessions()() as session:
+        result = siting.run_siting(
+            current_app.config,
+            session,
+            candidates=candidates,
+            max_sites=max_sites,
+            budget_mvnd=budget_mvnd,
+            spacing_km=spacing_km,
+            candidate_spacing_km=candidate_spacing_km,
+            method=method,
+        )
     gap = "" if result["mip_gap"] is None else f", MIP gap {result['mip_gap']:.2e}"
     click.echo(
         f"{result['method']} ({result['status']}{gap}): {len(result['sites'])} sites "
@@ -488,7 +475,7 @@ def siting_run(
     click.echo(f"Map: {out}")
 
 
-scenario_group = AppGroup("scenario", help="What-if scenarios: save, preview, promote.")
+scenario_group = RegistryGroup("scenario", help="What-if scenarios: save, preview, promote.")
 
 
 @scenario_group.command("save")
@@ -501,8 +488,6 @@ def scenario_save(name: str, changes: Path) -> None:
         scenarios.save(_sessions(), name, doc)
     except json.JSONDecodeError as exc:
         raise click.ClickException(f"{changes} is not JSON: {exc}") from None
-    except RegistryError as exc:
-        raise _fail(exc) from None
     click.echo(f"Saved scenario {name} ({len(doc)} changes)")
 
 
@@ -510,10 +495,7 @@ def scenario_save(name: str, changes: Path) -> None:
 @click.argument("name")
 def scenario_preview(name: str) -> None:
     """What NAME changes (the registry is not touched)."""
-    try:
-        result = scenarios.preview(current_app.config, _sessions(), name)
-    except RegistryError as exc:
-        raise _fail(exc) from None
+    result = scenarios.preview(current_app.config, _sessions(), name)
     for key, delta in result["kpi_delta"].items():
         if delta:
             click.echo(f"  {key}: {delta:+.2%}")
@@ -532,14 +514,11 @@ def scenario_preview(name: str) -> None:
 @click.argument("name")
 def scenario_promote(name: str) -> None:
     """Add NAME's new sites (and their sectors) to the registry as planned."""
-    try:
-        result = scenarios.promote(_sessions(), name, actor="cli")
-    except RegistryError as exc:
-        raise _fail(exc) from None
+    result = scenarios.promote(_sessions(), name, actor="cli")
     click.echo(f"Added as planned: {', '.join(result['sites'])}")
 
 
-users_group = AppGroup(
+users_group = RegistryGroup(
     "users", help="Accounts: create users (the first admin too), roles, API tokens."
 )
 
@@ -556,11 +535,8 @@ def _password(from_stdin: bool) -> str:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def users_create(username: str, role: str, password_stdin: bool) -> None:
     """Create a user; `flask users create NAME --role admin` makes the first admin."""
-    try:
-        with db.transaction(_sessions()) as session:
-            accounts.create_user(session, username, _password(password_stdin), role)
-    except RegistryError as exc:
-        raise _fail(exc) from None
+    with db.transaction(_sessions()) as session:
+        accounts.create_user(session, username, _password(password_stdin), role)
     click.echo(f"Created {role} {username}")
 
 
@@ -575,11 +551,8 @@ def users_set(
 ) -> None:
     """Change a user's role, status or password (their open sessions end)."""
     password = _password(password_stdin) if new_password or password_stdin else None
-    try:
-        with db.transaction(_sessions()) as session:
-            accounts.update_user(session, username, role=role, active=active, password=password)
-    except RegistryError as exc:
-        raise _fail(exc) from None
+    with db.transaction(_sessions()) as session:
+        accounts.update_user(session, username, role=role, active=active, password=password)
     click.echo(f"Updated {username}")
 
 
@@ -596,11 +569,8 @@ def users_list() -> None:
 @click.argument("name")
 def users_token(username: str, name: str) -> None:
     """Issue an API token for a script; it is printed once and only its hash is kept."""
-    try:
-        with db.transaction(_sessions()) as session:
-            _token, plain = accounts.issue_token(session, username, name)
-    except RegistryError as exc:
-        raise _fail(exc) from None
+    with db.transaction(_sessions()) as session:
+        _token, plain = accounts.issue_token(session, username, name)
     click.echo(plain)
 
 

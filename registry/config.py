@@ -40,6 +40,11 @@ def defaults(instance_path: Path) -> dict[str, object]:
         # Who runs background jobs: "thread" = a thread of each web process (the embedded
         # default); "worker" = only `flask jobs worker` processes (production).
         "JOBS_RUNNER": "thread",
+        # Seconds a superseded coverage version stays on disk for requests that resolved it
+        # before a recompute switched versions (the one just replaced always stays).
+        "COVERAGE_VERSION_GRACE_S": 600.0,
+        # The class siting lifts demand points to (a live 720p stream).
+        "SITING_TARGET_CLASS": "hd_live",
         # Readiness assumptions (see registry.readiness.ReadinessParams).
         "READINESS_CONCURRENT_STREAMS_PER_CELL": 1,
         "READINESS_BACKHAUL_SHARE_FOR_STREAMS": 0.5,

@@ -305,7 +305,7 @@ class ApiToken(Base):
 
 class Scenario(Base):
     """A named what-if: changes to sites, sectors and fibre links, kept apart from the registry
-    until its new sites are promoted (see ``registry.scenarios``)."""
+    until its new sites are promoted (see ``registry.services.scenarios``)."""
 
     __tablename__ = "scenarios"
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,9 +100,15 @@ class SiteInfo:
     code: str
     x_m: float
     y_m: float
-    antenna_elevation_m: float  # ground + antenna height, metres above sea level
+    antenna_elevation_m: float  # the site's highest antenna: ground + height_m, m above sea
     status: str
     technologies: frozenset[str]
+    #: Each sector's antenna (ground + its height_m, m above sea level), as coverage uses it.
+    sector_antenna_elevation_m: Mapping[str, float] = field(default_factory=dict)
+
+    def antenna_elevation(self, sector_code: str | None = None) -> float:
+        """The antenna of ``sector_code`` (the serving one); the highest when none is known."""
+        return self.sector_antenna_elevation_m.get(sector_code or "", self.antenna_elevation_m)
 
 
 @dataclass(frozen=True)
@@ -178,15 +184,17 @@ def radio_link(place: Place, grids: Mapping[str, TechGrid], params: ReadinessPar
 
 
 def _obstruction(
-    dem: Dem, place: Place, site: SiteInfo, params: ReadinessParams
+    dem: Dem, place: Place, site: SiteInfo, params: ReadinessParams, sector_code: str | None
 ) -> tuple[float, float, float] | None:
-    """The highest terrain point above the straight line from the phone to the antenna, as
-    (distance from the place m, its height above the line m, its elevation m), or None."""
+    """The highest terrain point above the straight line from the phone to the antenna of
+    ``sector_code`` (the site's highest without one), as (distance from the place m, its height
+    above the line m, its elevation m), or None."""
     profile = terrain_profile(dem, (place.x_m, place.y_m), (site.x_m, site.y_m))
     if profile.distance_m.size < 3:
         return None
     start = float(profile.elevation_m[0]) + params.radio.ue_height_m
-    line = start + (site.antenna_elevation_m - start) * profile.distance_m / profile.distance_m[-1]
+    antenna_m = site.antenna_elevation(sector_code)
+    line = start + (antenna_m - start) * profile.distance_m / profile.distance_m[-1]
     excess = (profile.effective_m - line)[1:-1]
     i = int(np.argmax(excess))
     if excess[i] <= 0:
@@ -209,9 +217,14 @@ def _nearest_site(
 
 
 def _terrain_reason(
-    dem: Dem, place: Place, site: SiteInfo, distance_m: float, params: ReadinessParams
+    dem: Dem,
+    place: Place,
+    site: SiteInfo,
+    distance_m: float,
+    params: ReadinessParams,
+    sector_code: str | None = None,
 ) -> str | None:
-    blocked = _obstruction(dem, place, site, params)
+    blocked = _obstruction(dem, place, site, params, sector_code)
     if blocked is None:
         return None
     d, above, elevation = blocked
@@ -324,8 +337,12 @@ def seller_verdicts(
     sites: Sequence[SiteInfo],
     backhaul: Mapping[str, SiteBackhaul],
     params: ReadinessParams | None = None,
+    *,
+    only: Collection[str] | None = None,
 ) -> list[Verdict]:
-    """A verdict with reasons (and a better spot when short) for every seller."""
+    """A verdict with reasons (and a better spot when short) for every seller, or only for
+    the sellers whose codes are in ``only`` (the others still count as streams sharing cells
+    and backhaul)."""
     p = params or ReadinessParams()
     links = [radio_link(place, grids, p) for place in places]
     in_cell = Counter(link.sector_code for link in links if link.sector_code)
@@ -344,6 +361,8 @@ def seller_verdicts(
     }
     out = []
     for place, link in zip(places, links, strict=True):
+        if only is not None and place.code not in only:
+            continue
         wanted = p.required_mbps(place.wanted_class)
         n_cell = cell_streams.get(link.sector_code, 1) if link.sector_code else 0
         n_site = site_streams.get(link.site_code, 0) if link.site_code else 0
@@ -431,7 +450,7 @@ def _explain_weak(
     site = sites.get(link.site_code or "")
     if site is not None:
         d = math.hypot(site.x_m - place.x_m, site.y_m - place.y_m)
-        reason = _terrain_reason(dem, place, site, d, params)
+        reason = _terrain_reason(dem, place, site, d, params, link.sector_code)
         if reason:
             return "terrain", reason
     return "weak uplink", (

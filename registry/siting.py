@@ -112,7 +112,7 @@ class DemandPoint:
 class CandidateDesign:
     """The default station put on every candidate (4G B3, three sectors)."""
 
-    tower_height_m: float = 30.0  # antenna height above ground
+    antenna_height_m: float = 30.0  # each sector's antenna above ground (a sector's height_m)
     technology: Technology = "4G"
     freq_mhz: float = 1842.5  # B3 downlink centre of a 20 MHz carrier
     bandwidth_mhz: float = 20.0
@@ -133,7 +133,7 @@ class CandidateDesign:
                 x_m=candidate.x_m,
                 y_m=candidate.y_m,
                 ground_elevation_m=candidate.ground_elevation_m,
-                height_m=self.tower_height_m,
+                height_m=self.antenna_height_m,
                 technology=self.technology,
                 freq_mhz=self.freq_mhz,
                 bandwidth_mhz=self.bandwidth_mhz,
@@ -548,7 +548,7 @@ def candidate_gains(
             dem,
             c.x_m,
             c.y_m,
-            antenna_height_m=design.tower_height_m,
+            antenna_height_m=design.antenna_height_m,
             freq_mhz=design.freq_mhz,
             rows=gr[idx[near]],
             cols=gc[idx[near]],
@@ -564,7 +564,7 @@ def candidate_gains(
             elev[near],
             c.x_m,
             c.y_m,
-            c.ground_elevation_m + design.tower_height_m,
+            c.ground_elevation_m + design.antenna_height_m,
             p.radio.ue_height_m,
             inv_2kr,
             *patterns,

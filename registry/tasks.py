@@ -6,21 +6,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from registry import io, pipeline, scenarios, store
+from registry import io, store
 from registry.db import transaction
 from registry.jobs import JobContext, kind
+from registry.services import coverage as coverage_service
+from registry.services import scenarios
+from registry.services import siting as siting_service
 
 
 @kind("coverage")
 def coverage(ctx: JobContext) -> dict[str, Any]:
     with ctx.sessions() as session:
-        return pipeline.run_coverage(ctx.config, session, progress=ctx.progress)
+        return coverage_service.run_coverage(ctx.config, session, progress=ctx.progress)
 
 
 @kind("siting")
 def siting(ctx: JobContext) -> dict[str, Any]:
     with ctx.sessions() as session:
-        return pipeline.run_siting(ctx.config, session, **ctx.params)
+        return siting_service.run_siting(ctx.config, session, **ctx.params)
 
 
 @kind("scenario-preview")

@@ -12,6 +12,7 @@ import rasterio
 from distributed import LocalCluster
 
 from registry.maps import CLASS_COLOURS
+from registry.services import coverage
 from tests.conftest import run_job
 
 
@@ -77,10 +78,8 @@ def test_editing_a_site_recomputes_only_that_site(loaded: Any, dem: Path, api: A
     run_job(api)
     before = api.get("coverage/point", params={"lon": 103.6795, "lat": 22.3525}).json()
     assert api.patch("sites/VT-BL-01", json={"tower_height_m": 60, "version": 1}).status_code == 200
-    for sector in ("VT-BL-01-1", "VT-BL-01-2"):
-        assert (
-            api.patch(f"sectors/{sector}", json={"height_m": 58, "version": 1}).status_code == 200
-        )
+    for sector in ("VT-BL-01-1", "VT-BL-01-2"):  # the antennas went up with the tower
+        assert api.get(f"sectors/{sector}").json()["properties"]["height_m"] == 58
     result = run_job(api)["technologies"]["4G"]
     assert (result["site_groups_computed"], result["site_groups_reused"]) == (1, 1)
     after = api.get("coverage/point", params={"lon": 103.6795, "lat": 22.3525}).json()
@@ -133,15 +132,17 @@ def test_coverage_cli_on_a_dask_cluster(app: Any, loaded: Any, dem: Path, runner
         computed = runner.invoke(args=["coverage", "compute", "--dask", cluster.scheduler_address])
     assert computed.exit_code == 0, computed.output
     assert '"site_groups_computed": 2' in computed.output
-    on_dask = Path(app.config["DATA_DIR"]) / "coverage"
+    on_dask = coverage.current(app.config).folder
     app.config["COVERAGE_DIR"] = str(dem.parent / "threads")
     for path in (dem.parent / "loss-cache").iterdir():
         path.unlink()
     assert '"site_groups_computed": 2' in runner.invoke(args=["coverage", "compute"]).output
+    on_threads = coverage.current(app.config).folder
+    assert on_threads.parent == dem.parent / "threads" / "versions"
     for name in ("4g_best_server", "4g_rsrp_dbm", "4g_sinr_db", "4g_ul_rate_mbps", "service_class"):
         with (
             rasterio.open(on_dask / f"coverage_{name}.tif") as a,
-            rasterio.open(dem.parent / "threads" / f"coverage_{name}.tif") as b,
+            rasterio.open(on_threads / f"coverage_{name}.tif") as b,
         ):
             np.testing.assert_array_equal(a.read(1), b.read(1), err_msg=name)
 

@@ -17,6 +17,7 @@ from registry import io, schemas, store
 from registry.db import transaction
 from registry.errors import NotFoundError, PreconditionRequired, ValidationError
 from registry.models import BY_LAYER, Record
+from registry.services import records
 from registry.web import query_number, sessions
 from registry.web.auth import actor
 from registry.web.openapi import openapi_document
@@ -236,12 +237,21 @@ def create(layer: str) -> Any:
 
 @bp.route("/<layer>/<code>", methods=["PUT", "PATCH"])
 def update(layer: str, code: str) -> Any:
+    """Update a record; a site's antennas move with its tower unless ``move_antennas=false``."""
     model = _model(layer)
     data = _body()
     version = _expected_version(data)
+    keep = request.args.get("move_antennas", "true").strip().lower() in schemas.FALSE_WORDS
     with transaction(sessions()) as session:
-        record = store.update_record(
-            session, model, code, data, expected_version=version, actor=actor(), area_bbox=_area()
+        record = records.update_record(
+            session,
+            model,
+            code,
+            data,
+            expected_version=version,
+            actor=actor(),
+            area_bbox=_area(),
+            move_antennas=not keep,
         )
     return _feature_response(record)
 

@@ -1,5 +1,6 @@
 """Coverage API: start a computation (a background job), follow it, download rasters, read a
-point, calibrate against measurements. Thin: every call goes to ``registry.pipeline``."""
+point, calibrate against measurements. Thin: every call goes to ``registry.services``; each
+request resolves the current coverage version once and reads only it."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
-from sqlalchemy import select
 
-from registry import jobs, maps, pipeline, scenarios
+from registry import jobs, maps
 from registry.errors import NotFoundError, ValidationError
-from registry.models import Scenario
+from registry.services import coverage, scenarios, siting
 from registry.web import query_number, sessions
 from registry.web.auth import actor
 
@@ -37,7 +37,7 @@ def _job_response(job_id: str, *, status: int = 200) -> Any:
 @bp.post("/coverage")
 def start() -> Any:
     """Start (or incrementally update) the coverage computation; 202 with the job to follow."""
-    pipeline.working_dem(current_app.config)  # a missing DEM is a 404 now, not a failed job
+    coverage.working_dem(current_app.config)  # a missing DEM is a 404 now, not a failed job
     return _start("coverage")
 
 
@@ -45,7 +45,7 @@ def start() -> Any:
 def start_siting() -> Any:
     """Choose new sites for a budget as a background job (query: candidates, max_sites,
     budget_mvnd, spacing_km, candidate_spacing_km, method)."""
-    pipeline.coverage_grids(current_app.config)  # needs the current coverage: 404 if none
+    coverage.current(current_app.config)  # needs the current coverage: 404 if none
     options = {
         "candidates": query_number("candidates", 2000, 1, 20_000, integer=True),
         "max_sites": query_number("max_sites", 20, 1, 500, integer=True),
@@ -54,7 +54,7 @@ def start_siting() -> Any:
         "candidate_spacing_km": query_number("candidate_spacing_km", 1.0, 0.1, 100),
         "method": request.args.get("method", "ip"),
     }
-    if options["method"] not in ("ip", "greedy"):
+    if options["method"] not in siting.METHODS:
         raise ValidationError(
             "bad method", details=[{"field": "method", "reason": "must be ip or greedy"}]
         )
@@ -64,7 +64,7 @@ def start_siting() -> Any:
 @bp.get("/siting")
 def siting_result() -> Any:
     """The latest siting run: chosen sites with cost, backhaul and what each lifts."""
-    return jsonify(pipeline.latest_siting(current_app.config))
+    return jsonify(siting.latest_siting(current_app.config))
 
 
 @bp.get("/jobs/<job_id>")
@@ -89,20 +89,17 @@ def job_rerun(job_id: str) -> Any:
 
 @bp.get("/coverage")
 def summary() -> Any:
-    doc = pipeline.coverage_summary(current_app.config)
-    folder = pipeline.coverage_dir(current_app.config)
-    doc["rasters"] = {
-        name: url_for("coverage.raster", name=name, _external=True)
-        for name in pipeline.RASTERS
-        if (folder / f"coverage_{name}.tif").exists()
+    version = coverage.current(current_app.config)
+    rasters = {
+        name: url_for("coverage.raster", name=name, _external=True) for name in version.rasters()
     }
-    return jsonify(doc)
+    return jsonify({**version.summary, "rasters": rasters})
 
 
 @bp.get("/coverage/<name>.tif")
 def raster(name: str) -> Any:
     return send_file(
-        pipeline.raster_file(current_app.config, name),
+        coverage.current(current_app.config).raster(name),
         mimetype="image/tiff",
         as_attachment=True,
         download_name=f"coverage_{name}.tif",
@@ -118,7 +115,7 @@ def _cached_tile(path: str, _stamp: int, z: int, x: int, y: int) -> bytes:
 @bp.get("/coverage/tiles/<int:z>/<int:x>/<int:y>.png")
 def tile(z: int, x: int, y: int) -> Any:
     """The service-class coverage as XYZ map tiles (e.g. a QGIS "XYZ Tiles" connection)."""
-    path = pipeline.raster_file(current_app.config, "service_class")
+    path = coverage.current(current_app.config).raster("service_class")
     stamp = path.stat().st_mtime_ns
     try:
         png = _cached_tile(str(path), stamp, z, x, y)
@@ -134,29 +131,19 @@ def tile(z: int, x: int, y: int) -> Any:
 def point() -> Any:
     lon = query_number("lon", None, -180, 180, required=True)
     lat = query_number("lat", None, -90, 90, required=True)
-    return jsonify(pipeline.coverage_at(current_app.config, [(lon, lat)])[0])
+    return jsonify(coverage.coverage_at(current_app.config, [(lon, lat)])[0])
 
 
 @bp.post("/coverage/calibration")
 def calibration() -> Any:
     with sessions()() as session:
-        return jsonify(pipeline.calibrate(current_app.config, session))
+        return jsonify(coverage.calibrate(current_app.config, session))
 
 
 @bp.get("/scenarios")
 def scenarios_list() -> Any:
     with sessions()() as session:
-        rows = session.scalars(select(Scenario).order_by(Scenario.name))
-        return jsonify(
-            [
-                {
-                    "name": r.name,
-                    "changes": len(r.changes),
-                    "promoted_at": r.promoted_at.isoformat() if r.promoted_at else None,
-                }
-                for r in rows
-            ]
-        )
+        return jsonify(scenarios.listing(session))
 
 
 @bp.put("/scenarios/<name>")
@@ -180,7 +167,7 @@ def scenario_preview(name: str) -> Any:
     """KPI deltas and the sellers and villages that gain or lose a class, as a background job."""
     with sessions()() as session:
         scenarios.get(session, name)  # 404 now rather than a failed job
-    pipeline.coverage_grids(current_app.config)  # the baseline coverage must exist
+    coverage.current(current_app.config)  # the baseline coverage must exist
     return _start("scenario-preview", name=name)
 
 

@@ -7,8 +7,8 @@ from typing import Any
 from registry import schemas
 from registry.io import FORMATS
 from registry.models import BY_LAYER
-from registry.pipeline import RASTERS
 from registry.radio.linkbudget import LIVE_CLASSES
+from registry.services.coverage import RASTERS
 from registry.store import COUNT_LIMIT
 
 ERROR = {

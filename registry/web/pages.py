@@ -1,8 +1,9 @@
 """HTML pages: dashboard, record lists with search and filters, details, edit forms, import,
 the event-location tool, the live map, and background jobs with progress.
 
-Views are thin: they parse the request, call ``registry.store`` / ``registry.pipeline`` /
-``registry.io`` and render; validation and its messages are the store's, as for the API.
+Views are thin: they parse the request, call one ``registry.services`` function (or
+``registry.store`` / ``registry.io``) and render; validation and its messages are the store's, as
+for the API.
 """
 
 from __future__ import annotations
@@ -23,15 +24,16 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from sqlalchemy import func, select
 from werkzeug.security import safe_join
 
-from registry import io, jobs, pipeline, schemas, store, tasks
+from registry import io, jobs, schemas, store, tasks
 from registry.db import transaction
 from registry.errors import ConflictError, NotFoundError, RegistryError, ValidationError
-from registry.models import BY_LAYER, Commune, Record, Sector
+from registry.models import BY_LAYER
 from registry.radio.linkbudget import LIVE_CLASSES
-from registry.web import forms, i18n, mapviews, safe_next, sessions, summaries
+from registry.services import coverage, readiness
+from registry.services import records as record_service
+from registry.web import forms, i18n, mapviews, safe_next, sessions
 from registry.web.auth import PUBLIC, actor, requires, with_nonce
 
 log = logging.getLogger(__name__)
@@ -124,53 +126,27 @@ def _page_globals() -> dict[str, Any]:
         "class_titles": class_titles(),
         "list_layers": LIST_LAYERS,
         "field_label": forms.label,
-        "class_order": summaries.CLASS_ORDER,
+        "class_order": record_service.CLASS_ORDER,
     }
-
-
-def _model(layer: str) -> type[Record]:
-    if layer not in BY_LAYER:
-        raise NotFoundError(f"no layer {layer!r}; layers: {', '.join(BY_LAYER)}")
-    return BY_LAYER[layer]
 
 
 def _app() -> Any:
     return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
-def _readiness(session: Any) -> pipeline.ReadinessInputs | None:
-    """The readiness inputs, or None while there is no DEM or coverage yet."""
-    try:
-        return pipeline.ReadinessInputs(
-            current_app.config, session, pipeline.readiness_params(current_app.config)
-        )
-    except NotFoundError:
-        return None
-
-
 # ---------------------------------------------------------------- dashboard, language
 @bp.get("/")
 def home() -> Any:
     with sessions()() as session:
-        counts = {
-            layer: session.scalar(select(func.count()).select_from(model))
-            for layer, model in BY_LAYER.items()
-        }
-        inputs = _readiness(session)
-        kpis = pipeline.kpi_table(inputs) if inputs is not None and inputs.villages else []
-        verdicts = pipeline.seller_readiness(inputs) if inputs is not None else []
-    stated = pipeline.readiness.stated_figures_check(kpis[0]) if kpis else None
-    verdict_counts = {
-        name: sum(v["service_class"] == name for v in verdicts) for name in summaries.CLASS_ORDER
-    }
+        board = record_service.dashboard(current_app.config, session)
     maps = sorted(p.name for p in Path(current_app.config["MAPS_DIR"]).glob("*.html"))
     return render_template(
         "dashboard.html",
-        counts=counts,
-        kpis=kpis,
-        stated=stated,
-        verdict_counts=verdict_counts,
-        n_sellers=len(verdicts),
+        counts=board.counts,
+        kpis=board.kpis.rows,
+        stated=board.kpis.stated_figures,
+        verdict_counts=board.verdict_counts,
+        n_sellers=board.n_sellers,
         maps=maps,
     )
 
@@ -186,32 +162,11 @@ def set_language(code: str) -> Any:
 
 
 # ---------------------------------------------------------------- maps
-def _map_key(session: Any, tif: Path) -> tuple[Any, ...]:
-    """What the map depends on: each layer's size and last change, the coverage raster."""
-    state = []
-    for layer in MAP_LAYERS:
-        model = BY_LAYER[layer]
-        state.append(
-            tuple(
-                session.execute(
-                    select(func.count(), func.max(model.updated_at)).select_from(model)
-                ).one()
-            )
-        )
-    stamp = tif.stat().st_mtime_ns if tif.exists() else None
-    return (
-        current_app.config["DATABASE_URL"],
-        tuple(state),
-        str(tif),
-        stamp,
-        str(i18n.get_locale()),
-    )
-
-
 @bp.get("/map")
 def map_page() -> Any:
     """The registry map, live: every layer over the service-class coverage (works offline)."""
-    tif = pipeline.coverage_dir(current_app.config) / "coverage_service_class.tif"
+    version = coverage.current_or_none(current_app.config)
+    tif = version.path("service_class") if version is not None else None
     header = mapviews.header_links(
         [
             (url_for("pages.home"), _("Dashboard")),
@@ -220,13 +175,16 @@ def map_page() -> Any:
         ]
     )
     with sessions()() as session:
-        key = _map_key(session, tif)
+        key = (
+            current_app.config["DATABASE_URL"],
+            record_service.layers_stamp(session, MAP_LAYERS),
+            str(tif),
+            str(i18n.get_locale()),
+        )
 
         def build() -> str:
             frames = {name: io.layer_frame(session, BY_LAYER[name]) for name in MAP_LAYERS}
-            return mapviews.registry_map_page(
-                frames, service_class_tif=tif if tif.exists() else None, header_html=header
-            )
+            return mapviews.registry_map_page(frames, service_class_tif=tif, header_html=header)
 
         html = mapviews.cached_map_page(key, build)
     return make_response(with_nonce(html))
@@ -243,14 +201,10 @@ def rendered_map(name: str) -> Any:
 
 
 # ---------------------------------------------------------------- lists and details
-def _communes(session: Any) -> list[tuple[str, str]]:
-    return [(c.code, c.name) for c in session.scalars(select(Commune).order_by(Commune.name))]
-
-
 @bp.get("/records/<layer>")
 def records(layer: str) -> Any:
     """A layer's records: search by name (diacritics ignored), filter by commune and values."""
-    model = _model(layer)
+    model = record_service.model(layer)
     q = request.args.get("q", "").strip() or None
     commune = request.args.get("commune") or None
     choice_filters = {
@@ -262,37 +216,18 @@ def records(layer: str) -> Any:
     except ValueError:
         page = 1
     with sessions()() as session:
-        found = store.list_records(session, model, q=q, commune=commune)
-        rows = [
-            r
-            for r in found
-            if all(v is None or getattr(r, k) == v for k, v in choice_filters.items())
-        ]
-        verdicts: dict[str, dict[str, Any]] = {}
-        sectors: dict[str, list[Any]] = {}
-        coverage_missing = False
-        if layer == "sellers":
-            inputs = _readiness(session)
-            coverage_missing = inputs is None
-            if inputs is not None:
-                verdicts = {v["code"]: v for v in pipeline.seller_readiness(inputs)}
-            if verdict_filter:
-                rows = [
-                    r
-                    for r in rows
-                    if verdicts.get(r.code, {}).get("service_class") == verdict_filter
-                ]
-        total = len(rows)
-        rows = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-        if layer == "sites":
-            for sector in session.scalars(
-                select(Sector)
-                .where(Sector.site_code.in_([r.code for r in rows]))
-                .order_by(Sector.code)
-            ):
-                sectors.setdefault(sector.site_code, []).append(sector)
-        communes = _communes(session)
-        values = [{c: getattr(r, c) for c in LIST_COLUMNS[layer]} for r in rows]
+        found = record_service.record_list(
+            current_app.config,
+            session,
+            layer,
+            columns=LIST_COLUMNS[layer],
+            q=q,
+            commune=commune,
+            choices=choice_filters,
+            verdict=verdict_filter,
+            page=page,
+            page_size=PAGE_SIZE,
+        )
     choices = {
         name: model.__table__.c[name].info.get("choices", ())
         for name in CHOICE_FILTERS.get(layer, ())
@@ -302,20 +237,20 @@ def records(layer: str) -> Any:
         "records.html",
         layer=layer,
         columns=LIST_COLUMNS[layer],
-        rows=values,
-        total=total,
+        rows=found.rows,
+        total=found.total,
         page=page,
         page_size=PAGE_SIZE,
         q=q or "",
         commune=commune or "",
-        communes=communes,
+        communes=found.communes,
         choices=choices,
         chosen=choice_filters,
-        verdicts=verdicts,
-        sectors=sectors,
+        verdicts=found.verdicts,
+        sectors=found.sectors,
         verdict_filter=verdict_filter or "",
         args=args,
-        coverage_missing=coverage_missing,
+        coverage_missing=found.coverage_missing,
     )
 
 
@@ -338,39 +273,10 @@ def better_spot_url(verdict: dict[str, Any]) -> str | None:
 
 @bp.get("/records/<layer>/<code>")
 def record(layer: str, code: str) -> Any:
-    model = _model(layer)
+    model = record_service.model(layer)
     with sessions()() as session:
-        found = store.get_record(session, model, code)
-        values = forms.record_values(found)
-        sectors = (
-            list(
-                session.scalars(
-                    select(Sector).where(Sector.site_code == code).order_by(Sector.code)
-                )
-            )
-            if layer == "sites"
-            else []
-        )
-        served: dict[str, dict[str, float]] = {}
-        near: list[dict[str, Any]] = []
-        verdict = None
-        coverage_missing = False
-        if layer in ("sites", "sellers"):
-            inputs = _readiness(session)
-            coverage_missing = inputs is None
-            if inputs is not None:
-                verdicts = pipeline.seller_readiness(inputs)
-                if layer == "sites":
-                    served = summaries.site_served_area(current_app.config, code)
-                    near = summaries.sellers_near(
-                        verdicts,
-                        site_code=code,
-                        lon=found.geom.x,
-                        lat=found.geom.y,
-                        radius_m=float(current_app.config["COVERAGE_MAX_RADIUS_M"]),
-                    )
-                else:
-                    verdict = next((v for v in verdicts if v["code"] == code), None)
+        detail = record_service.record_detail(current_app.config, session, layer, code)
+        values = forms.record_values(detail.record)
     point = (values.get("lat"), values.get("lon")) if "lat" in values else None
     job = _finished_job(request.args.get("job", ""))
     return render_template(
@@ -379,12 +285,12 @@ def record(layer: str, code: str) -> Any:
         code=code,
         values=values,
         fields=forms.record_fields(model, values, editing=False),
-        sectors=sectors,
-        served=served,
-        near=near,
-        verdict=verdict,
+        sectors=detail.sectors,
+        served=detail.served,
+        near=detail.near,
+        verdict=detail.verdict,
         point=point,
-        coverage_missing=coverage_missing,
+        coverage_missing=detail.coverage_missing,
         job=job,
     )
 
@@ -392,13 +298,9 @@ def record(layer: str, code: str) -> Any:
 @bp.get("/records/<layer>/<code>/history")
 def record_history(layer: str, code: str) -> Any:
     """Who changed the record, when and what; editors restore an earlier state from here."""
-    model = _model(layer)
     with sessions()() as session:
-        entries = [schemas.audit_entry(e) for e in store.history(session, model, code)]
-        current = store.find_by_codes(session, model, [code]).get(code)
-        current_version = current.version if current is not None else None
-    if not entries:
-        raise NotFoundError(f"no history for {layer} {code!r}")
+        found, current_version = record_service.history(session, layer, code)
+        entries = [schemas.audit_entry(e) for e in found]
     return render_template(
         "history.html",
         layer=layer,
@@ -410,7 +312,7 @@ def record_history(layer: str, code: str) -> Any:
 
 @bp.post("/records/<layer>/<code>/restore")
 def restore(layer: str, code: str) -> Any:
-    model = _model(layer)
+    model = record_service.model(layer)
     try:
         audit_id = int(request.form.get("audit_id", ""))
         version = int(request.form["version"]) if request.form.get("version") else None
@@ -436,7 +338,7 @@ def _render_form(
     status: int = 200,
     sectors: list[dict[str, Any]] | None = None,
 ) -> Any:
-    model = _model(layer)
+    model = record_service.model(layer)
     errors = forms.errors_by_field(details)
     return render_template(
         "form.html",
@@ -459,16 +361,14 @@ def _sector_rows(session: Any, code: str) -> list[dict[str, Any]]:
             "technology": s.technology,
             "azimuth_deg": s.azimuth_deg,
         }
-        for s in session.scalars(
-            select(Sector).where(Sector.site_code == code).order_by(Sector.code)
-        )
+        for s in record_service.site_sectors(session, code)
     ]
 
 
 @bp.route("/records/<layer>/new", methods=["GET", "POST"])
 @requires("editor")
 def create(layer: str) -> Any:
-    model = _model(layer)
+    model = record_service.model(layer)
     if request.method == "GET":
         return _render_form(layer, None, {}, [])
     data = forms.store_input(model, request.form)
@@ -495,7 +395,7 @@ def create(layer: str) -> Any:
 def edit(layer: str, code: str) -> Any:
     """Edit a record. For a site, raising or lowering the tower moves its antennas with it
     (sector heights change by the same amount) unless that box is unticked."""
-    model = _model(layer)
+    model = record_service.model(layer)
     with sessions()() as session:
         stored = forms.record_values(store.get_record(session, model, code))
         sector_rows = _sector_rows(session, code) if layer == "sites" else []
@@ -510,7 +410,7 @@ def edit(layer: str, code: str) -> Any:
                 "bad version", details=[{"field": "version", "reason": "must be an integer"}]
             ) from None
         with transaction(sessions()) as session:
-            updated = store.update_record(
+            record_service.update_record(
                 session,
                 model,
                 code,
@@ -518,11 +418,8 @@ def edit(layer: str, code: str) -> Any:
                 expected_version=version,
                 actor=actor(),
                 area_bbox=current_app.config["AREA_BBOX"],
+                move_antennas="move_antennas" in request.form,
             )
-            if layer == "sites" and "move_antennas" in request.form:
-                _move_antennas(
-                    session, code, float(stored["tower_height_m"]), float(updated.tower_height_m)
-                )  # type: ignore[attr-defined]
     except (ValidationError, ConflictError) as exc:
         values = {**forms.posted_values(model, request.form), "version": stored["version"]}
         return _render_form(
@@ -531,29 +428,11 @@ def edit(layer: str, code: str) -> Any:
     return redirect(url_for("pages.record", layer=layer, code=code, saved=1), code=303)
 
 
-def _move_antennas(session: Any, site_code: str, old_m: float, new_m: float) -> None:
-    """Shift each sector's antenna height by the tower's change (validated by the store)."""
-    delta = new_m - old_m
-    if not delta:
-        return
-    for sector in list(session.scalars(select(Sector).where(Sector.site_code == site_code))):
-        height = max(0.0, min(new_m, sector.height_m + delta))
-        store.update_record(
-            session,
-            Sector,
-            sector.code,
-            {"height_m": height},
-            expected_version=sector.version,
-            actor=actor(),
-            area_bbox=None,
-        )
-
-
 # ---------------------------------------------------------------- background jobs
 @bp.post("/coverage/recompute")
 def recompute() -> Any:
     """Start the coverage computation in the background; follow it on its job page."""
-    pipeline.working_dem(current_app.config)  # no DEM: explain now, not in a failed job
+    coverage.working_dem(current_app.config)  # no DEM: explain now, not in a failed job
     job_id = jobs.start(_app(), "coverage", {}, owner=actor())
     return redirect(
         url_for("pages.job", job_id=job_id, next=safe_next(url_for("pages.home"))), code=303
@@ -666,11 +545,8 @@ def _rank_events(form: dict[str, str]) -> list[dict[str, Any]]:
     if problems:
         raise ValidationError("bad event request", details=problems)
     with sessions()() as session:
-        inputs = pipeline.ReadinessInputs(
-            current_app.config, session, pipeline.readiness_params(current_app.config)
-        )
-        return pipeline.event_places(
-            inputs,
+        return readiness.event_places(
+            readiness.load_inputs(current_app.config, session),
             streams=streams,
             quality=form["quality"],
             travel_radius_m=travel_km * 1000,

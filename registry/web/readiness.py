@@ -1,6 +1,6 @@
 """Readiness API: seller verdicts, KPIs, event places and fibre-cut impact (GeoJSON, CSV, JSON).
 
-Thin: parse the query, call ``registry.pipeline``, shape the answer.
+Thin: parse the query, call ``registry.services.readiness``, shape the answer.
 """
 
 from __future__ import annotations
@@ -9,17 +9,17 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from registry import io, pipeline
+from registry import io
 from registry.errors import ValidationError
+from registry.services import readiness
 from registry.web import query_number, sessions
 
 bp = Blueprint("readiness", __name__, url_prefix="/api/v1")
 
 
-def _inputs(session: Any) -> pipeline.ReadinessInputs:
+def _inputs(session: Any) -> readiness.ReadinessInputs:
     streams = query_number("concurrent_streams", None, 1, 1000, integer=True)
-    params = pipeline.readiness_params(current_app.config, concurrent_streams_per_cell=streams)
-    return pipeline.ReadinessInputs(current_app.config, session, params)
+    return readiness.load_inputs(current_app.config, session, concurrent_streams=streams)
 
 
 def _table(rows: list[dict[str, Any]], name: str, *, geo: bool) -> Any:
@@ -49,19 +49,17 @@ def _table(rows: list[dict[str, Any]], name: str, *, geo: bool) -> Any:
 def sellers() -> Any:
     """Every seller's verdict, reasons and better spot."""
     with sessions()() as session:
-        return _table(pipeline.seller_readiness(_inputs(session)), "seller_verdicts", geo=True)
+        return _table(readiness.seller_rows(_inputs(session)), "seller_verdicts", geo=True)
 
 
 @bp.get("/readiness/kpis")
 def kpis() -> Any:
     """Coverage KPIs per commune and for the province (first row)."""
     with sessions()() as session:
-        rows = pipeline.kpi_table(_inputs(session))
+        kpis = readiness.kpis(_inputs(session))
     if request.args.get("format") == "csv":
-        return _table(rows, "coverage_kpis", geo=False)
-    return jsonify(
-        {"rows": rows, "stated_figures": pipeline.readiness.stated_figures_check(rows[0])}
-    )
+        return _table(kpis.rows, "coverage_kpis", geo=False)
+    return jsonify({"rows": kpis.rows, "stated_figures": kpis.stated_figures})
 
 
 @bp.get("/readiness/events")
@@ -69,7 +67,7 @@ def events() -> Any:
     """Event places ranked for ``streams`` simultaneous streams at ``quality``."""
     streams = query_number("streams", None, 1, 10_000, integer=True, required=True)
     with sessions()() as session:
-        rows = pipeline.event_places(
+        rows = readiness.event_places(
             _inputs(session),
             streams=streams,
             quality=request.args.get("quality", "hd_live"),
@@ -83,7 +81,5 @@ def events() -> Any:
 def cuts() -> Any:
     """Impact of every single point of failure (or of one link: ``?link=CODE``)."""
     with sessions()() as session:
-        inputs = _inputs(session)
-        verdicts = pipeline.seller_readiness(inputs)
-        rows = pipeline.fibre_cuts(inputs, verdicts, link_code=request.args.get("link"))
+        rows = readiness.cuts(_inputs(session), link_code=request.args.get("link"))
     return jsonify(rows)

@@ -8,18 +8,22 @@ its own folder. (On SQLite the preview holds the write lock while it runs.)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry import pipeline, readiness, store
+from registry import store
 from registry.errors import ConflictError, NotFoundError, ValidationError
 from registry.models import BY_LAYER, Scenario
 from registry.radio.linkbudget import SERVICE_CLASSES
 from registry.schemas import check_text
+from registry.services import queries
+from registry.services import readiness as readiness_service
+from registry.services.coverage import run_coverage
 
 ACTIONS = ("add", "change", "remove")
 CHANGEABLE = ("sites", "sectors", "fibre_links")
@@ -89,8 +93,6 @@ def apply_changes(
 
 def save(factory: sessionmaker[Session], name: str, changes: Any) -> dict[str, Any]:
     """Store (or replace) a scenario after checking its changes apply to the registry."""
-    import re
-
     check_text(name, "name")
     if not re.match(NAME_PATTERN, name):
         raise ValidationError(
@@ -105,7 +107,7 @@ def save(factory: sessionmaker[Session], name: str, changes: Any) -> dict[str, A
         finally:
             trial.rollback()
     with factory() as session, session.begin():
-        scenario = session.scalar(select(Scenario).where(Scenario.name == name))
+        scenario = queries.scenario(session, name)
         if scenario is None:
             scenario = Scenario(name=name, changes=changes)
             session.add(scenario)
@@ -115,30 +117,33 @@ def save(factory: sessionmaker[Session], name: str, changes: Any) -> dict[str, A
 
 
 def get(session: Session, name: str) -> Scenario:
-    scenario = session.scalar(select(Scenario).where(Scenario.name == name))
+    scenario = queries.scenario(session, name)
     if scenario is None:
         raise NotFoundError(f"no scenario {name!r}")
     return scenario
 
 
+def listing(session: Session) -> list[dict[str, Any]]:
+    """Every scenario: name, number of changes, when it was promoted."""
+    return [
+        {
+            "name": r.name,
+            "changes": len(r.changes),
+            "promoted_at": r.promoted_at.isoformat() if r.promoted_at else None,
+        }
+        for r in queries.scenarios(session)
+    ]
+
+
 def _state(config: Mapping[str, Any], session: Session) -> dict[str, Any]:
     """Province KPIs, seller classes and village classes of the registry as the session sees it."""
-    inputs = pipeline.ReadinessInputs(config, session, pipeline.readiness_params(config))
-    verdicts = pipeline.seller_readiness(inputs)
+    inputs = readiness_service.load_inputs(config, session)
+    verdicts = readiness_service.seller_rows(inputs)
     villages = {
-        v.code: (
-            v.name,
-            v.population,
-            readiness.place_classes(
-                inputs.place(v.code, v.geom.x, v.geom.y),
-                inputs.grids,
-                inputs.backhaul,
-                inputs.params,
-            )["any"],
-        )
+        v.code: (v.name, v.population, inputs.any_class(v.code, v.geom.x, v.geom.y))
         for v in inputs.villages
     }
-    province = pipeline.kpi_table(inputs)[0]
+    province = readiness_service.kpi_table(inputs)[0]
     keys = [k for k in province if k.startswith(("population_any", "sellers_any", "villages_any"))]
     return {
         "kpis": {k: province[k] for k in keys},
@@ -167,7 +172,7 @@ def preview(
         try:
             apply_changes(session, changes, actor=f"scenario:{name}", new_site_status="active")
             session.flush()
-            pipeline.run_coverage(scenario_config, session, progress=progress)
+            run_coverage(scenario_config, session, progress=progress)
             after = _state(scenario_config, session)
         finally:
             session.rollback()
@@ -204,8 +209,6 @@ def preview(
 
 def promote(factory: sessionmaker[Session], name: str, *, actor: str) -> dict[str, Any]:
     """Add the scenario's new sites (with their new sectors) to the registry as planned."""
-    from datetime import UTC, datetime
-
     with factory() as session, session.begin():
         scenario = get(session, name)
         new_sites = {
