@@ -103,6 +103,8 @@ class P1812Result:
     theta_mrad: float  # path angular distance (eq. 82)
     hts_m: float  # Tx antenna height above mean sea level
     hrs_m: float  # Rx antenna height above mean sea level
+    hst_ls_m: float  # least-squares smooth-Earth surface height at the Tx (eq. 85)
+    hsr_ls_m: float  # least-squares smooth-Earth surface height at the Rx (eq. 86)
     hst_m: float  # smooth-Earth surface height at the Tx, for ducting (eq. 90a)
     hsr_m: float  # smooth-Earth surface height at the Rx, for ducting (eq. 90b)
     hstd_m: float  # smooth-Earth surface height at the Tx, for diffraction (eq. 89)
@@ -204,6 +206,14 @@ def beta0_pct(phi_deg: float, dtm_km: float, dlm_km: float) -> float:
         mu4 = 10.0 ** ((-0.935 + 0.0176 * lat) * math.log10(mu1))
         return 10.0 ** (-0.015 * lat + 1.67) * mu1 * mu4
     return 4.17 * mu1 * 10.0 ** (0.3 * math.log10(mu1))
+
+
+@register_jitable
+def interpolation_factor(p_pct: float, beta0: float) -> float:
+    """Fi, eq. (40): weight of Ldβ against Ld50 for p % (1 for p < β0)."""
+    if p_pct < beta0:
+        return 1.0
+    return inverse_normal_q(p_pct / 100.0) / inverse_normal_q(beta0 / 100.0)
 
 
 @register_jitable
@@ -530,6 +540,8 @@ class _Geometry:
     theta: float
     i_lt: int
     i_lr: int
+    hst_ls: float
+    hsr_ls: float
     hst: float
     hsr: float
     hstd: float
@@ -588,7 +600,9 @@ def _geometry(
     m = (hsr - hst) / dd
     sl = slice(i_lt, i_lr + 1)
     hm = float(np.max(h[sl] - (hst + m * d[sl])))
-    return _Geometry(dlt, dlr, theta_t, theta_r, theta, i_lt, i_lr, hst, hsr, hstd, hsrd, hm)
+    return _Geometry(
+        dlt, dlr, theta_t, theta_r, theta, i_lt, i_lr, hst0, hsr0, hst, hsr, hstd, hsrd, hm
+    )
 
 
 def _ducting_db(
@@ -808,10 +822,7 @@ def p1812_loss(
     lbulla_b, lbulls_b, ldsph_b, ldb = _delta_bullington_db(
         d, g, hts, hrs, htc, hrc, ab, f_ghz, lam, omega, vertical
     )
-    if p_pct < beta0:
-        fi = 1.0
-    else:
-        fi = inverse_normal_q(p_pct / 100.0) / inverse_normal_q(beta0 / 100.0)  # eq. (40)
+    fi = interpolation_factor(p_pct, beta0)
     ldp = ld50 + fi * (ldb - ld50)  # eq. (41)
 
     lbs = troposcatter_db(f_ghz, dd, geo.theta, n0, p_pct)
@@ -835,6 +846,8 @@ def p1812_loss(
         theta_mrad=geo.theta,
         hts_m=hts,
         hrs_m=hrs,
+        hst_ls_m=geo.hst_ls,
+        hsr_ls_m=geo.hsr_ls,
         hst_m=geo.hst,
         hsr_m=geo.hsr,
         hstd_m=geo.hstd,
