@@ -62,7 +62,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
-from registry.radio import _kernels
+from registry.radio import _kernels, _p1812_kernels
 from registry.radio.executors import Executor, ThreadExecutor
 from registry.radio.linkbudget import (
     SERVICE_CLASS_NODATA,
@@ -83,7 +83,7 @@ from registry.terrain import EARTH_RADIUS_M, K_FACTOR, Dem, DemSource
 
 logger = logging.getLogger(__name__)
 
-Model = Literal["deygout", "rma", "hata"]
+Model = Literal["deygout", "rma", "hata", "p1812"]
 Progress = Callable[[int, int], None]
 Tile = tuple[int, int, int, int]  # (row0, col0, row1, col1) in analysis cells, end exclusive
 
@@ -124,7 +124,7 @@ class CoverageParams:
     """Model choice and every coverage constant (see the linked dataclasses for the rest)."""
 
     max_radius_m: float = 20_000.0  # path loss computed up to this distance from each site
-    model: Model = "deygout"  # free space + Deygout | TR 38.901 RMa | COST-231 Hata
+    model: Model = "deygout"  # free space + Deygout | TR 38.901 RMa | COST-231 Hata | P.1812
     clutter_margin_db: float = 0.0  # extra loss for foliage/clutter, all cells
     analysis_step: int = 1  # odd; evaluate every n-th DEM cell (profiles stay at DEM resolution)
     k_factor: float = K_FACTOR  # effective earth-radius factor, ITU-R P.453
@@ -137,7 +137,7 @@ class CoverageParams:
     thresholds: ServiceClassThresholds = field(default_factory=ServiceClassThresholds)
 
     def __post_init__(self) -> None:
-        if self.model not in ("deygout", "rma", "hata"):
+        if self.model not in ("deygout", "rma", "hata", "p1812"):
             raise ValueError(f"unknown model {self.model!r}")
         if self.analysis_step < 1 or self.analysis_step % 2 == 0:
             raise ValueError("analysis_step must be an odd integer >= 1")
@@ -449,8 +449,9 @@ def site_path_loss(
     inv_2kr = _inv_2kr(p.k_factor, p.earth_radius_m)
     rx_h = p.radio.ue_height_m
     out = np.full((freqs.size, *w.shape), np.nan, dtype=np.float32)
-    if p.model == "deygout":
-        _kernels.deygout_sweep(
+    if p.model in ("deygout", "p1812"):  # same signature; P.1812-8 at p = pL = 50 %
+        sweep = _kernels.deygout_sweep if p.model == "deygout" else _p1812_kernels.p1812_sweep
+        sweep(
             win,
             w.n,
             step,

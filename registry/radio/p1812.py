@@ -605,57 +605,67 @@ def _geometry(
     )
 
 
-def _ducting_db(
+@register_jitable
+def _site_shielding_db(f_ghz: float, theta_mrad: float, dl_km: float) -> float:
+    """Ast or Asr, eq. (48): site-shielding loss of a terminal's horizon."""
+    t2 = theta_mrad - 0.1 * dl_km
+    if t2 <= 0.0:
+        return 0.0
+    return 20.0 * math.log10(1.0 + 0.361 * t2 * math.sqrt(f_ghz * dl_km)) + 0.264 * t2 * f_ghz ** (
+        1.0 / 3.0
+    )
+
+
+@register_jitable
+def _sea_coupling_db(omega: float, dc_km: float, dl_km: float, hs_m: float) -> float:
+    """Act or Acr, eq. (49): over-sea surface-duct coupling of a terminal near the coast."""
+    if omega >= 0.75 and dc_km <= dl_km and dc_km <= 5.0:
+        return -3.0 * math.exp(-0.25 * dc_km * dc_km) * (1.0 + math.tanh(0.07 * (50.0 - hs_m)))
+    return 0.0
+
+
+@register_jitable
+def ducting_db(
     f_ghz: float,
     p_pct: float,
     d_km: float,
-    geo: _Geometry,
-    hts: float,
-    hrs: float,
-    hte: float,
-    hre: float,
-    ae: float,
+    dlt_km: float,
+    dlr_km: float,
+    theta_t_mrad: float,
+    theta_r_mrad: float,
+    hts_m: float,
+    hrs_m: float,
+    hte_m: float,
+    hre_m: float,
+    hm_m: float,
+    ae_km: float,
     beta0: float,
     dlm_km: float,
     omega: float,
     dct_km: float,
     dcr_km: float,
 ) -> float:
-    """Lba, §4.5 eqs. (45)–(56): ducting / layer reflection for p % of the time."""
+    """Lba, §4.5 eqs. (45)–(56): ducting / layer reflection loss for p % of the time."""
     alf = 45.375 - 137.0 * f_ghz + 92.5 * f_ghz**2 if f_ghz < 0.5 else 0.0  # eq. (47a)
-
-    def shielding(theta: float, dl: float) -> float:  # eqs. (48)
-        t2 = theta - 0.1 * dl
-        if t2 <= 0.0:
-            return 0.0
-        return 20.0 * math.log10(1.0 + 0.361 * t2 * math.sqrt(f_ghz * dl)) + 0.264 * t2 * f_ghz ** (
-            1.0 / 3.0
-        )
-
-    def coupling(dc: float, dl: float, hs: float) -> float:  # eqs. (49): over-sea ducts
-        if omega >= 0.75 and dc <= dl and dc <= 5.0:
-            return -3.0 * math.exp(-0.25 * dc * dc) * (1.0 + math.tanh(0.07 * (50.0 - hs)))
-        return 0.0
-
     af = (
         102.45
         + 20.0 * math.log10(f_ghz)
-        + 20.0 * math.log10(geo.dlt + geo.dlr)
+        + 20.0 * math.log10(dlt_km + dlr_km)
         + alf
-        + shielding(geo.theta_t, geo.dlt)
-        + shielding(geo.theta_r, geo.dlr)
-        + coupling(dct_km, geo.dlt, hts)
-        + coupling(dcr_km, geo.dlr, hrs)
-    )
-    gamma_d = 5e-5 * ae * f_ghz ** (1.0 / 3.0)  # eq. (51)
-    tt = min(geo.theta_t, 0.1 * geo.dlt)  # eq. (52a)
-    tr = min(geo.theta_r, 0.1 * geo.dlr)
-    theta_p = 1000.0 * d_km / ae + tt + tr  # eq. (52)
+        + _site_shielding_db(f_ghz, theta_t_mrad, dlt_km)
+        + _site_shielding_db(f_ghz, theta_r_mrad, dlr_km)
+        + _sea_coupling_db(omega, dct_km, dlt_km, hts_m)
+        + _sea_coupling_db(omega, dcr_km, dlr_km, hrs_m)
+    )  # eq. (47)
+    gamma_d = 5e-5 * ae_km * f_ghz ** (1.0 / 3.0)  # eq. (51)
+    theta_p = (
+        1000.0 * d_km / ae_km + min(theta_t_mrad, 0.1 * dlt_km) + min(theta_r_mrad, 0.1 * dlr_km)
+    )  # eqs. (52), (52a)
     tau = 1.0 - math.exp(-4.12e-4 * dlm_km**2.41)
     alpha = max(-0.6 - 3.5e-9 * d_km**3.1 * tau, -3.4)  # eq. (55a)
-    mu2 = min((500.0 / ae * d_km**2 / (math.sqrt(hte) + math.sqrt(hre)) ** 2) ** alpha, 1.0)
-    d_i = min(d_km - geo.dlt - geo.dlr, 40.0)  # eq. (56a)
-    mu3 = 1.0 if geo.hm <= 10.0 else math.exp(-4.6e-5 * (geo.hm - 10.0) * (43.0 + 6.0 * d_i))
+    mu2 = min((500.0 / ae_km * d_km**2 / (math.sqrt(hte_m) + math.sqrt(hre_m)) ** 2) ** alpha, 1.0)
+    d_i = min(d_km - dlt_km - dlr_km, 40.0)  # eq. (56a)
+    mu3 = 1.0 if hm_m <= 10.0 else math.exp(-4.6e-5 * (hm_m - 10.0) * (43.0 + 6.0 * d_i))
     beta = beta0 * mu2 * mu3  # eq. (54)
     lb = math.log10(beta)
     gamma = (
@@ -828,9 +838,10 @@ def p1812_loss(
     lbs = troposcatter_db(f_ghz, dd, geo.theta, n0, p_pct)
     hte = hts - geo.hst
     hre = hrs - geo.hsr
-    lba = _ducting_db(
-        f_ghz, p_pct, dd, geo, hts, hrs, hte, hre, ae, beta0, dlm, omega, dct_km, dcr_km
-    )
+    lba = ducting_db(
+        f_ghz, p_pct, dd, geo.dlt, geo.dlr, geo.theta_t, geo.theta_r, hts, hrs, hte, hre,
+        geo.hm, ae, beta0, dlm, omega, dct_km, dcr_km,
+    )  # fmt: skip
     fj, fk, lminb0p, lminbap, lbda, lbam, lbc = blend_db(
         lbfs, lb0p, lb0b, ld50, ldp, lba, lbs, geo.theta, dd, omega, p_pct, beta0, fi
     )
