@@ -17,8 +17,9 @@ attachments (section numbers below are those of P.1812-8):
 - §4.7 location variability (σL) and §4.9 the loss for pL % of locations;
   §4.10 the field strength for 1 kW e.r.p.
 
-Units follow the Recommendation: distances in km, heights in m (above mean sea level
-unless named `_agl`), frequency in GHz, angles in mrad, losses in dB.
+Units follow the Recommendation: distances in km, heights in m above mean sea level
+(antenna heights above ground are `htg_m`, `hrg_m`), frequency in GHz, angles in mrad,
+losses in dB. Equation numbers are those of the ITU-R validation logs.
 
 The scalar pieces are plain Python on floats, registered for numba, so that the coverage
 sweep (`registry.radio._p1812_kernels`) runs the same formulas. The model's constants are
@@ -154,10 +155,9 @@ class P1812Result:
 
 @register_jitable
 def inverse_normal_q(x: float) -> float:
-    """I(x): inverse complementary cumulative normal distribution (Attachment 2's formula).
-
-    The Recommendation's rational approximation (error below 0.00054 against the exact
-    function), used as written so that predictions reproduce the validation set.
+    """I(x): inverse complementary cumulative normal distribution, by the Recommendation's
+    rational approximation (absolute error below 4.5e-4), as written, so that predictions
+    reproduce the validation set.
 
     Parameters
     ----------
@@ -443,7 +443,7 @@ def path_centre_latitude(
     lat_t_deg: float, lon_t_deg: float, lat_r_deg: float, lon_r_deg: float, d_km: float
 ) -> float:
     """Latitude of the path centre (eq. 4), degrees: the point d/2 from the transmitter
-    along the great circle towards the receiver (Attachment 3), on a sphere of 6371 km.
+    along the great circle towards the receiver, on a sphere of 6371 km.
 
     Examples
     --------
@@ -810,8 +810,7 @@ def p1812_loss(
 
     dd = float(d[-1])
     lam = SPEED_OF_LIGHT_GM_S / f_ghz
-    g = h + r
-    g[0], g[-1] = h[0], h[-1]
+    g = h + r  # the Bullington of the real profile reads its intermediate points only
     hts = float(h[0]) + htg_m
     hrs = float(h[-1]) + hrg_m
     ae = EARTH_RADIUS_KM * 157.0 / (157.0 - delta_n)  # eqs. (6), (7a)
