@@ -19,23 +19,28 @@ convex hull, which the ray keeps as it walks (monotone chain, O(1) amortised per
   (equally lowered) receiver from Srim's (eq. 18) and eq. (79)'s by another; the largest
   slope from a point outside the chain is at the tangent vertex of the upper hull, found by
   bisection (the slopes to successive vertices rise, then fall). One hull per radius:
-  ae (median) and, for p < 50 %, aβ.
+  ae (median) and, for p < 50 %, aβ (at p = 50 % the weight Fi of eq. 40 is I(0.5) / I(β0),
+  about 1e-9 with the Recommendation's approximation of I: taken as 0).
 - On line-of-sight paths the largest ν (eq. 16) is taken over the hull vertices; for ν > 0
   that is exact (points of ν >= c > 0 lie above a concave curve), for -0.78 < ν <= 0 a
   sample under the hull may have a larger ν than every vertex: the one approximation of
-  the sweep (J(ν) of at most 6 dB there).
+  the sweep (J(ν) of at most 6 dB there; the same vertex is the line-of-sight horizon
+  point ducting uses).
 - The smooth-surface obstruction hobs and the slopes αobt, αobr (eqs. 87–88) are extremes
   of a linear function and tangents of the raw-height hull; the least-squares smooth
   surface (eqs. 83–86) comes from running sums.
 - The smooth profile's Bullington (zero heights at the ray's sample distances) has its
   extremes in closed form: both slopes are concave in the distance, checked at the two
-  samples around the continuous optimum; its line-of-sight ν is unimodal (found by
-  bisection).
+  samples around the continuous optimum; its line-of-sight ν is unimodal in the distance
+  (checked numerically over the parameter range; found by bisection).
 
 Ducting / layer reflection (§4.5) takes the same horizons, the smooth-Earth heights of
 eq. (90) and the roughness hm of eq. (93), the largest height above that surface between
 the two horizons, scanned over the ray's stored samples. The paths are inland (ω = 0,
 dtm = dlm = d, coast far away) and without clutter.
+
+Cost: about 1 µs per cell and frequency, 3–6 times `deygout_sweep` (0.4–0.8 s against
+0.08–0.15 s for a 12 km radius over 30 m cells, one thread).
 """
 
 from __future__ import annotations

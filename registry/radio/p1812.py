@@ -538,8 +538,6 @@ class _Geometry:
     theta_t: float
     theta_r: float
     theta: float
-    i_lt: int
-    i_lr: int
     hst_ls: float
     hsr_ls: float
     hst: float
@@ -600,9 +598,7 @@ def _geometry(
     m = (hsr - hst) / dd
     sl = slice(i_lt, i_lr + 1)
     hm = float(np.max(h[sl] - (hst + m * d[sl])))
-    return _Geometry(
-        dlt, dlr, theta_t, theta_r, theta, i_lt, i_lr, hst0, hsr0, hst, hsr, hstd, hsrd, hm
-    )
+    return _Geometry(dlt, dlr, theta_t, theta_r, theta, hst0, hsr0, hst, hsr, hstd, hsrd, hm)
 
 
 @register_jitable
