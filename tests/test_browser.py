@@ -33,9 +33,9 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
+def db_url(sqlite_url: str) -> str:
     """SQLite only, on purpose (overrides conftest's two-backend parametrization)."""
-    return f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    return sqlite_url
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ MIN_REQUESTS = 1_000
 
 
 @pytest.fixture
-def db_url(tmp_path: Any) -> str:
+def db_url(sqlite_url: str) -> str:
     """SQLite only: the property is about the API's answers, not the backend (both backends
     are covered by the API tests)."""
-    return f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    return sqlite_url
 
 
 def test_generated_requests_never_get_a_server_error(api: Any, loaded: Any) -> None:

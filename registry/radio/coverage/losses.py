@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 import numpy as np
 from affine import Affine
 
-from registry.radio import _kernels
+from registry.radio import _kernels, _p1812_kernels
 from registry.radio.coverage.types import CoverageParams, SectorSpec, SiteGroup, SiteLoss, Tile
 from registry.terrain import EARTH_RADIUS_M, K_FACTOR, Dem, DemSource
 
@@ -260,7 +260,8 @@ def site_path_loss(
     Returns
     -------
     SiteLoss
-        Loss in dB: free space + Deygout ("deygout"), TR 38.901 RMa with LOS
+        Loss in dB: free space + Deygout ("deygout"), ITU-R P.1812-8 ("p1812"),
+        TR 38.901 RMa with LOS
         from the sweep ("rma"), or COST-231 Hata ("hata"); clutter is not included.
     """
     p = params or CoverageParams()
@@ -279,8 +280,9 @@ def site_path_loss(
     inv_2kr = bulge_factor(p.k_factor, p.earth_radius_m)
     rx_h = p.radio.ue_height_m
     out = np.full((freqs.size, *w.shape), np.nan, dtype=np.float32)
-    if p.model == "deygout":
-        _kernels.deygout_sweep(
+    if p.model in ("deygout", "p1812"):  # same signature; P.1812-8 at p = pL = 50 %
+        sweep = _kernels.deygout_sweep if p.model == "deygout" else _p1812_kernels.p1812_sweep
+        sweep(
             win,
             w.n,
             step,

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import numpy as np
 from affine import Affine
@@ -21,7 +21,7 @@ from registry.radio.linkbudget import (
 )
 from registry.terrain import EARTH_RADIUS_M, K_FACTOR, DemSource
 
-Model = Literal["deygout", "rma", "hata"]
+Model = Literal["deygout", "rma", "hata", "p1812"]
 Progress = Callable[[int, int], None]
 Tile = tuple[int, int, int, int]  # (row0, col0, row1, col1) in analysis cells, end exclusive
 
@@ -83,7 +83,7 @@ class CoverageParams:
     """Model choice and every coverage constant (see the linked dataclasses for the rest)."""
 
     max_radius_m: float = 20_000.0  # path loss computed up to this distance from each site
-    model: Model = "deygout"  # free space + Deygout | TR 38.901 RMa | COST-231 Hata
+    model: Model = "deygout"  # free space + Deygout | TR 38.901 RMa | COST-231 Hata | P.1812
     clutter_margin_db: float = 0.0  # extra loss for foliage/clutter, all cells
     analysis_step: int = 1  # odd; evaluate every n-th DEM cell (profiles stay at DEM resolution)
     k_factor: float = K_FACTOR  # effective earth-radius factor, ITU-R P.453
@@ -96,7 +96,7 @@ class CoverageParams:
     thresholds: ServiceClassThresholds = field(default_factory=ServiceClassThresholds)
 
     def __post_init__(self) -> None:
-        if self.model not in ("deygout", "rma", "hata"):
+        if self.model not in get_args(Model):
             raise ValueError(f"unknown model {self.model!r}")
         if self.analysis_step < 1 or self.analysis_step % 2 == 0:
             raise ValueError("analysis_step must be an odd integer >= 1")
