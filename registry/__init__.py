@@ -36,8 +36,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     engine = db.make_engine(app.config["DATABASE_URL"])
     app.extensions["registry"] = {"engine": engine, "sessions": db.session_factory(engine)}
-    if app.config["JOBS_RUNNER"] not in ("thread", "worker"):
-        raise ValueError(f"JOBS_RUNNER must be thread or worker, not {app.config['JOBS_RUNNER']!r}")
+    config.check(app.config)
     if app.config["JOBS_RUNNER"] == "thread":
         app.extensions["registry"]["job_runner"] = jobs.ThreadRunner(app)
 

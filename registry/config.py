@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 #: Lai Châu province bounding box (lon/lat) with a ~10 km margin: the default registry area.
 LAI_CHAU_BBOX = (102.22, 21.58, 104.09, 22.92)
@@ -50,3 +52,25 @@ def defaults(instance_path: Path) -> dict[str, object]:
         "READINESS_BACKHAUL_SHARE_FOR_STREAMS": 0.5,
         "READINESS_WALKING_RADIUS_M": 1_500.0,
     }
+
+
+def check(settings: Mapping[str, Any]) -> None:
+    """Refuse a misconfigured app at start (naming the setting), not with a 500 per request."""
+    from registry.radio.coverage import CoverageParams
+    from registry.radio.linkbudget import LIVE_CLASSES
+
+    problems = []
+    if settings["JOBS_RUNNER"] not in ("thread", "worker"):
+        problems.append("REGISTRY_JOBS_RUNNER must be thread or worker")
+    if settings["SITING_TARGET_CLASS"] not in LIVE_CLASSES:
+        problems.append(f"REGISTRY_SITING_TARGET_CLASS must be one of {', '.join(LIVE_CLASSES)}")
+    try:
+        CoverageParams(
+            model=settings["COVERAGE_MODEL"],
+            analysis_step=int(settings["COVERAGE_ANALYSIS_STEP"]),
+            max_radius_m=float(settings["COVERAGE_MAX_RADIUS_M"]),
+        )
+    except (TypeError, ValueError) as exc:
+        problems.append(f"REGISTRY_COVERAGE_*: {exc}")
+    if problems:
+        raise ValueError("bad settings: " + "; ".join(problems))

@@ -143,3 +143,19 @@ def test_the_worker_runs_queued_jobs_in_its_own_processes(app: Any, loaded: Any,
     listed = app.test_cli_runner().invoke(args=["jobs", "list"]).output
     assert started["id"] in listed and "done" in listed
     app.extensions["registry"]["engine"].dispose()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("JOBS_RUNNER", "celery", "REGISTRY_JOBS_RUNNER"),
+        ("SITING_TARGET_CLASS", "data_only", "REGISTRY_SITING_TARGET_CLASS"),
+        ("COVERAGE_MODEL", "okumura", "unknown model"),
+        ("COVERAGE_ANALYSIS_STEP", 2, "analysis_step"),
+    ],
+)
+def test_a_misconfigured_app_does_not_start(
+    sqlite_url: str, setting: str, value: Any, named: str
+) -> None:
+    with pytest.raises(ValueError, match=named):
+        create_app({"DATABASE_URL": sqlite_url, setting: value})
