@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 SRID = 4326
 
 
-class PostgisGeometry(UserDefinedType):
+class PostgisGeometry(UserDefinedType[BaseGeometry]):
     """PostGIS ``geometry(<type>, 4326)``; values travel as hex EWKB, which PostGIS casts."""
 
     cache_ok = True
@@ -38,7 +38,7 @@ class PostgisGeometry(UserDefinedType):
         return f"geometry({self.geometry_type}, {SRID})"
 
 
-class Geometry(TypeDecorator):
+class Geometry(TypeDecorator[BaseGeometry]):
     """A shapely geometry in EPSG:4326: WKB in a BLOB on SQLite, PostGIS geometry on PostgreSQL.
 
     (GeoAlchemy2's column type is not used: its DDL hooks cannot handle a type that is a BLOB on
@@ -64,7 +64,7 @@ class Geometry(TypeDecorator):
         return None if value is None else shapely.from_wkb(value)
 
 
-class UtcDateTime(TypeDecorator):
+class UtcDateTime(TypeDecorator[datetime]):
     """An aware date-time stored as UTC (SQLite keeps no offset; PostgreSQL keeps the instant)."""
 
     impl = DateTime(timezone=True)

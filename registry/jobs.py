@@ -382,12 +382,12 @@ def work(app: Any, *, processes: int = 1, once: bool = False) -> int:
                 if proc.exitcode:  # died before recording an outcome (killed, out of memory)
                     _interrupt(sessions, job_id, f"its process exited with {proc.exitcode}")
         mark_interrupted(sessions, config)
-        while len(running) < processes and (job_id := claim(sessions)) is not None:
-            proc = spawn.Process(target=_child, args=(config, job_id), name=f"job-{job_id[:8]}")
+        while len(running) < processes and (claimed := claim(sessions)) is not None:
+            proc = spawn.Process(target=_child, args=(config, claimed), name=f"job-{claimed[:8]}")
             proc.start()
-            running[job_id] = proc
+            running[claimed] = proc
             started += 1
-            log.info("job %s started in process %s", job_id, proc.pid)
+            log.info("job %s started in process %s", claimed, proc.pid)
         if once and not running:
             return started
         time.sleep(WORKER_POLL_S)

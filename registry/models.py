@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from registry.db import Geometry, UtcDateTime
-from registry.radio.linkbudget import SERVICE_CLASSES_BEST_FIRST
+from registry.radio.linkbudget import SERVICE_CLASSES_BEST_FIRST, Technology
 
 SITE_STATUS = ("planned", "active", "down")
 BACKHAUL_KINDS = ("fibre", "microwave", "satellite")
 LINK_STATUS = ("planned", "active", "cut")
-TECHNOLOGIES = ("4G", "5G")
+TECHNOLOGIES: tuple[Technology, ...] = get_args(Technology)
 SERVICE_CLASSES = SERVICE_CLASSES_BEST_FIRST
 FIBRE_NODE_KINDS = ("core", "pop", "splice", "site")
 MEASUREMENT_KINDS = ("speedtest", "rsrp")
@@ -90,6 +90,7 @@ class Spatial:
     and tempt the planner into AND-ing a GiST scan with a scan of half a B-tree.
     """
 
+    __tablename__: str
     geom: Mapped[Any] = mapped_column(Geometry(), nullable=False)
     min_lon: Mapped[float] = mapped_column(Float)
     min_lat: Mapped[float] = mapped_column(Float)
@@ -187,7 +188,7 @@ class Sector(Record):
     site_code: Mapped[str] = col(
         String(64), ForeignKey("sites.code", ondelete="CASCADE"), index=True
     )
-    technology: Mapped[str] = col(String(2), choices=TECHNOLOGIES)
+    technology: Mapped[Technology] = col(String(2), choices=TECHNOLOGIES)
     band: Mapped[str] = col(String(10), doc="3GPP band, e.g. B3, B28, n41")
     freq_mhz: Mapped[float] = col(Float, ge=400, le=7125, doc="downlink centre frequency")
     bandwidth_mhz: Mapped[float] = col(Float, doc="channel bandwidth, a 3GPP value")
@@ -212,7 +213,7 @@ class Seller(Named, Spatial, Record):
     products: Mapped[str] = col(Text, doc="products, separated by ';'")
     platform: Mapped[str | None] = col(String(40), nullable=True)
     handle: Mapped[str | None] = col(String(100), nullable=True)
-    phone_tech: Mapped[str] = col(String(2), choices=TECHNOLOGIES)
+    phone_tech: Mapped[Technology] = col(String(2), choices=TECHNOLOGIES)
     wanted_class: Mapped[str] = col(String(20), choices=SERVICE_CLASSES[:4])
     synthetic: Mapped[bool] = col(Boolean)
 
@@ -239,7 +240,9 @@ class Measurement(Spatial, Record):
     kind: Mapped[str] = col(String(20), choices=MEASUREMENT_KINDS)
     measured_at: Mapped[datetime] = col(UtcDateTime())
     operator: Mapped[str | None] = col(String(7), nullable=True, pattern=r"^[0-9]{3}-[0-9]{2,3}$")
-    technology: Mapped[str | None] = col(String(2), nullable=True, choices=TECHNOLOGIES)
+    technology: Mapped[Technology | None] = col(
+        String(2), nullable=True, choices=TECHNOLOGIES
+    )
     site_code: Mapped[str | None] = col(
         String(64),
         ForeignKey("sites.code"),

@@ -210,7 +210,8 @@ def area_mask(
         return None
     lonlat_to_dem = to_dem(dem)
     shapes = [project(c.geom, lonlat_to_dem) for c in communes]
-    return geometry_mask(shapes, out_shape=shape, transform=transform, invert=True)
+    inside: np.ndarray = geometry_mask(shapes, out_shape=shape, transform=transform, invert=True)
+    return inside
 
 
 # ---------------------------------------------------------------- computing a version

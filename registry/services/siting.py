@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import shapely
 from sqlalchemy.orm import Session
 
@@ -124,7 +123,7 @@ def run_siting(
     select_sites = siting.ip_select if method == "ip" else siting.greedy_select
     chosen = select_sites(
         matrix,
-        costs=np.array([c.total_cost for c in costs]),
+        costs=[c.total_cost for c in costs],
         budget=budget_mvnd,
         max_sites=max_sites,
         min_spacing_m=spacing_km * 1000,
@@ -177,4 +176,5 @@ def latest_siting(config: Config) -> dict[str, Any]:
     path = Path(config["DATA_DIR"]) / "siting" / "latest.json"
     if not path.exists():
         raise NotFoundError("no siting run yet: run `flask siting run` or POST /api/v1/siting")
-    return json.loads(path.read_text("utf-8"))
+    result: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    return result

@@ -29,7 +29,7 @@ def _record(
     name: str, *columns: sa.Column[Any], named: bool, spatial: bool, indexed: tuple[str, ...] = ()
 ) -> None:
     """A registry layer: its own columns, then those every record, name and geometry has."""
-    common = [
+    common: list[sa.Column[Any]] = [
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("code", sa.String(64), nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
