@@ -261,6 +261,34 @@ def test_issuing_a_token_needs_a_session_with_a_recent_password(app: Any) -> Non
     assert 'name="password"' not in r.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("hops", [0, 1])
+def test_forwarded_host_and_proto_are_honoured_only_when_configured(
+    db_url: str, tmp_path: Any, hops: int
+) -> None:
+    settings = {f"PROXY_FIX_X_{name}": hops for name in ("FOR", "PROTO", "HOST")}
+    app = create_app(
+        {"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "t", "DATA_DIR": str(tmp_path)}
+        | settings
+    )
+    forwarded = {
+        "X-Forwarded-Host": "registry.example",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-For": "203.0.113.5",
+    }
+    links = app.test_client().get("/api/v1/", headers=forwarded).get_json()
+    base = "https://registry.example" if hops else "http://localhost"
+    assert links["openapi"] == f"{base}/api/v1/openapi.json"
+    assert links["layers"]["sites"] == f"{base}/api/v1/sites"
+    client = with_csrf(app, app.test_client())
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.5"
+    assert _login(client, "ghost", "guess").status_code == 401
+    # the throttle counts the forwarded client's address only behind a trusted proxy
+    with app.extensions["registry"]["sessions"]() as session:
+        keys = set(session.scalars(select(LoginThrottle.key)))
+    assert f"address {'203.0.113.5' if hops else '127.0.0.1'}" in keys
+    app.extensions["registry"]["engine"].dispose()
+
+
 def test_admins_manage_users_and_keep_one_admin(app: Any) -> None:
     admin = signed_in(app, "admin")
     r = admin.post(
