@@ -53,6 +53,10 @@ YEARS = (1900, 2100)  # date-times outside these years are typing errors
 #: Control characters (but tab, newline, carriage return) and unpaired UTF-16 surrogates.
 BAD_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 FALSE_WORDS = {"false", "0", "no", "n", "f", ""}
+#: A decimal number as query strings carry it (ASCII digits, optional sign, fraction, exponent).
+NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+#: ``bbox=min_lon,min_lat,max_lon,max_lat``.
+BBOX_PATTERN = f"^{NUMBER},{NUMBER},{NUMBER},{NUMBER}$"
 #: Longest value of a text column that has no length of its own (``Text``), by field; a few
 #: hundred products or merged communes fit, a pasted document does not.
 TEXT_MAX_CHARS = {"products": 2_000, "before_merger": 1_000}
@@ -169,6 +173,29 @@ def check_text(value: str, field: str | None = None) -> str:
             details=[{"field": field, "reason": "must not contain control characters"}],
         )
     return value
+
+
+def check_json_types(model: type[Record], data: Mapping[str, Any]) -> None:
+    """Refuse JSON values of the wrong type for their field (a quoted number, 1 for true): the
+    API takes what its OpenAPI document says; text forms and CSV cells are converted instead."""
+    errors = []
+    for name, column in input_columns(model).items():
+        value, kind = data.get(name), column.type
+        if value is None:
+            continue
+        if isinstance(kind, Boolean):
+            ok, wanted = isinstance(value, bool), "true or false"
+        elif isinstance(kind, Integer | Float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            wanted = "a number"
+        else:
+            ok, wanted = isinstance(value, str), "text"
+        if not ok:
+            errors.append(
+                {"field": name, "reason": f"must be {wanted} (JSON {type(value).__name__})"}
+            )
+    if errors:
+        raise ValidationError(f"invalid {model.layer} record", details=errors)
 
 
 def _check_constraints(column: Any, value: Any) -> str | None:

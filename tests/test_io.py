@@ -254,6 +254,15 @@ def test_layer_round_trip(
     assert snapshot(other) == before
 
 
+def test_gpkg_of_one_layer(api: Any, loaded: Any, tmp_path: Path) -> None:
+    import pyogrio
+
+    r = api.get("export", params={"layer": "sites"})
+    assert r.status_code == 200 and "filename=sites.gpkg" in r.headers["Content-Disposition"]
+    (tmp_path / "sites.gpkg").write_bytes(r.content)
+    assert [name for name, _kind in pyogrio.list_layers(tmp_path / "sites.gpkg")] == ["sites"]
+
+
 def test_gpkg_opens_with_every_layer(app: Any, loaded: Any, tmp_path: Path) -> None:
     import pyogrio
 
@@ -302,6 +311,8 @@ def test_csv_export_defuses_formulas_and_opens_in_spreadsheets(loaded: Any, api:
 
 def test_export_errors(api: Any) -> None:
     assert api.get("export", params={"format": "shp"}).status_code == 400
+    r = api.get("export", params={"layer": "bogus"})  # was the whole GeoPackage
+    assert r.status_code == 400 and r.json()["details"][0]["field"] == "layer"
     r = api.get("export", params={"format": "csv"})
     assert r.status_code == 400 and r.json()["details"][0]["field"] == "layer"
     assert api.post("import", data=b"").status_code == 400

@@ -29,7 +29,7 @@ def write_routes(app: Any) -> list[tuple[str, str, str]]:
             continue
         url = rule.rule
         for arg in rule.arguments:
-            url = re.sub(rf"<(?:\w+:)?{arg}>", URL_VALUES.get(arg, "x"), url)
+            url = re.sub(rf"<(?:[^<>]+:)?{arg}>", URL_VALUES.get(arg, "x"), url)
         out.extend((rule.endpoint, m, url) for m in methods)
     return out
 

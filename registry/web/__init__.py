@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from registry.errors import RegistryError, ValidationError
-from registry.schemas import BAD_CHARACTERS
+from registry.schemas import BAD_CHARACTERS, NUMBER
 
 #: Deepest nesting of arrays and objects a JSON body may have (a GeoJSON MultiPolygon needs 4,
 #: a scenario about 5); deeper bodies get a 400 before any code walks them recursively.
@@ -38,10 +39,8 @@ def query_number(
     raw = (request.args if values is None else values).get(name)
     if raw is None and not required:
         return default
-    try:
-        value = (int if integer else float)(raw) if raw is not None else None
-    except ValueError:
-        value = None
+    form = r"[+-]?[0-9]+" if integer else NUMBER
+    value = (int if integer else float)(raw) if raw and re.fullmatch(form, raw) else None
     if value is None or not low <= value <= high:  # NaN fails the comparison too
         kind = "an integer" if integer else "a number"
         raise ValidationError(
@@ -145,6 +144,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
         if _wants_json():
-            body = {"error": exc.name, "message": exc.description}
-            return jsonify(body), exc.code or 500
+            response = jsonify({"error": exc.name, "message": exc.description})
+            response.status_code = exc.code or 500
+            for header, value in exc.get_headers():  # e.g. a 405's Allow
+                if header.lower() != "content-type":
+                    response.headers[header] = value
+            return response
         return exc

@@ -57,7 +57,7 @@ def kpis() -> Any:
     """Coverage KPIs per commune and for the province (first row)."""
     with sessions()() as session:
         rows = pipeline.kpi_table(_inputs(session))
-    if request.args.get("format") == "csv":
+    if request.args.get("format", "json") != "json":
         return _table(rows, "coverage_kpis", geo=False)
     return jsonify(
         {"rows": rows, "stated_figures": pipeline.readiness.stated_figures_check(rows[0])}
