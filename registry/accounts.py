@@ -24,6 +24,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from registry.errors import ConflictError, NotFoundError, RegistryError, ValidationError
 from registry.models import ROLES, ApiToken, LoginSession, LoginThrottle, User, now_utc
+from registry.schemas import check_name, check_text
 
 #: Shortest password accepted (NIST SP 800-63B asks for at least 8 characters).
 MIN_PASSWORD_LENGTH = 10
@@ -215,15 +216,14 @@ def authenticate(session: Session, username: str, password: str, address: str) -
     doubled per further failure up to ``MAX_DELAY`` (HTTP 429 meanwhile, with no password
     checked). The caller commits even on failure, so the counts hold across workers."""
     now = now_utc()
+    session.execute(  # every count left alone long enough is forgotten (the table stays small)
+        delete(LoginThrottle).where(LoginThrottle.last_failure_at < now - FORGET_FAILURES_AFTER)
+    )
     keys = _throttle_keys(username, address)
     rows = {
         row.key: row
         for row in session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(list(keys))))
     }
-    for key, row in list(rows.items()):
-        if now - row.last_failure_at > FORGET_FAILURES_AFTER:
-            session.delete(row)
-            del rows[key]
     wait = max(
         (_wait(rows[key], free, now) for key, free in keys.items() if key in rows),
         default=timedelta(0),
@@ -233,7 +233,6 @@ def authenticate(session: Session, username: str, password: str, address: str) -
     user = session.scalar(select(User).where(User.username == username))
     ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
     if user is None or not ok or not user.active:
-        session.flush()
         for key in keys:
             _count_failure(session, key, now)
         raise Unauthorized("wrong username or password")
@@ -309,6 +308,7 @@ def issue_token(session: Session, username: str, name: str) -> tuple[ApiToken, s
         raise ValidationError(
             "bad token name", details=[{"field": "name", "reason": "1–100 characters"}]
         )
+    check_name(check_text(name, "name"), "name")
     user = get_user(session, username)
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(

@@ -323,7 +323,7 @@ class LoginThrottle(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
-    last_failure_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
+    last_failure_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc, index=True)
 
 
 class Scenario(Base):

@@ -256,6 +256,8 @@ def test_issuing_a_token_needs_a_session_with_a_recent_password(app: Any) -> Non
     assert tokens() == before
     r = viewer.post("/account", data={"name": "n1", "password": PASSWORD})
     assert r.status_code == 200 and 'id="new-token">lcr_' in r.get_data(as_text=True)
+    r = viewer.post("/account", data={"name": "n\u202e2"})  # a right-to-left override
+    assert r.status_code == 400 and "U+202E" in r.get_data(as_text=True)
     r = viewer.post("/account", data={"name": "n2"})  # recent now: not asked again
     assert r.status_code == 200 and tokens() == before + 2
     assert 'name="password"' not in r.get_data(as_text=True)

@@ -344,6 +344,7 @@ def export() -> Any:
                 mimetype="application/geopackage+sqlite3",
                 headers={"Content-Disposition": f"attachment; filename={name}.gpkg"},
             )
+        assert layer is not None  # checked above: only a GeoPackage may leave it out
         if fmt == "kmz":
             with tempfile.TemporaryDirectory() as tmp:
                 payload = io.export_kmz(session, layer, Path(tmp) / f"{layer}.kmz").read_bytes()
