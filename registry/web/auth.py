@@ -252,6 +252,8 @@ def account() -> Any:
         if request.method == "POST":
             if who.session_id is None:
                 raise Forbidden("managing tokens needs a signed-in session, not an API token")
+            if not request.form.get("revoke"):
+                _check_recent_password(who.session_id, who)
             with transaction(sessions()) as db:
                 if request.form.get("revoke"):
                     accounts.revoke_token(
@@ -262,7 +264,6 @@ def account() -> Any:
                         ),
                     )
                 else:
-                    _check_recent_password(db, who)
                     _token, new_token = accounts.issue_token(
                         db, who.username, request.form.get("name", "")
                     )
@@ -282,25 +283,24 @@ def account() -> Any:
     ), (error.status if error else 200)
 
 
-def _check_recent_password(db: Any, who: Principal) -> None:
+def _check_recent_password(session_id: str, who: Principal) -> None:
     """Pass if the password was typed recently in this session, or is typed now (checked and
     throttled like sign-in); else a 401 asking for it."""
-    assert who.session_id is not None
-    if accounts.password_is_recent(db, who.session_id):
-        return
     password = request.form.get("password", "")
-    if not password:
-        raise Unauthorized(
-            _("Type your password again to issue a token."),
-            details=[
-                {"field": "password", "reason": "is required (not typed in the last minutes)"}
-            ],
-        )
-    with sessions()() as check:  # its own commit: wrong passwords count even though we fail
+    with sessions()() as db:
+        if accounts.password_is_recent(db, session_id):
+            return
+        if not password:
+            raise Unauthorized(
+                _("Type your password again to issue a token."),
+                details=[
+                    {"field": "password", "reason": "is required (not typed in the last minutes)"}
+                ],
+            )
         try:
-            accounts.confirm_password(check, who, password, _client_address())
+            accounts.confirm_password(db, who, password, _client_address())
         finally:
-            check.commit()
+            db.commit()  # wrong passwords count even though the request fails
 
 
 # ------------------------------------------------------------------ users (admins)
