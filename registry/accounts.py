@@ -2,30 +2,46 @@
 
 Passwords are hashed with scrypt (Werkzeug's default, salted, memory-hard). API tokens are 256
 random bits shown once; only their SHA-256 is stored, so a leaked database reveals no token.
-Every change to a user bumps its ``session_epoch``, which signs out its open sessions.
+Every change to a user bumps its ``session_epoch``, which signs out its open sessions; each
+sign-in is a ``LoginSession`` row that signing out ends. Wrong passwords slow sign-in down per
+client address and per (username, address) pair with growing waits, counted in the database
+(so every worker process sees them); nobody can lock another person out from elsewhere, and the
+answer is the same whether the username exists or not.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from registry.errors import ConflictError, NotFoundError, RegistryError, ValidationError
-from registry.models import ROLES, ApiToken, User, now_utc
+from registry.models import ROLES, ApiToken, LoginSession, LoginThrottle, User, now_utc
+from registry.schemas import check_name, check_text
 
 #: Shortest password accepted (NIST SP 800-63B asks for at least 8 characters).
 MIN_PASSWORD_LENGTH = 10
 #: Prefix that marks registry tokens (lets secret scanners recognise a leaked one).
 TOKEN_PREFIX = "lcr_"
-#: Wrong passwords in a row before an account waits ``LOCKOUT`` (OWASP: throttle guessing).
-MAX_FAILED_LOGINS = 10
-LOCKOUT = timedelta(minutes=15)
+#: Wrong passwords allowed before each wait, per (username, client address) pair and per
+#: client address (many people may share one address behind a NAT). OWASP Authentication
+#: Cheat Sheet: throttle guessing without letting anyone lock an account.
+FREE_FAILURES_PER_USER = 3
+FREE_FAILURES_PER_ADDRESS = 20
+#: The first wait, doubled at every further wrong password, up to ``MAX_DELAY``.
+FIRST_DELAY = timedelta(seconds=1)
+MAX_DELAY = timedelta(minutes=15)
+#: A count is forgotten after this long without a wrong password.
+FORGET_FAILURES_AFTER = timedelta(hours=24)
+#: How long a typed password counts as recent for sensitive actions (issuing tokens).
+RECENT_PASSWORD = timedelta(minutes=10)
 #: How stale a token's "last used" may get before a request updates it.
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 #: A hash to check against when the user does not exist, so timing does not reveal usernames.
@@ -39,9 +55,13 @@ class Unauthorized(RegistryError):
 
 
 class TooManyAttempts(RegistryError):
-    """Sign-in refused for a while after repeated wrong passwords (HTTP 429)."""
+    """Sign-in refused for ``retry_after_s`` seconds after repeated wrong passwords (HTTP 429)."""
 
     status = 429
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"too many wrong passwords: try again in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
 
 
 class Forbidden(RegistryError):
@@ -57,6 +77,8 @@ class Principal:
     username: str
     role: str
     via: str = "session"
+    #: The ``LoginSession`` of a signed-in browser (None for tokens).
+    session_id: str | None = None
 
     @property
     def actor(self) -> str:
@@ -156,35 +178,124 @@ def update_user(
     return user
 
 
-def authenticate(session: Session, username: str, password: str) -> User:
-    """The active user with that name and password; one message for every failure.
+def _throttle_keys(username: str, address: str) -> dict[str, int]:
+    """The throttle keys of a sign-in and the wrong passwords each allows before waiting."""
+    return {
+        f"address {address}"[:200]: FREE_FAILURES_PER_ADDRESS,
+        f"user {username[:64]} from {address}"[:200]: FREE_FAILURES_PER_USER,
+    }
 
-    Wrong passwords are counted on the user; after ``MAX_FAILED_LOGINS`` in a row the account
-    refuses every password for ``LOCKOUT`` (HTTP 429). The caller commits even on failure, so
-    the count holds across requests and workers."""
-    user = session.scalar(select(User).where(User.username == username))
-    now = now_utc()
-    if user is not None and user.locked_until is not None and now < user.locked_until:
-        raise TooManyAttempts(
-            f"too many wrong passwords: try again after {user.locked_until:%H:%M} UTC"
+
+def _wait(row: LoginThrottle, free: int, now: datetime) -> timedelta:
+    """How much longer sign-in waits for one throttle key (zero or less: not at all)."""
+    beyond = row.failures - free
+    if beyond < 0:
+        return timedelta(0)
+    delay = min(FIRST_DELAY * 2 ** min(beyond, 30), MAX_DELAY)
+    return row.last_failure_at + delay - now
+
+
+def _count_failure(session: Session, key: str, now: datetime) -> None:
+    """One more wrong password for ``key``; an upsert, so concurrent workers lose no count."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = LoginThrottle.__table__
+    statement = dialect.insert(table).values(key=key, failures=1, last_failure_at=now)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={"failures": table.c.failures + 1, "last_failure_at": now},
         )
+    )
+
+
+def authenticate(session: Session, username: str, password: str, address: str) -> User:
+    """The active user with that name and password, signing in from client ``address``.
+
+    Each wrong password counts against the address and against the (username, address) pair,
+    whether the user exists or not; beyond their free allowance the key waits ``FIRST_DELAY``,
+    doubled per further failure up to ``MAX_DELAY`` (HTTP 429 meanwhile, with no password
+    checked). The caller commits even on failure, so the counts hold across workers."""
+    now = now_utc()
+    session.execute(  # every count left alone long enough is forgotten (the table stays small)
+        delete(LoginThrottle).where(LoginThrottle.last_failure_at < now - FORGET_FAILURES_AFTER)
+    )
+    keys = _throttle_keys(username, address)
+    rows = {
+        row.key: row
+        for row in session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(list(keys))))
+    }
+    wait = max(
+        (_wait(rows[key], free, now) for key, free in keys.items() if key in rows),
+        default=timedelta(0),
+    )
+    if wait > timedelta(0):
+        raise TooManyAttempts(math.ceil(wait.total_seconds()))
+    user = session.scalar(select(User).where(User.username == username))
     ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
-    if user is not None and not ok:
-        user.failed_logins = (user.failed_logins or 0) + 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.failed_logins, user.locked_until = 0, now + LOCKOUT
     if user is None or not ok or not user.active:
+        for key in keys:
+            _count_failure(session, key, now)
         raise Unauthorized("wrong username or password")
-    user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+    pair = list(keys)[1]
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == pair))
+    user.last_login_at = now
     return user
 
 
-def session_principal(session: Session, user_id: int, epoch: int) -> Principal | None:
-    """The principal of a signed session cookie, unless the user changed or left since."""
-    user = session.get(User, user_id)
-    if user is None or not user.active or user.session_epoch != epoch:
+def start_session(session: Session, user: User, lifetime: timedelta) -> str:
+    """A new signed-in session of ``user`` (password typed now); returns its id for the cookie.
+    The user's ended and expired sessions are dropped on the way."""
+    now = now_utc()
+    session.execute(
+        delete(LoginSession).where(
+            LoginSession.user_id == user.id,
+            or_(LoginSession.ended_at.is_not(None), LoginSession.created_at < now - lifetime),
+        )
+    )
+    session_id = secrets.token_urlsafe(32)
+    session.add(LoginSession(id=session_id, user_id=user.id, created_at=now, password_at=now))
+    session.flush()
+    return session_id
+
+
+def end_session(session: Session, session_id: str) -> None:
+    """Sign out: the session's cookie is refused from now on, wherever a copy of it is."""
+    session.execute(
+        update(LoginSession)
+        .where(LoginSession.id == session_id, LoginSession.ended_at.is_(None))
+        .values(ended_at=now_utc())
+    )
+
+
+def session_principal(
+    session: Session, user_id: int, epoch: int, session_id: str
+) -> Principal | None:
+    """The principal of a signed session cookie, unless the user changed or left since, or the
+    session was ended."""
+    row = session.execute(
+        select(User.username, User.role, User.active, User.session_epoch)
+        .join(LoginSession, LoginSession.user_id == User.id)
+        .where(User.id == user_id, LoginSession.id == session_id, LoginSession.ended_at.is_(None))
+    ).first()
+    if row is None or not row.active or row.session_epoch != epoch:
         return None
-    return Principal(user.username, user.role)
+    return Principal(row.username, row.role, session_id=session_id)
+
+
+def password_is_recent(session: Session, session_id: str) -> bool:
+    """Whether the password was typed in this session within ``RECENT_PASSWORD``."""
+    typed = session.scalar(select(LoginSession.password_at).where(LoginSession.id == session_id))
+    return typed is not None and now_utc() - typed <= RECENT_PASSWORD
+
+
+def confirm_password(session: Session, who: Principal, password: str, address: str) -> None:
+    """Check the signed-in user's password again (throttled like sign-in); it is then recent."""
+    if who.session_id is None:
+        raise Forbidden("this needs a signed-in session, not an API token")
+    authenticate(session, who.username, password, address)
+    session.execute(
+        update(LoginSession).where(LoginSession.id == who.session_id).values(password_at=now_utc())
+    )
 
 
 def _token_hash(token: str) -> str:
@@ -197,6 +308,7 @@ def issue_token(session: Session, username: str, name: str) -> tuple[ApiToken, s
         raise ValidationError(
             "bad token name", details=[{"field": "name", "reason": "1–100 characters"}]
         )
+    check_name(check_text(name, "name"), "name")
     user = get_user(session, username)
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(

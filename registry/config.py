@@ -29,6 +29,15 @@ def defaults(instance_path: Path) -> dict[str, object]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "PERMANENT_SESSION_LIFETIME": 8 * 3600,
         "JSON_SORT_KEYS": False,
+        # Behind a reverse proxy: how many proxies set each X-Forwarded-For / -Proto / -Host /
+        # -Port / -Prefix header (werkzeug's ProxyFix); 0 = ignore the header (no proxy, or one
+        # that does not set it). Client addresses (sign-in throttling) and absolute links
+        # follow the trusted headers.
+        "PROXY_FIX_X_FOR": 0,
+        "PROXY_FIX_X_PROTO": 0,
+        "PROXY_FIX_X_HOST": 0,
+        "PROXY_FIX_X_PORT": 0,
+        "PROXY_FIX_X_PREFIX": 0,
         # Coverage: path-loss model, analysis grid step in DEM cells (odd; 3 = 90 m cells on the
         # 30 m DEM, profiles still sampled at 30 m) and the radius computed around each site.
         "COVERAGE_MODEL": "deygout",

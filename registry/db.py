@@ -119,13 +119,25 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """
     from alembic import command
 
-    with engine.begin() as conn:
-        tables = set(inspect(conn).get_table_names())
-        config = _alembic(conn)
-        if "communes" in tables and "alembic_version" not in tables:
-            log.info("stamping a database made before migrations as %s", BASELINE_REVISION)
-            command.stamp(config, BASELINE_REVISION)
-        command.upgrade(config, revision)
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:  # SQLite alters a table by copying it: a DROP must not cascade meanwhile
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        try:
+            with conn.begin():
+                tables = set(inspect(conn).get_table_names())
+                config = _alembic(conn)
+                if "communes" in tables and "alembic_version" not in tables:
+                    log.info("stamping a database made before migrations as %s", BASELINE_REVISION)
+                    command.stamp(config, BASELINE_REVISION)
+                command.upgrade(config, revision)
+                if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise RuntimeError("the migration left rows whose references are broken")
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -240,9 +240,7 @@ class Measurement(Spatial, Record):
     kind: Mapped[str] = col(String(20), choices=MEASUREMENT_KINDS)
     measured_at: Mapped[datetime] = col(UtcDateTime())
     operator: Mapped[str | None] = col(String(7), nullable=True, pattern=r"^[0-9]{3}-[0-9]{2,3}$")
-    technology: Mapped[Technology | None] = col(
-        String(2), nullable=True, choices=TECHNOLOGIES
-    )
+    technology: Mapped[Technology | None] = col(String(2), nullable=True, choices=TECHNOLOGIES)
     site_code: Mapped[str | None] = col(
         String(64),
         ForeignKey("sites.code"),
@@ -287,9 +285,6 @@ class User(Base):
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
-    #: Wrong passwords in a row; at the limit the account waits (``registry.accounts``).
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class ApiToken(Base):
@@ -304,6 +299,31 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LoginSession(Base):
+    """One signed-in browser session (its id is in the signed cookie): signing out ends it here,
+    so a copy of the cookie is worthless afterwards."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
+    #: When the password was last typed in this session (sensitive actions ask again).
+    password_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class LoginThrottle(Base):
+    """Wrong passwords counted per key (a client address, or a username from an address), so
+    sign-in slows down guessing in every worker process (``registry.accounts``)."""
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc, index=True)
 
 
 class Scenario(Base):

@@ -53,6 +53,23 @@ YEARS = (1900, 2100)  # date-times outside these years are typing errors
 #: Control characters (but tab, newline, carriage return) and unpaired UTF-16 surrogates.
 BAD_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 FALSE_WORDS = {"false", "0", "no", "n", "f", ""}
+#: A decimal number as query strings carry it (ASCII digits, optional sign, fraction, exponent).
+NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+#: ``bbox=min_lon,min_lat,max_lon,max_lat``.
+BBOX_PATTERN = f"^{NUMBER},{NUMBER},{NUMBER},{NUMBER}$"
+#: Longest value of a text column that has no length of its own (``Text``), by field; a few
+#: hundred products or merged communes fit, a pasted document does not.
+TEXT_MAX_CHARS = {"products": 2_000, "before_merger": 1_000}
+#: Longest value of any other unbounded text field.
+DEFAULT_TEXT_MAX_CHARS = 1_000
+#: Most vertices a geometry may have, by layer: a commune boundary surveyed at ~1 m along
+#: ~100 km of border; a fibre route at ~10 m over 200 km; points have one.
+MAX_VERTICES = {"communes": 100_000, "fibre_links": 20_000}
+DEFAULT_MAX_VERTICES = 1
+#: Unicode categories refused in names: format characters (Cf: bidi overrides such as U+202E,
+#: zero-width spaces and joiners) and line/paragraph separators (Zl, Zp), which make one name
+#: look like another or break the lines it is shown on.
+NAME_BAD_CATEGORIES = frozenset({"Cf", "Zl", "Zp"})
 
 
 @cache
@@ -99,9 +116,34 @@ def _coerce(column: Any, value: Any) -> Any:
     if not isinstance(value, str):
         raise ValueError("must be text")
     text = _nfc(check_text(value))
-    if kind.length and len(text) > kind.length:
-        raise ValueError(f"is longer than {kind.length} characters")
+    longest = max_chars(column)
+    if len(text) > longest:
+        raise ValueError(f"is longer than {longest} characters")
+    if column.name == "name":
+        check_name(text)
     return text
+
+
+def max_chars(column: Any) -> int:
+    """The longest text a column takes: its own length, else ``TEXT_MAX_CHARS``."""
+    return column.type.length or TEXT_MAX_CHARS.get(column.name, DEFAULT_TEXT_MAX_CHARS)
+
+
+def max_vertices(model: type[Record]) -> int:
+    return MAX_VERTICES.get(model.layer, DEFAULT_MAX_VERTICES)
+
+
+def check_name(value: str, field: str | None = None) -> str:
+    """Refuse invisible format characters and line separators in a name (see
+    ``NAME_BAD_CATEGORIES``); a ValueError, or a ValidationError naming ``field``."""
+    bad = next((c for c in value if unicodedata.category(c) in NAME_BAD_CATEGORIES), None)
+    if bad is None:
+        return value
+    label = " ".join(filter(None, (f"U+{ord(bad):04X}", unicodedata.name(bad, ""))))
+    reason = f"must not contain invisible format or line-separator characters ({label})"
+    if field is None:
+        raise ValueError(reason)
+    raise ValidationError(f"bad {field}", details=[{"field": field, "reason": reason}])
 
 
 def _integer(value: Any) -> int:
@@ -131,6 +173,29 @@ def check_text(value: str, field: str | None = None) -> str:
             details=[{"field": field, "reason": "must not contain control characters"}],
         )
     return value
+
+
+def check_json_types(model: type[Record], data: Mapping[str, Any]) -> None:
+    """Refuse JSON values of the wrong type for their field (a quoted number, 1 for true): the
+    API takes what its OpenAPI document says; text forms and CSV cells are converted instead."""
+    errors = []
+    for name, column in input_columns(model).items():
+        value, kind = data.get(name), column.type
+        if value is None:
+            continue
+        if isinstance(kind, Boolean):
+            ok, wanted = isinstance(value, bool), "true or false"
+        elif isinstance(kind, Integer | Float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            wanted = "a number"
+        else:
+            ok, wanted = isinstance(value, str), "text"
+        if not ok:
+            errors.append(
+                {"field": name, "reason": f"must be {wanted} (JSON {type(value).__name__})"}
+            )
+    if errors:
+        raise ValidationError(f"invalid {model.layer} record", details=errors)
 
 
 def _check_constraints(column: Any, value: Any) -> str | None:
@@ -167,6 +232,9 @@ def _check_geometry(
         return "is empty"
     if geom.geom_type != wanted and not (wanted == "MultiPolygon" and geom.geom_type == "Polygon"):
         return f"must be a {wanted}, got a {geom.geom_type}"
+    vertices, most = shapely.get_num_coordinates(geom), max_vertices(model)
+    if vertices > most:
+        return f"has {vertices} vertices; {model.layer} take at most {most}"
     if not shapely.is_valid(geom):
         return f"is invalid: {shapely.is_valid_reason(geom)}"
     min_lon, min_lat, max_lon, max_lat = geom.bounds
@@ -323,9 +391,7 @@ def json_schema(model: type[Record]) -> dict[str, Any]:
             if isinstance(kind, Float)
             else {"type": "string", "format": "date-time"}
             if isinstance(kind, UtcDateTime)
-            else {"type": "string", "maxLength": kind.length}
-            if kind.length
-            else {"type": "string"}
+            else {"type": "string", "maxLength": max_chars(column)}
         )
         info = column.info
         for key, target in (

@@ -138,12 +138,14 @@ def with_csrf(app: Any, client: Any) -> Any:
 
 
 def signed_in(app: Any, username: str) -> Any:
-    """A test client with ``username``'s session and a valid CSRF token on every request."""
+    """A test client with ``username``'s session (password typed just now) and a valid CSRF
+    token on every request."""
     client = app.test_client()
-    with app.app_context(), app.extensions["registry"]["sessions"]() as session:
+    with app.app_context(), db.transaction(app.extensions["registry"]["sessions"]) as session:
         user = accounts.get_user(session, username)
+        sid = accounts.start_session(session, user, app.permanent_session_lifetime)
     with client.session_transaction() as cookie:
-        cookie.update(uid=user.id, epoch=user.session_epoch)
+        cookie.update(uid=user.id, epoch=user.session_epoch, sid=sid)
     return with_csrf(app, client)
 
 

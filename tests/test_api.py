@@ -215,8 +215,14 @@ def test_malformed_bodies_are_400(loaded: Any, api: Any, body: str) -> None:
 
 def test_unknown_layer_is_404_json(api: Any) -> None:
     r = api.get("towers")
-    assert r.status_code == 404 and "layers:" in r.json()["message"]
+    assert r.status_code == 404 and r.json()["error"] == "Not Found"
     assert api.post("towers", json={}).status_code == 404
+    r = api.post("export")  # not a layer: its GET-only route answers
+    assert r.status_code == 405 and set(r.headers["Allow"].split(", ")) == {
+        "GET",
+        "HEAD",
+        "OPTIONS",
+    }
 
 
 def test_search_ignores_case_and_diacritics(loaded: Any, api: Any) -> None:
@@ -304,6 +310,45 @@ def test_openapi_document_is_valid(api: Any) -> None:
     assert set(BY_LAYER) <= {p.split("/")[3] for p in doc["paths"]}
     sector = doc["components"]["schemas"]["sectors"]["properties"]["freq_mhz"]
     assert (sector["minimum"], sector["maximum"]) == (400, 7125)
+
+
+def test_openapi_document_is_as_strict_as_the_checks(loaded: Any, api: Any) -> None:
+    doc = api.get("openapi.json").json()
+    assert doc["servers"] == [{"url": api.base + "/"}]
+    sites = doc["paths"]["/api/v1/sites"]
+    geometry = sites["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert geometry["properties"]["geometry"]["properties"]["type"] == {"enum": ["Point"]}
+    r = api.post(
+        "sites", json={**feature(new_record("sites")), "geometry": {"type": "", "coordinates": []}}
+    )
+    assert r.status_code == 400 and r.json()["details"][0]["field"] == "geometry"
+    record = doc["paths"]["/api/v1/sites/{code}"]
+    assert {"400", "404", "409", "428"} <= set(record["patch"]["responses"])
+    assert next(p for p in record["patch"]["parameters"] if p["name"] == "If-Match")["required"]
+    sellers = doc["paths"]["/api/v1/readiness/sellers"]["get"]["responses"]["200"]["content"]
+    assert sellers["application/json"]["schema"]["type"] == "array"
+    assert set(sellers) == {"application/geo+json", "text/csv", "application/json"}
+    # what the document says a parameter is, the API checks
+    for path, params, field in [
+        ("sites", {"bbox": " 103,22,104,23"}, "bbox"),
+        ("sites", {"limit": " 5"}, "limit"),
+        ("sites", {"limit": "٥"}, "limit"),
+    ]:
+        r = api.get(path, params=params)
+        assert r.status_code == 400 and r.json()["details"][0]["field"] == field, (path, params)
+    r = api.post("sites", params={"allow_outside_area": "maybe"}, json=feature(new_record("sites")))
+    assert r.status_code == 400 and r.json()["details"][0]["field"] == "allow_outside_area"
+    for change, field in [
+        ({"tower_height_m": "31"}, "tower_height_m"),  # a quoted number
+        ({"synthetic": 1}, "synthetic"),
+        ({"name": 5}, "name"),
+    ]:
+        r = api.patch("sites/VT-BL-01", json=change, headers={"If-Match": '"1"'})
+        assert r.status_code == 400 and r.json()["details"][0]["field"] == field, change
+    r = api.post("sites", json={**feature(new_record("sites")), "id": [1]})
+    assert r.status_code == 400 and r.json()["details"][0]["field"] == "id"
+    r = api.http.request("TRACE", api.url("sites/VT-BL-01"), timeout=30)
+    assert r.status_code == 405 and "PATCH" in r.headers["Allow"]
 
 
 def test_index_lists_layers(api: Any) -> None:

@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -193,3 +194,21 @@ def test_pages_in_chromium(page: Any, api: Any, covered: Any, shots: Path) -> No
     page.screenshot(path=str(shots / "11-import-row-errors.png"), full_page=True)
     assert api.get("villages/V-OK").status_code == 404
     assert not blocked, blocked
+
+
+def test_map_label_and_names_reach_leaflet_as_text(page: Any, api: Any, loaded: Any) -> None:
+    """``?label=`` and names from the data reach Leaflet as text: no markup, no link."""
+    version = api.get("sellers/SEL-1").json()["properties"]["version"]
+    name = '<i id="from-data">Mai</i>'
+    assert api.patch("sellers/SEL-1", json={"name": name, "version": version}).ok
+    label = '<b id="from-label">Chỗ tốt</b><a href="/records/sites">link</a>'
+    page.goto(api.base + "/map?" + urlencode({"lat": 22.35, "lon": 103.67, "label": label}))
+    page.wait_for_function("window.registryMapReady === true")
+    tooltip = page.locator(".leaflet-tooltip")
+    tooltip.wait_for()
+    assert tooltip.inner_text() == label
+    assert page.locator("#from-label").count() == 0
+    assert page.locator(".leaflet-tooltip a").count() == 0
+    html = page.content()
+    assert '<i id="from-data">' not in html and "<i id=\\u0022" not in html
+    assert "\\u0026lt;i id=" in html  # folium's JSON carries the escaped name, once

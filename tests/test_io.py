@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +254,15 @@ def test_layer_round_trip(
     assert snapshot(other) == before
 
 
+def test_gpkg_of_one_layer(api: Any, loaded: Any, tmp_path: Path) -> None:
+    import pyogrio
+
+    r = api.get("export", params={"layer": "sites"})
+    assert r.status_code == 200 and "filename=sites.gpkg" in r.headers["Content-Disposition"]
+    (tmp_path / "sites.gpkg").write_bytes(r.content)
+    assert [name for name, _kind in pyogrio.list_layers(tmp_path / "sites.gpkg")] == ["sites"]
+
+
 def test_gpkg_opens_with_every_layer(app: Any, loaded: Any, tmp_path: Path) -> None:
     import pyogrio
 
@@ -261,6 +273,30 @@ def test_gpkg_opens_with_every_layer(app: Any, loaded: Any, tmp_path: Path) -> N
     assert layers["communes"] == "MultiPolygon" and layers["sectors"] is None
     info = pyogrio.read_info(path, layer="sites")
     assert info["crs"] == "EPSG:4326" and info["features"] == 2
+
+
+#: "GPKG" as the SQLite application_id, and GeoPackage 1.2.0 as user_version (OGC 12-128r15).
+GPKG_APPLICATION_ID = 0x47504B47
+GPKG_1_2_USER_VERSION = 10200
+
+
+def test_gpkg_is_version_1_2_with_millisecond_date_times(
+    app: Any, loaded: Any, tmp_path: Path
+) -> None:
+    """GeoPackage 1.2, which Debian 12's GDAL 3.6 and QGIS read without a warning."""
+    with app.extensions["registry"]["sessions"]() as session:
+        path = io.export_gpkg(session, tmp_path / "r.gpkg")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA application_id").fetchone()[0] == GPKG_APPLICATION_ID
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == GPKG_1_2_USER_VERSION
+        (start,) = conn.execute('SELECT start FROM events WHERE code = "EV-1"').fetchone()
+    assert start == "2025-11-04T01:00:00.000Z"  # YYYY-MM-DDTHH:MM:SS.SSSZ (GeoPackage 1.2)
+    ogrinfo = shutil.which("ogrinfo")
+    if ogrinfo:  # the system's GDAL (Debian 12: 3.6), not the one inside pyogrio
+        run = subprocess.run(
+            [ogrinfo, "-ro", "-al", "-so", str(path)], capture_output=True, text=True, check=True
+        )
+        assert "Warning" not in run.stdout + run.stderr, run.stderr
 
 
 def test_csv_export_defuses_formulas_and_opens_in_spreadsheets(loaded: Any, api: Any) -> None:
@@ -275,6 +311,8 @@ def test_csv_export_defuses_formulas_and_opens_in_spreadsheets(loaded: Any, api:
 
 def test_export_errors(api: Any) -> None:
     assert api.get("export", params={"format": "shp"}).status_code == 400
+    r = api.get("export", params={"layer": "bogus"})  # was the whole GeoPackage
+    assert r.status_code == 400 and r.json()["details"][0]["field"] == "layer"
     r = api.get("export", params={"format": "csv"})
     assert r.status_code == 400 and r.json()["details"][0]["field"] == "layer"
     assert api.post("import", data=b"").status_code == 400

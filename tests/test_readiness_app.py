@@ -77,6 +77,8 @@ def test_kpis(covered: Any, api: Any) -> None:
     assert set(doc["stated_figures"]) >= {"centres_claim_holds", "villages_claim_holds"}
     text = api.get("readiness/kpis", params={"format": "csv"}).content.decode("utf-8-sig")
     assert text.splitlines()[0].startswith("commune_code,commune,")
+    r = api.get("readiness/kpis", params={"format": "geojson"})  # not one of its formats
+    assert r.status_code == 400 and r.json()["details"][0]["field"] == "format"
 
 
 def test_event_places(covered: Any, api: Any) -> None:

@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from registry import db, store
@@ -83,6 +84,12 @@ def test_concurrent_http_edits_never_fail_with_500(loaded: Any, api: Any) -> Non
         ("villages", {"name": "a\u0000b"}, "name"),
         ("villages", {"name": "a\ud800b"}, "name"),
         ("sites", {"operator": "٤٥٢-٠٤"}, "operator"),
+        ("sellers", {"products": "chè;" * 2_500_000}, "products"),  # 10 MB
+        ("communes", {"before_merger": "x" * 10_000_000}, "before_merger"),
+        ("villages", {"name": "Bản \u202eàN"}, "name"),  # right-to-left override
+        ("villages", {"name": "Bản\u200bNà"}, "name"),  # zero-width space
+        ("sellers", {"name": "Lò\u200dMai"}, "name"),  # zero-width joiner
+        ("sites", {"name": "Trạm\u2028hai"}, "name"),  # line separator
     ],
 )
 def test_hostile_values_are_400(
@@ -143,6 +150,72 @@ def test_hostile_bodies_and_versions(loaded: Any, api: Any) -> None:
     page = api.get("sectors", params={"limit": 1, "layer": "x", "endpoint": "y"})
     assert page.status_code == 200
     assert "layer=x" in next(link["href"] for link in page.json()["links"] if link["rel"] == "next")
+
+
+def _ring(vertices: int) -> list[list[float]]:
+    """A closed ring of ``vertices`` points on a 5 km circle in Bình Lư."""
+    angles = np.linspace(0, 2 * np.pi, vertices, endpoint=False)
+    ring = np.column_stack([103.6 + 0.05 * np.cos(angles), 22.35 + 0.05 * np.sin(angles)])
+    return [*ring.round(7).tolist(), ring[0].round(7).tolist()]
+
+
+def test_limits_on_text_and_vertices_hold_on_api_pages_and_imports(
+    loaded: Any, api: Any, client: Any
+) -> None:
+    commune = {**sample_layers()["communes"][0], "code": "99999"}
+    commune["geometry"] = {"type": "Polygon", "coordinates": [_ring(1_000_000)]}
+    r = api.post("communes", json=commune)
+    assert r.status_code == 400
+    assert r.json()["details"] == [
+        {"field": "geometry", "reason": "has 1000001 vertices; communes take at most 100000"}
+    ]
+    commune["geometry"]["coordinates"] = [_ring(100_000 - 1)]
+    assert api.post("communes", json=commune).status_code == 201
+    link = {**sample_layers()["fibre_links"][0], "code": "FL-LONG"}
+    link["geometry"] = {"type": "LineString", "coordinates": _ring(30_000)}
+    r = upload(
+        api,
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "geometry": link.pop("geometry"),
+                        "properties": link,
+                    }
+                ],
+            }
+        ).encode(),
+        "fibre.geojson",
+        layer="fibre_links",
+    )
+    assert r.status_code == 400
+    assert "take at most 20000" in json.dumps(r.json()["details"])
+    seller = {**sample_layers()["sellers"][0], "code": "SEL-LONG", "products": "x" * 2_001}
+    r = client.post(
+        "/records/sellers/new?lang=en",
+        data={k: v for k, v in seller.items() if k != "geometry"} | {"lon": "103.6", "lat": "22.3"},
+    )
+    assert r.status_code == 400 and "longer than 2000 characters" in r.get_data(as_text=True)
+    properties = api.get("openapi.json").json()["components"]["schemas"]
+    assert properties["sellers"]["properties"]["products"]["maxLength"] == 2_000
+    assert properties["communes"]["properties"]["before_merger"]["anyOf"][0]["maxLength"] == 1_000
+
+
+def test_next_with_line_breaks_and_deeply_nested_json_are_400(
+    loaded: Any, api: Any, app: Any
+) -> None:
+    client = app.test_client()
+    for url in ("/lang/en?next=/records%0d%0aSet-Cookie:%20x=1", "/login?next=/%0d%0ax"):
+        r = client.get(url)
+        assert r.status_code == 400, url
+        assert "next" in r.get_data(as_text=True)
+    nested = '{"x": ' * 1_000 + "{}" + "}" * 1_000  # too deep for json.dumps to write
+    deep = '{"changes": [{"action": "add", "layer": "sites", "data": ' + nested + "}]}"
+    r = api.put("scenarios/deep", data=deep, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["details"] == [{"field": "body", "reason": "nests deeper than 32 levels"}]
 
 
 def test_import_keeps_fields_the_file_does_not_carry(loaded: Any, api: Any) -> None:

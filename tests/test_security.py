@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 import threading
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from registry import accounts, create_app, db
-from registry.models import ApiToken, Audit, User
+from registry.models import ApiToken, Audit, LoginSession, LoginThrottle, User
 from registry.web.auth import SAFE_METHODS
 from tests.conftest import PASSWORD, signed_in, with_csrf
 
@@ -28,7 +29,7 @@ def write_routes(app: Any) -> list[tuple[str, str, str]]:
             continue
         url = rule.rule
         for arg in rule.arguments:
-            url = re.sub(rf"<(?:\w+:)?{arg}>", URL_VALUES.get(arg, "x"), url)
+            url = re.sub(rf"<(?:[^<>]+:)?{arg}>", URL_VALUES.get(arg, "x"), url)
         out.extend((rule.endpoint, m, url) for m in methods)
     return out
 
@@ -163,23 +164,131 @@ def test_sign_in_sets_a_secure_session_and_changes_sign_it_out(db_url: str, tmp_
     app.extensions["registry"]["engine"].dispose()
 
 
-def test_repeated_wrong_passwords_lock_the_account_for_a_while(app: Any) -> None:
-    from registry.accounts import MAX_FAILED_LOGINS
+def _login(client: Any, username: str, password: str) -> Any:
+    return client.post("/login?lang=en", data={"username": username, "password": password})
 
+
+def _from(app: Any, address: str) -> Any:
     client = with_csrf(app, app.test_client())
-    for _ in range(MAX_FAILED_LOGINS):
-        assert (
-            client.post("/login", data={"username": "viewer", "password": "guess"}).status_code
-            == 401
-        )
-    r = client.post("/login", data={"username": "viewer", "password": PASSWORD})
-    assert r.status_code == 429 and "15" in r.get_data(as_text=True)
-    sessions = app.extensions["registry"]["sessions"]
-    with db.transaction(sessions) as session:
-        accounts.get_user(session, "viewer").locked_until = None
-    assert (
-        client.post("/login", data={"username": "viewer", "password": PASSWORD}).status_code == 303
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def _age_failures(app: Any, seconds: float) -> None:
+    """Make every counted wrong password ``seconds`` older (instead of sleeping)."""
+    with db.transaction(app.extensions["registry"]["sessions"]) as session:
+        for row in session.scalars(select(LoginThrottle)):
+            row.last_failure_at -= timedelta(seconds=seconds)
+
+
+def test_wrong_passwords_slow_the_guesser_down_never_the_owner(app: Any, db_url: str) -> None:
+    attacker = _from(app, "203.0.113.5")
+    for _ in range(accounts.FREE_FAILURES_PER_USER):
+        assert _login(attacker, "viewer", "guess").status_code == 401
+        assert _login(attacker, "ghost", "guess").status_code == 401  # no such user
+    known, unknown = _login(attacker, "viewer", PASSWORD), _login(attacker, "ghost", PASSWORD)
+    for r in (known, unknown):  # the same answer: no hint of which usernames exist
+        assert r.status_code == 429 and r.headers["Retry-After"] == "1"
+        assert "try again in 1 seconds" in r.get_data(as_text=True)
+    # the owner, elsewhere, signs in at once
+    assert _login(_from(app, "198.51.100.7"), "viewer", PASSWORD).status_code == 303
+    # the waits double with every further wrong password: 2 s, 4 s, 8 s
+    for wait_s in (2, 4, 8):
+        _age_failures(app, wait_s)
+        assert _login(attacker, "viewer", "guess").status_code == 401
+        assert _login(attacker, "viewer", PASSWORD).headers["Retry-After"] == str(wait_s)
+    # counted in the database: another worker process on the same database sees it
+    worker = create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "test"})
+    r = _login(_from(worker, "203.0.113.5"), "viewer", PASSWORD)
+    assert r.status_code == 429 and r.headers["Retry-After"] == "8"
+    worker.extensions["registry"]["engine"].dispose()
+    _age_failures(app, 8)  # once the wait is over the right password works
+    assert _login(attacker, "viewer", PASSWORD).status_code == 303
+
+
+def test_one_address_guessing_many_usernames_waits_too(app: Any) -> None:
+    sprayer = _from(app, "203.0.113.9")
+    for n in range(accounts.FREE_FAILURES_PER_ADDRESS):
+        assert _login(sprayer, f"user{n}", "guess").status_code == 401
+    assert _login(sprayer, "editor", PASSWORD).status_code == 429
+    assert _login(_from(app, "198.51.100.7"), "editor", PASSWORD).status_code == 303
+
+
+def test_signing_out_ends_the_session_on_the_server(app: Any) -> None:
+    browser = with_csrf(app, app.test_client())
+    assert _login(browser, "editor", PASSWORD).status_code == 303
+    with browser.session_transaction() as cookie:
+        stolen = dict(cookie)
+    assert browser.get("/account").status_code == 200
+    assert with_csrf(app, browser).post("/logout").status_code == 302
+    thief = app.test_client()
+    with thief.session_transaction() as cookie:
+        cookie.update(stolen)
+    r = thief.get("/account")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+    assert thief.get("/").status_code == 200  # the stale cookie is simply dropped
+    with thief.session_transaction() as cookie:
+        assert "uid" not in cookie
+
+
+def test_issuing_a_token_needs_a_session_with_a_recent_password(app: Any) -> None:
+    def tokens() -> int:
+        with app.extensions["registry"]["sessions"]() as session:
+            return len(session.scalars(select(ApiToken)).all())
+
+    before = tokens()
+    scripted = app.test_client()
+    r = scripted.post(
+        "/account",
+        data={"name": "more"},
+        headers={"Authorization": f"Bearer {app.tokens['viewer']}"},
     )
+    assert r.status_code == 403 and tokens() == before  # a token cannot mint tokens
+    viewer = signed_in(app, "viewer")
+    with db.transaction(app.extensions["registry"]["sessions"]) as session:
+        for row in session.scalars(select(LoginSession)):
+            row.password_at -= accounts.RECENT_PASSWORD + timedelta(seconds=1)
+    page = viewer.get("/account?lang=en").get_data(as_text=True)
+    assert 'name="password"' in page
+    r = viewer.post("/account?lang=en", data={"name": "n1"})
+    assert r.status_code == 401 and "Type your password again" in r.get_data(as_text=True)
+    assert viewer.post("/account", data={"name": "n1", "password": "wrong"}).status_code == 401
+    assert tokens() == before
+    r = viewer.post("/account", data={"name": "n1", "password": PASSWORD})
+    assert r.status_code == 200 and 'id="new-token">lcr_' in r.get_data(as_text=True)
+    r = viewer.post("/account", data={"name": "n\u202e2"})  # a right-to-left override
+    assert r.status_code == 400 and "U+202E" in r.get_data(as_text=True)
+    r = viewer.post("/account", data={"name": "n2"})  # recent now: not asked again
+    assert r.status_code == 200 and tokens() == before + 2
+    assert 'name="password"' not in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("hops", [0, 1])
+def test_forwarded_host_and_proto_are_honoured_only_when_configured(
+    db_url: str, tmp_path: Any, hops: int
+) -> None:
+    settings = {f"PROXY_FIX_X_{name}": hops for name in ("FOR", "PROTO", "HOST")}
+    app = create_app(
+        {"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "t", "DATA_DIR": str(tmp_path)}
+        | settings
+    )
+    forwarded = {
+        "X-Forwarded-Host": "registry.example",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-For": "203.0.113.5",
+    }
+    links = app.test_client().get("/api/v1/", headers=forwarded).get_json()
+    base = "https://registry.example" if hops else "http://localhost"
+    assert links["openapi"] == f"{base}/api/v1/openapi.json"
+    assert links["layers"]["sites"] == f"{base}/api/v1/sites"
+    client = with_csrf(app, app.test_client())
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.5"
+    assert _login(client, "ghost", "guess").status_code == 401
+    # the throttle counts the forwarded client's address only behind a trusted proxy
+    with app.extensions["registry"]["sessions"]() as session:
+        keys = set(session.scalars(select(LoginThrottle.key)))
+    assert f"address {'203.0.113.5' if hops else '127.0.0.1'}" in keys
+    app.extensions["registry"]["engine"].dispose()
 
 
 def test_admins_manage_users_and_keep_one_admin(app: Any) -> None:

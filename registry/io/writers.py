@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,12 +86,23 @@ def export_csv(session: Session, layer: str) -> bytes:
     return _csv(frame)
 
 
-def export_gpkg(session: Session, path: Path) -> Path:
-    """Write every layer into one GeoPackage (QGIS opens it directly); returns ``path``."""
+#: GeoPackage version written: 1.2 is read without warnings by every GDAL from 2.2 on (Debian
+#: 12's GDAL 3.6 and its QGIS warn that 1.4, the newer GDALs' default, is "partially
+#: supported"); the registry uses nothing newer.
+GPKG_VERSION = "1.2"
+
+
+def export_gpkg(
+    session: Session, path: Path, *, models: Sequence[type[Record]] | None = None
+) -> Path:
+    """Write every layer (or ``models``) into one GeoPackage (QGIS opens it directly); returns
+    ``path``. Date-times have milliseconds (``YYYY-MM-DDTHH:MM:SS.SSSZ``, GeoPackage 1.2)."""
     path.unlink(missing_ok=True)
-    for model in LAYERS:
+    for model in LAYERS if models is None else models:
         frame = layer_frame(session, model)
         options: dict[str, Any] = {"layer": model.layer, "driver": "GPKG", "append": path.exists()}
+        if not options["append"]:
+            options["dataset_options"] = {"VERSION": GPKG_VERSION}
         if isinstance(frame, gpd.GeoDataFrame):
             options["geometry_type"] = model.geometry_type
         pyogrio.write_dataframe(frame, path, **options)

@@ -6,6 +6,7 @@ Views only parse the request, call ``registry.store`` / ``registry.io`` and shap
 from __future__ import annotations
 
 import math
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ from registry.web.auth import actor
 from registry.web.openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+#: The layer part of record URLs: only layer names, so that the API's other paths (export,
+#: coverage/…, jobs/…) are never taken for records (their wrong methods get 405 with Allow).
+LAYER = f"<any({', '.join(BY_LAYER)}):layer>"
 
 
 @bp.url_value_preprocessor
@@ -34,14 +38,14 @@ def _check_url_values(_endpoint: str | None, values: dict[str, Any] | None) -> N
         schemas.check_text(request.args.get(name, ""), name)
 
 
-def _model(layer: str) -> type[Record]:
-    if layer not in BY_LAYER:
-        raise NotFoundError(f"no layer {layer!r}; layers: {', '.join(BY_LAYER)}")
-    return BY_LAYER[layer]
-
-
 def _flag(name: str) -> bool:
-    return request.args.get(name, "").strip().lower() in schemas.TRUE_WORDS
+    """A yes/no query parameter (absent: no); a 400 naming it for other words."""
+    word = request.args.get(name, "").strip().lower()
+    if word not in schemas.TRUE_WORDS | schemas.FALSE_WORDS:
+        raise ValidationError(
+            f"bad {name}", details=[{"field": name, "reason": "must be true or false"}]
+        )
+    return word in schemas.TRUE_WORDS
 
 
 def _area() -> tuple[float, float, float, float] | None:
@@ -52,10 +56,7 @@ def _bbox_arg() -> tuple[float, float, float, float] | None:
     raw = request.args.get("bbox")
     if raw is None:
         return None
-    try:
-        bbox = tuple(float(v) for v in raw.split(","))
-    except ValueError:
-        bbox = ()
+    bbox = tuple(float(v) for v in raw.split(",")) if re.match(schemas.BBOX_PATTERN, raw) else ()
     if (
         len(bbox) != 4
         or not all(math.isfinite(v) for v in bbox)
@@ -78,12 +79,10 @@ def _bbox_arg() -> tuple[float, float, float, float] | None:
     return bbox  # type: ignore[return-value]
 
 
-def _body() -> dict[str, Any]:
-    """The request's record as flat fields (+ ``geometry``), from a Feature or a plain object."""
-    try:
-        doc = request.get_json(silent=True)
-    except RecursionError:  # absurdly nested JSON
-        doc = None
+def _body(model: type[Record] | None = None) -> dict[str, Any]:
+    """The request's record as flat fields (+ ``geometry``), from a Feature or a plain object;
+    with ``model``, values of the wrong JSON type for their field are refused."""
+    doc = request.get_json(silent=True)
     if not isinstance(doc, dict):
         raise ValidationError(
             "the body must be a JSON object (a GeoJSON Feature or fields)",
@@ -98,10 +97,20 @@ def _body() -> dict[str, Any]:
         data = dict(props)
         if "geometry" in doc:
             data["geometry"] = doc["geometry"]
-        if doc.get("id") is not None and "code" not in data:
-            data["code"] = str(doc["id"])
-        return data
-    return dict(doc)
+        feature_id = doc.get("id")
+        if feature_id is not None and (
+            isinstance(feature_id, bool) or not isinstance(feature_id, str | int | float)
+        ):
+            raise ValidationError(
+                "bad Feature", details=[{"field": "id", "reason": "must be a string or a number"}]
+            )
+        if feature_id is not None and "code" not in data:
+            data["code"] = str(feature_id)
+    else:
+        data = dict(doc)
+    if model is not None:
+        schemas.check_json_types(model, data)
+    return data
 
 
 def _expected_version(data: dict[str, Any]) -> int:
@@ -152,13 +161,13 @@ def index() -> Any:
 
 @bp.get("/openapi.json")
 def openapi() -> Any:
-    return jsonify(openapi_document(current_app.config["MAX_PAGE_SIZE"]))
+    return jsonify(openapi_document(current_app.config["MAX_PAGE_SIZE"], request.url_root))
 
 
-@bp.get("/<layer>")
+@bp.get(f"/{LAYER}")
 def list_layer(layer: str) -> Any:
     """A page of a layer; ``next``/``prev`` links carry the boundary code (keyset paging)."""
-    model = _model(layer)
+    model = BY_LAYER[layer]
     if "offset" in request.args:
         raise ValidationError(
             "offset is not supported",
@@ -217,16 +226,16 @@ def list_layer(layer: str) -> Any:
     return jsonify(doc)
 
 
-@bp.get("/<layer>/<code>")
+@bp.get(f"/{LAYER}/<code>")
 def get_one(layer: str, code: str) -> Any:
     with sessions()() as session:
-        return _feature_response(store.get_record(session, _model(layer), code))
+        return _feature_response(store.get_record(session, BY_LAYER[layer], code))
 
 
-@bp.post("/<layer>")
+@bp.post(f"/{LAYER}")
 def create(layer: str) -> Any:
-    model = _model(layer)
-    data = _body()
+    model = BY_LAYER[layer]
+    data = _body(model)
     data.pop("version", None)
     with transaction(sessions()) as session:
         record = store.create_record(session, model, data, actor=actor(), area_bbox=_area())
@@ -235,11 +244,11 @@ def create(layer: str) -> Any:
     return response
 
 
-@bp.route("/<layer>/<code>", methods=["PUT", "PATCH"])
+@bp.route(f"/{LAYER}/<code>", methods=["PUT", "PATCH"])
 def update(layer: str, code: str) -> Any:
     """Update a record; a site's antennas move with its tower unless ``move_antennas=false``."""
-    model = _model(layer)
-    data = _body()
+    model = BY_LAYER[layer]
+    data = _body(model)
     version = _expected_version(data)
     keep = request.args.get("move_antennas", "true").strip().lower() in schemas.FALSE_WORDS
     with transaction(sessions()) as session:
@@ -256,19 +265,19 @@ def update(layer: str, code: str) -> Any:
     return _feature_response(record)
 
 
-@bp.delete("/<layer>/<code>")
+@bp.delete(f"/{LAYER}/<code>")
 def delete(layer: str, code: str) -> Any:
-    model = _model(layer)
+    model = BY_LAYER[layer]
     version = _expected_version({})
     with transaction(sessions()) as session:
         store.delete_record(session, model, code, expected_version=version, actor=actor())
     return "", 204
 
 
-@bp.get("/<layer>/<code>/history")
+@bp.get(f"/{LAYER}/<code>/history")
 def history(layer: str, code: str) -> Any:
     """Every write of the record, oldest first; works for deleted records too."""
-    model = _model(layer)
+    model = BY_LAYER[layer]
     with sessions()() as session:
         entries = store.history(session, model, code)
         if not entries:
@@ -278,11 +287,11 @@ def history(layer: str, code: str) -> Any:
         )
 
 
-@bp.post("/<layer>/<code>/restore")
+@bp.post(f"/{LAYER}/<code>/restore")
 def restore(layer: str, code: str) -> Any:
     """Bring the record back to a history entry's state (``audit_id``); needs the current
     version unless the record was deleted."""
-    model = _model(layer)
+    model = BY_LAYER[layer]
     data = _body()
     audit_id = data.get("audit_id")
     with transaction(sessions()) as session:
@@ -320,28 +329,32 @@ def import_file() -> Any:
 
 @bp.get("/export")
 def export() -> Any:
+    """Every layer as one GeoPackage, or one layer (``layer``) in any format."""
     fmt = request.args.get("format", "gpkg")
     layer = request.args.get("layer")
+    if fmt not in ("gpkg", "geojson", "csv", "kmz"):
+        raise ValidationError(
+            "unknown export format",
+            details=[{"field": "format", "reason": "must be gpkg, geojson, csv or kmz"}],
+        )
+    if layer not in BY_LAYER and (layer is not None or fmt != "gpkg"):
+        raise ValidationError(
+            "say which layer to export",
+            details=[{"field": "layer", "reason": f"must be one of {', '.join(BY_LAYER)}"}],
+        )
     with sessions()() as session:
         if fmt == "gpkg":
+            name = layer or "registry"
             with tempfile.TemporaryDirectory() as tmp:
-                path = io.export_gpkg(session, Path(tmp) / "registry.gpkg")
+                models = [BY_LAYER[layer]] if layer else None
+                path = io.export_gpkg(session, Path(tmp) / f"{name}.gpkg", models=models)
                 payload = path.read_bytes()
             return Response(
                 payload,
                 mimetype="application/geopackage+sqlite3",
-                headers={"Content-Disposition": "attachment; filename=registry.gpkg"},
+                headers={"Content-Disposition": f"attachment; filename={name}.gpkg"},
             )
-        if fmt not in ("geojson", "csv", "kmz"):
-            raise ValidationError(
-                "unknown export format",
-                details=[{"field": "format", "reason": "must be gpkg, geojson, csv or kmz"}],
-            )
-        if layer not in BY_LAYER:
-            raise ValidationError(
-                "say which layer to export",
-                details=[{"field": "layer", "reason": f"must be one of {', '.join(BY_LAYER)}"}],
-            )
+        assert layer is not None  # checked above: only a GeoPackage may leave it out
         if fmt == "kmz":
             with tempfile.TemporaryDirectory() as tmp:
                 payload = io.export_kmz(session, layer, Path(tmp) / f"{layer}.kmz").read_bytes()

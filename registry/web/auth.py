@@ -22,6 +22,7 @@ from flask import (
     Response,
     current_app,
     g,
+    make_response,
     redirect,
     render_template,
     request,
@@ -112,11 +113,11 @@ def _load_principal() -> Principal | None:
         g.token_auth = True
         with transaction(sessions()) as db:
             return accounts.token_principal(db, token)
-    uid, epoch = session.get("uid"), session.get("epoch")
-    if not (isinstance(uid, int) and isinstance(epoch, int)):
+    uid, epoch, sid = session.get("uid"), session.get("epoch"), session.get("sid")
+    if not (isinstance(uid, int) and isinstance(epoch, int) and isinstance(sid, str)):
         return None
     with sessions()() as db:
-        found = accounts.session_principal(db, uid, epoch)
+        found = accounts.session_principal(db, uid, epoch, sid)
     if found is None:
         session.clear()
     return found
@@ -185,18 +186,28 @@ def init_app(app: Flask) -> None:
 
 
 # ------------------------------------------------------------------ sign-in and sign-out
+def _client_address() -> str:
+    """Where the request comes from (the proxy's client when PROXY_FIX_X_FOR trusts it)."""
+    return request.remote_addr or "unknown"
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @requires(PUBLIC)
 def login() -> Any:
-    error = None
+    target = safe_next(url_for("pages.home"))  # a 400 now, not after the password is checked
+    error: RegistryError | None = None
     if request.method == "POST":
         try:
             with sessions()() as db:
                 try:
                     user = accounts.authenticate(
-                        db, request.form.get("username", ""), request.form.get("password", "")
+                        db,
+                        request.form.get("username", ""),
+                        request.form.get("password", ""),
+                        _client_address(),
                     )
                     uid, epoch = user.id, user.session_epoch
+                    sid = accounts.start_session(db, user, current_app.permanent_session_lifetime)
                 finally:
                     db.commit()  # the count of wrong passwords too
         except (Unauthorized, TooManyAttempts) as exc:
@@ -204,16 +215,25 @@ def login() -> Any:
         else:
             session.clear()  # a fresh session (and CSRF token) on every sign-in
             session.permanent = True
-            session.update(uid=uid, epoch=epoch)
-            return redirect(safe_next(url_for("pages.home")), code=303)
-    return render_template("login.html", error=error, next=request.values.get("next", "")), (
-        error.status if error else 200
+            session.update(uid=uid, epoch=epoch, sid=sid)
+            return redirect(target, code=303)
+    response = make_response(
+        render_template("login.html", error=error, next=request.values.get("next", "")),
+        error.status if error else 200,
     )
+    if isinstance(error, TooManyAttempts):
+        response.headers["Retry-After"] = str(error.retry_after_s)
+    return response
 
 
 @bp.post("/logout")
 @requires(PUBLIC)
 def logout() -> Any:
+    """Sign out here and server-side: a copy of the cookie no longer signs anyone in."""
+    who = principal()
+    if who is not None and who.session_id is not None:
+        with transaction(sessions()) as db:
+            accounts.end_session(db, who.session_id)
     session.clear()
     return redirect(url_for("pages.home"))
 
@@ -222,12 +242,18 @@ def logout() -> Any:
 @bp.route("/account", methods=["GET", "POST"])
 @requires("viewer")
 def account() -> Any:
-    """The signed-in user's API tokens: issue one (shown once) or revoke one."""
+    """The signed-in user's API tokens: issue one (shown once) or revoke one. Issuing needs a
+    browser session whose password was typed recently (asked again otherwise), so neither a
+    token nor a forgotten open session can mint tokens."""
     who = principal()
     assert who is not None
     new_token = error = None
     try:
         if request.method == "POST":
+            if who.session_id is None:
+                raise Forbidden("managing tokens needs a signed-in session, not an API token")
+            if not request.form.get("revoke"):
+                _check_recent_password(who.session_id, who)
             with transaction(sessions()) as db:
                 if request.form.get("revoke"):
                     accounts.revoke_token(
@@ -246,9 +272,35 @@ def account() -> Any:
     with sessions()() as db:
         user = accounts.get_user(db, who.username)
         tokens = db.query(ApiToken).filter_by(user_id=user.id).order_by(ApiToken.id).all()
-    return render_template("account.html", tokens=tokens, new_token=new_token, error=error), (
-        error.status if error else 200
-    )
+        recent = who.session_id is not None and accounts.password_is_recent(db, who.session_id)
+    return render_template(
+        "account.html",
+        tokens=tokens,
+        new_token=new_token,
+        error=error,
+        password_needed=not recent,
+        recent_minutes=int(accounts.RECENT_PASSWORD.total_seconds() // 60),
+    ), (error.status if error else 200)
+
+
+def _check_recent_password(session_id: str, who: Principal) -> None:
+    """Pass if the password was typed recently in this session, or is typed now (checked and
+    throttled like sign-in); else a 401 asking for it."""
+    password = request.form.get("password", "")
+    with sessions()() as db:
+        if accounts.password_is_recent(db, session_id):
+            return
+        if not password:
+            raise Unauthorized(
+                _("Type your password again to issue a token."),
+                details=[
+                    {"field": "password", "reason": "is required (not typed in the last minutes)"}
+                ],
+            )
+        try:
+            accounts.confirm_password(db, who, password, _client_address())
+        finally:
+            db.commit()  # wrong passwords count even though the request fails
 
 
 # ------------------------------------------------------------------ users (admins)

@@ -38,7 +38,11 @@ window.addEventListener("DOMContentLoaded", function () { (function (map) {
                                            fillColor: "#ffff33", fillOpacity: 0.9})
       .addTo(map);
     var label = p.get("label");
-    if (label) { spot.bindTooltip(label, {permanent: true, direction: "top"}); }
+    if (label) {  // as text, never markup: Leaflet puts a string tooltip in innerHTML
+      var text = document.createElement("span");
+      text.textContent = label;
+      spot.bindTooltip(text, {permanent: true, direction: "top"});
+    }
   }
   map.whenReady(function () { window.registryMapReady = true; });
 })(%(map)s); });

@@ -1,4 +1,11 @@
-"""The OpenAPI 3.1 document of /api/v1, generated from the models' column constraints."""
+"""The OpenAPI 3.1 document of /api/v1, generated from the models' column constraints.
+
+It states what the API checks, no looser: parameter ranges and forms, every status an operation
+answers with its content type, and links between operations (a created record's code and
+version feed its reads and writes). What JSON Schema cannot state is in the descriptions and
+answered with a 400 naming the field: references to other records, the registry area, geometry
+validity, 3GPP bandwidths per technology, a bbox's order, and the contents of imported files.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +13,19 @@ from typing import Any
 
 from registry import schemas
 from registry.io import FORMATS
+from registry.maps import MAX_TILE_ZOOM
 from registry.models import BY_LAYER
 from registry.radio.linkbudget import LIVE_CLASSES
 from registry.services.coverage import RASTERS
+from registry.services.scenarios import NAME_PATTERN
 from registry.store import COUNT_LIMIT
+
+#: Text without the control characters the API refuses (``schemas.BAD_CHARACTERS``).
+TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
+#: A number as the query parser takes it (``registry.web.query_number``).
+NUMBER_PATTERN = f"^{schemas.NUMBER}$"
+#: Geometry types each spatial layer takes (a commune may come as one Polygon).
+GEOMETRY_TYPES = {"MultiPolygon": ["MultiPolygon", "Polygon"]}
 
 ERROR = {
     "type": "object",
@@ -33,7 +49,6 @@ ERROR = {
     },
 }
 
-
 HISTORY_ENTRY = {
     "type": "object",
     "properties": {
@@ -46,12 +61,40 @@ HISTORY_ENTRY = {
         "after": {"type": ["object", "null"]},
     },
 }
+BINARY = {"type": "string", "format": "binary"}
+COLLECTION = {
+    "type": "object",
+    "required": ["type", "features"],
+    "properties": {
+        "type": {"const": "FeatureCollection"},
+        "features": {"type": "array", "items": {"type": "object"}},
+    },
+}
+JOB = {
+    "type": "object",
+    "required": ["id", "status"],
+    "properties": {
+        "id": {"type": "string"},
+        "kind": {"type": "string"},
+        "status": {"enum": ["queued", "running", "done", "failed"]},
+        "progress": {"type": "number"},
+    },
+}
+#: What each error status means, for the documents' descriptions.
+ERROR_MEANING = {
+    400: "bad input: `details` names each field and why",
+    401: "no valid credentials (send an API token)",
+    403: "the token's role may not do this",
+    404: "no such record, layer, resource or computed result",
+    409: "conflicts with stored state (stale version, duplicate code, record in use)",
+    428: "say which version you are changing (If-Match header)",
+}
 
 
 def _errors(*codes: int) -> dict[str, Any]:
     return {
         str(c): {
-            "description": "error",
+            "description": ERROR_MEANING[c],
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         }
         for c in codes
@@ -62,13 +105,39 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _file(description: str, media_type: str) -> dict[str, Any]:
+    return {"description": description, "content": {media_type: {"schema": BINARY}}}
+
+
+def _text(name: str, where: str = "query", **extra: Any) -> dict[str, Any]:
+    """A text parameter without control characters."""
+    schema = {"type": "string", "pattern": TEXT_PATTERN}
+    return {"name": name, "in": where, "schema": schema, **extra}
+
+
+def _number(name: str, low: float, high: float, *, integer: bool = False, **extra: Any) -> Any:
+    """A numeric query parameter with its range, as ``query_number`` checks it."""
+    schema = {"type": "integer" if integer else "number", "minimum": low, "maximum": high}
+    return {"name": name, "in": "query", "schema": schema, **extra}
+
+
+def _geometry(model: Any) -> dict[str, Any]:
+    types = GEOMETRY_TYPES.get(model.geometry_type, [model.geometry_type])
+    return {
+        "type": "object",
+        "required": ["type", "coordinates"],
+        "properties": {"type": {"enum": types}, "coordinates": {"type": "array"}},
+        "description": (
+            f"GeoJSON {' or '.join(types)} in lon/lat (EPSG:4326), at most "
+            f"{schemas.max_vertices(model)} vertices, inside the registry area unless "
+            "allow_outside_area"
+        ),
+    }
+
+
 def _feature(layer: str, *, write: bool, partial: bool = False) -> dict[str, Any]:
     model = BY_LAYER[layer]
-    geometry: dict[str, Any] = (
-        {"type": "null"}
-        if model.geometry_type is None
-        else {"$ref": "#/components/schemas/Geometry"}
-    )
+    geometry: dict[str, Any] = {"type": "null"} if model.geometry_type is None else _geometry(model)
     props: dict[str, Any] = {"$ref": f"#/components/schemas/{layer}"}
     if not write:
         props = {
@@ -76,10 +145,11 @@ def _feature(layer: str, *, write: bool, partial: bool = False) -> dict[str, Any
                 props,
                 {
                     "type": "object",
+                    "required": ["version", "created_at", "updated_at"],
                     "properties": {
                         "version": {"type": "integer"},
-                        "created_at": {"type": "string"},
-                        "updated_at": {"type": "string"},
+                        "created_at": {"type": "string", "format": "date-time"},
+                        "updated_at": {"type": "string", "format": "date-time"},
                     },
                 },
             ]
@@ -94,59 +164,55 @@ def _feature(layer: str, *, write: bool, partial: bool = False) -> dict[str, Any
         "required": required,
         "properties": {
             "type": {"const": "Feature"},
-            "id": {"type": "string"},
+            "id": {"type": ["string", "number"]},
             "geometry": geometry,
             "properties": props,
         },
     }
 
 
-def openapi_document(max_page_size: int) -> dict[str, Any]:
+def _record_links(layer: str) -> dict[str, Any]:
+    """Links from an answer carrying a record (its code and ETag) to the record's operations."""
+    code = {"code": "$response.body#/id"}
+    versioned = {**code, "header.If-Match": "$response.header.ETag"}
+    base = f"/api/v1/{layer}/{{code}}"
+    return {
+        "GetRecord": {"operationRef": _ref(base, "get"), "parameters": code},
+        "History": {"operationRef": _ref(f"{base}/history", "get"), "parameters": code},
+        "PatchRecord": {"operationRef": _ref(base, "patch"), "parameters": versioned},
+        "DeleteRecord": {"operationRef": _ref(base, "delete"), "parameters": versioned},
+    }
+
+
+def _ref(path: str, method: str) -> str:
+    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + f"/{method}"
+
+
+def openapi_document(max_page_size: int, server_url: str) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     params = [
         {
             "name": "bbox",
             "in": "query",
-            "schema": {"type": "string"},
-            "description": "min_lon,min_lat,max_lon,max_lat",
+            "schema": {"type": "string", "pattern": schemas.BBOX_PATTERN},
+            "description": (
+                "min_lon,min_lat,max_lon,max_lat in degrees (min ≤ max, else a 400 naming bbox)"
+            ),
         },
-        {
-            "name": "commune",
-            "in": "query",
-            "schema": {"type": "string"},
-            "description": "GSO code of a commune",
-        },
-        {
-            "name": "q",
-            "in": "query",
-            "schema": {"type": "string"},
-            "description": "name contains (case and diacritics ignored)",
-        },
-        {
-            "name": "limit",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": max_page_size},
-        },
-        {
-            "name": "after",
-            "in": "query",
-            "schema": {"type": "string"},
-            "description": "code of the last record of the previous page (the next link's)",
-        },
-        {
-            "name": "before",
-            "in": "query",
-            "schema": {"type": "string"},
-            "description": "code of the first record of the following page (the prev link's)",
-        },
+        _text("commune", description="GSO code of a commune (404 if there is none)"),
+        _text("q", description="name contains (case and diacritics ignored)"),
+        _number("limit", 1, max_page_size, integer=True),
+        _text("after", description="code of the last record of the previous page (next link)"),
+        _text("before", description="code of the first record of the following page (prev link)"),
     ]
     outside = {"name": "allow_outside_area", "in": "query", "schema": {"type": "boolean"}}
-    code = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+    code = _text("code", "path", required=True)
     version = {
         "name": "If-Match",
         "in": "header",
-        "schema": {"type": "string"},
-        "description": "the version being changed (or `version` in the properties)",
+        "required": True,
+        "schema": {"type": "string", "pattern": '^(W/)?"?[0-9]{1,9}"?$'},
+        "description": "the version being changed, as the ETag gave it",
     }
     for layer in BY_LAYER:
         feature = _feature(layer, write=False)
@@ -158,6 +224,15 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": _feature(layer, write=True, partial=True)}},
         }
+        saved = {**_json(feature), "headers": {"ETag": {"schema": {"type": "string"}}}}
+        created = {
+            **_json(feature, "Created"),
+            "headers": {
+                "ETag": {"schema": {"type": "string"}},
+                "Location": {"schema": {"type": "string"}},
+            },
+            "links": _record_links(layer),
+        }
         paths[f"/api/v1/{layer}"] = {
             "get": {
                 "summary": f"List {layer} as a GeoJSON FeatureCollection",
@@ -166,6 +241,7 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
                     "200": _json(
                         {
                             "type": "object",
+                            "required": ["type", "features", "numberReturned", "links"],
                             "properties": {
                                 "type": {"const": "FeatureCollection"},
                                 "features": {"type": "array", "items": feature},
@@ -187,6 +263,7 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
                                         },
                                     },
                                 },
+                                "bbox": {"type": "array", "items": {"type": "number"}},
                             },
                         }
                     ),
@@ -195,9 +272,15 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
             },
             "post": {
                 "summary": f"Create one of {layer}",
+                "description": (
+                    "Checked whole; besides the schema: references to other records, the "
+                    "registry area, geometry validity"
+                    + (" and 3GPP bandwidths per technology" if layer == "sectors" else "")
+                    + " (a 400 naming each field)."
+                ),
                 "parameters": [outside],
                 "requestBody": body,
-                "responses": {"201": _json(feature, "Created"), **_errors(400, 409)},
+                "responses": {"201": created, **_errors(400, 409)},
             },
         }
         paths[f"/api/v1/{layer}/{{code}}/history"] = {
@@ -208,17 +291,23 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
                     "200": _json(
                         {
                             "type": "object",
-                            "properties": {"entries": {"type": "array", "items": HISTORY_ENTRY}},
+                            "required": ["layer", "code", "entries"],
+                            "properties": {
+                                "layer": {"const": layer},
+                                "code": {"type": "string"},
+                                "entries": {"type": "array", "items": HISTORY_ENTRY},
+                            },
                         }
                     ),
-                    **_errors(404),
+                    **_errors(400, 404),
                 },
             }
         }
         paths[f"/api/v1/{layer}/{{code}}/restore"] = {
             "post": {
                 "summary": "Bring the record back to a history entry's state (a deleted one too)",
-                "parameters": [code, version],
+                "description": "If-Match is needed unless the record is deleted (428 otherwise).",
+                "parameters": [code, {**version, "required": False}],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -227,66 +316,70 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
                                 "type": "object",
                                 "required": ["audit_id"],
                                 "properties": {
-                                    "audit_id": {"type": "integer", "minimum": 1},
-                                    "version": {"type": "integer"},
+                                    "audit_id": {
+                                        "type": "integer",
+                                        "minimum": 1,
+                                        "maximum": schemas.INT32_MAX,
+                                    },
                                 },
                             }
                         }
                     },
                 },
                 "responses": {
-                    "200": _json(feature),
-                    "201": _json(feature, "Re-created"),
+                    "200": saved,
+                    "201": {**saved, "description": "Re-created"},
                     **_errors(400, 404, 409, 428),
                 },
             }
         }
         paths[f"/api/v1/{layer}/{{code}}"] = {
-            "get": {"parameters": [code], "responses": {"200": _json(feature), **_errors(404)}},
+            "get": {"parameters": [code], "responses": {"200": saved, **_errors(400, 404)}},
             "put": {
+                "summary": "Change fields of the record (as PATCH)",
                 "parameters": [code, version, outside],
                 "requestBody": change,
-                "responses": {"200": _json(feature), **_errors(400, 404, 409, 428)},
+                "responses": {"200": saved, **_errors(400, 404, 409, 428)},
             },
             "patch": {
+                "summary": "Change fields of the record",
                 "parameters": [code, version, outside],
                 "requestBody": change,
-                "responses": {"200": _json(feature), **_errors(400, 404, 409, 428)},
+                "responses": {"200": saved, **_errors(400, 404, 409, 428)},
             },
             "delete": {
-                "parameters": [
-                    code,
-                    version,
-                    {"name": "version", "in": "query", "schema": {"type": "integer"}},
-                ],
+                "parameters": [code, version],
                 "responses": {"204": {"description": "Deleted"}, **_errors(400, 404, 409, 428)},
             },
         }
     paths["/api/v1/import"] = {
         "post": {
             "summary": "Import a file, all or nothing",
+            "description": "Every row is checked as a create is; a bad row rejects the file (400).",
             "parameters": [
                 {"name": "format", "in": "query", "schema": {"enum": list(FORMATS)}},
-                {"name": "layer", "in": "query", "schema": {"type": "string"}},
+                {"name": "layer", "in": "query", "schema": {"enum": list(BY_LAYER)}},
                 outside,
             ],
             "requestBody": {
+                "required": True,
                 "content": {
                     "multipart/form-data": {
                         "schema": {
                             "type": "object",
+                            "required": ["file"],
                             "properties": {"file": {"type": "string", "format": "binary"}},
                         }
                     },
                     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                }
+                },
             },
-            "responses": {"200": _json({"type": "object"}), **_errors(400)},
+            "responses": {"200": _json({"type": "object"}), **_errors(400, 409)},
         }
     }
     paths["/api/v1/export"] = {
         "get": {
-            "summary": "Export as GeoPackage (all layers), GeoJSON, CSV or KMZ (one layer)",
+            "summary": "Export as GeoPackage (all layers, or one), GeoJSON, CSV or KMZ (one layer)",
             "parameters": [
                 {
                     "name": "format",
@@ -295,15 +388,28 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
                 },
                 {"name": "layer", "in": "query", "schema": {"enum": list(BY_LAYER)}},
             ],
-            "responses": {"200": {"description": "the file"}, **_errors(400)},
+            "responses": {
+                "200": {
+                    "description": "the file",
+                    "content": {
+                        "application/geopackage+sqlite3": {"schema": BINARY},
+                        "application/geo+json": {"schema": COLLECTION},
+                        "text/csv": {"schema": {"type": "string"}},
+                        "application/vnd.google-earth.kmz": {"schema": BINARY},
+                    },
+                },
+                **_errors(400),
+            },
         }
     }
-    job = {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "status": {"enum": ["queued", "running", "done", "failed"]},
-            "progress": {"type": "number"},
+    started = {
+        **_json(JOB, "Accepted: follow the job"),
+        "headers": {"Location": {"schema": {"type": "string"}}},
+        "links": {
+            "Job": {
+                "operationRef": _ref("/api/v1/jobs/{job_id}", "get"),
+                "parameters": {"job_id": "$response.body#/id"},
+            }
         },
     }
     paths["/api/v1/coverage"] = {
@@ -313,15 +419,13 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
         },
         "post": {
             "summary": "Start (or incrementally update) the coverage computation",
-            "responses": {"202": _json(job, "Accepted: follow the job"), **_errors(404)},
+            "responses": {"202": started, **_errors(404)},
         },
     }
     paths["/api/v1/jobs/{job_id}"] = {
         "get": {
-            "parameters": [
-                {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "responses": {"200": _json(job), **_errors(404)},
+            "parameters": [_text("job_id", "path", required=True)],
+            "responses": {"200": _json(JOB), **_errors(404)},
         }
     }
     paths["/api/v1/coverage/{name}.tif"] = {
@@ -330,30 +434,35 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
             "parameters": [
                 {"name": "name", "in": "path", "required": True, "schema": {"enum": list(RASTERS)}}
             ],
-            "responses": {"200": {"description": "GeoTIFF"}, **_errors(404)},
+            "responses": {"200": _file("GeoTIFF", "image/tiff"), **_errors(404)},
         }
     }
     paths["/api/v1/coverage/tiles/{z}/{x}/{y}.png"] = {
         "get": {
             "summary": "Service-class coverage as XYZ map tiles (256 px PNG, Web Mercator)",
+            "description": "x and y run from 0 to 2^z − 1 (404 outside).",
             "parameters": [
                 {
                     "name": n,
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "integer", "minimum": 0},
+                    "schema": {"type": "integer", "minimum": 0, "maximum": high},
                 }
-                for n in ("z", "x", "y")
+                for n, high in (
+                    ("z", MAX_TILE_ZOOM),
+                    ("x", 2**MAX_TILE_ZOOM - 1),
+                    ("y", 2**MAX_TILE_ZOOM - 1),
+                )
             ],
-            "responses": {"200": {"description": "PNG tile"}, **_errors(404)},
+            "responses": {"200": _file("PNG tile", "image/png"), **_errors(404)},
         }
     }
     paths["/api/v1/coverage/point"] = {
         "get": {
             "summary": "Every coverage value at a point",
             "parameters": [
-                {"name": n, "in": "query", "required": True, "schema": {"type": "number"}}
-                for n in ("lon", "lat")
+                _number("lon", -180, 180, required=True),
+                _number("lat", -90, 90, required=True),
             ],
             "responses": {"200": _json({"type": "object"}), **_errors(400, 404)},
         }
@@ -364,86 +473,135 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
             "responses": {"200": _json({"type": "object"}), **_errors(400, 404)},
         }
     }
-    streams = {
-        "name": "concurrent_streams",
-        "in": "query",
-        "schema": {"type": "integer"},
-        "description": "sellers streaming at once in one cell",
+    streams = _number(
+        "concurrent_streams", 1, 1000, integer=True, description="sellers live at once in a cell"
+    )
+    rows = {"type": "array", "items": {"type": "object"}}
+    tables = {
+        "description": "as the format asks: GeoJSON (default), CSV or a JSON array of rows",
+        "content": {
+            "application/geo+json": {"schema": COLLECTION},
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {"schema": rows},
+        },
     }
-    fmt = {"name": "format", "in": "query", "schema": {"enum": ["geojson", "csv", "json"]}}
+    geo_format = {"name": "format", "in": "query", "schema": {"enum": ["geojson", "csv", "json"]}}
     paths["/api/v1/readiness/sellers"] = {
         "get": {
             "summary": "Every seller's verdict, limiting factor and better spot",
-            "parameters": [streams, fmt],
-            "responses": {"200": _json({"type": "object"}), **_errors(400, 404)},
+            "parameters": [streams, geo_format],
+            "responses": {"200": tables, **_errors(400, 404)},
         }
     }
     paths["/api/v1/readiness/kpis"] = {
         "get": {
             "summary": "Coverage KPIs per commune and for the province",
-            "parameters": [streams, fmt],
-            "responses": {"200": _json({"type": "object"}), **_errors(400, 404)},
+            "parameters": [
+                streams,
+                {"name": "format", "in": "query", "schema": {"enum": ["json", "csv"]}},
+            ],
+            "responses": {
+                "200": {
+                    "description": "JSON (default) or CSV",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["rows"],
+                                "properties": {"rows": rows, "stated_figures": {}},
+                            }
+                        },
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                **_errors(400, 404),
+            },
         }
     }
     paths["/api/v1/readiness/events"] = {
         "get": {
             "summary": "Event places ranked for N simultaneous streams at a quality",
             "parameters": [
-                {"name": "streams", "in": "query", "required": True, "schema": {"type": "integer"}},
-                {
-                    "name": "quality",
-                    "in": "query",
-                    "schema": {"enum": list(LIVE_CLASSES)},
-                },
-                {"name": "travel_km", "in": "query", "schema": {"type": "number"}},
+                _number("streams", 1, 10_000, integer=True, required=True),
+                {"name": "quality", "in": "query", "schema": {"enum": list(LIVE_CLASSES)}},
+                _number("travel_km", 0, 200),
                 {"name": "candidates", "in": "query", "schema": {"enum": ["communes", "villages"]}},
-                fmt,
+                streams,
+                geo_format,
             ],
-            "responses": {"200": _json({"type": "object"}), **_errors(400, 404)},
+            "responses": {"200": tables, **_errors(400, 404)},
         }
     }
     paths["/api/v1/backhaul/cuts"] = {
         "get": {
             "summary": "Impact of fibre cuts: every single point of failure, or one link",
-            "parameters": [{"name": "link", "in": "query", "schema": {"type": "string"}}, streams],
-            "responses": {"200": _json({"type": "array"}), **_errors(400, 404)},
+            "parameters": [_text("link", description="a fibre link's code"), streams],
+            "responses": {"200": _json(rows), **_errors(400, 404)},
         }
     }
-    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+    name = {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": NAME_PATTERN},
+    }
     paths["/api/v1/siting"] = {
         "get": {
             "summary": "The latest siting run: chosen sites, cost, backhaul, gains",
             "responses": {"200": _json({"type": "object"}), **_errors(404)},
         },
         "post": {
-            "summary": "Choose new sites for a budget (background job)",
+            "summary": "Choose new sites for a budget (background job; needs coverage)",
             "parameters": [
-                {"name": n, "in": "query", "schema": {"type": t}}
-                for n, t in (
-                    ("candidates", "integer"),
-                    ("max_sites", "integer"),
-                    ("budget_mvnd", "number"),
-                    ("spacing_km", "number"),
-                    ("candidate_spacing_km", "number"),
-                )
-            ]
-            + [{"name": "method", "in": "query", "schema": {"enum": ["ip", "greedy"]}}],
-            "responses": {"202": _json(job, "Accepted: follow the job"), **_errors(400, 404)},
+                _number("candidates", 1, 20_000, integer=True),
+                _number("max_sites", 1, 500, integer=True),
+                _number("budget_mvnd", 0, 1e9),
+                _number("spacing_km", 0, 100),
+                _number("candidate_spacing_km", 0.1, 100),
+                {"name": "method", "in": "query", "schema": {"enum": ["ip", "greedy"]}},
+            ],
+            "responses": {"202": started, **_errors(400, 404)},
         },
     }
     paths["/api/v1/scenarios"] = {
         "get": {
             "summary": "Saved what-if scenarios",
-            "responses": {"200": _json({"type": "array"})},
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "name": {"type": "string"},
+                                "changes": {"type": "integer"},
+                                "promoted_at": {"type": ["string", "null"]},
+                            },
+                        },
+                    }
+                )
+            },
         }
     }
+    change_item = {
+        "type": "object",
+        "required": ["action", "layer", "code"],
+        "properties": {
+            "action": {"enum": ["add", "change", "remove"]},
+            "layer": {"enum": ["sites", "sectors", "fibre_links"]},
+            "code": {"type": "string", "minLength": 1},
+            "data": {"type": "object", "description": "the fields (not for remove)"},
+        },
+    }
+    scenario = {"type": "object", "required": ["name", "changes"]}
     paths["/api/v1/scenarios/{name}"] = {
         "get": {
             "parameters": [name],
-            "responses": {"200": _json({"type": "object"}), **_errors(404)},
+            "responses": {"200": _json(scenario), **_errors(404)},
         },
         "put": {
             "summary": "Create or replace a scenario (checked, never applied)",
+            "description": "Each change is tried on the registry and rolled back (a 400 per row).",
             "parameters": [name],
             "requestBody": {
                 "required": True,
@@ -453,27 +611,38 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
                             "type": "object",
                             "required": ["changes"],
                             "properties": {
-                                "changes": {"type": "array", "items": {"type": "object"}}
+                                "changes": {"type": "array", "minItems": 1, "items": change_item}
                             },
                         }
                     }
                 },
             },
-            "responses": {"200": _json({"type": "object"}), **_errors(400)},
+            "responses": {
+                "200": {
+                    **_json(scenario),
+                    "links": {
+                        "GetScenario": {
+                            "operationRef": _ref("/api/v1/scenarios/{name}", "get"),
+                            "parameters": {"name": "$response.body#/name"},
+                        }
+                    },
+                },
+                **_errors(400),
+            },
         },
     }
     paths["/api/v1/scenarios/{name}/preview"] = {
         "post": {
             "summary": "KPI deltas, and who gains or loses a class (background job)",
             "parameters": [name],
-            "responses": {"202": _json(job), **_errors(404)},
+            "responses": {"202": started, **_errors(404)},
         }
     }
     paths["/api/v1/scenarios/{name}/promote"] = {
         "post": {
             "summary": "Add the scenario's new sites to the registry as planned",
             "parameters": [name],
-            "responses": {"200": _json({"type": "object"}), **_errors(404, 409)},
+            "responses": {"200": _json({"type": "object"}), **_errors(400, 404, 409)},
         }
     }
     for item in paths.values():  # writes need an editor's token
@@ -483,14 +652,10 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
                 operation["responses"].update(_errors(401, 403))
     components = {layer: schemas.json_schema(model) for layer, model in BY_LAYER.items()}
     components["Error"] = ERROR
-    components["Geometry"] = {
-        "type": "object",
-        "required": ["type", "coordinates"],
-        "properties": {"type": {"type": "string"}, "coordinates": {"type": "array"}},
-    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "Coverage and infrastructure registry", "version": "1"},
+        "servers": [{"url": server_url}],
         "paths": paths,
         "components": {
             "schemas": components,

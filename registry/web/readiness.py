@@ -57,7 +57,7 @@ def kpis() -> Any:
     """Coverage KPIs per commune and for the province (first row)."""
     with sessions()() as session:
         kpis = readiness.kpis(_inputs(session))
-    if request.args.get("format") == "csv":
+    if request.args.get("format", "json") != "json":
         return _table(kpis.rows, "coverage_kpis", geo=False)
     return jsonify({"rows": kpis.rows, "stated_figures": kpis.stated_figures})
 
