@@ -71,7 +71,8 @@ SKIPPED_LINES_KEPT = 20
 @dataclass(frozen=True)
 class CellScope:
     """Which cells of a large (nationwide) extract to keep; the others are skipped, not
-    refused: cells outside ``area_bbox`` (lon/lat; a site, at its cells' mean, is then inside too), of an MCC not in ``mccs``, and malformed rows."""
+    refused: cells outside ``area_bbox`` (lon/lat; a site, at its cells' mean, is then inside
+    too), of an MCC not in ``mccs``, and malformed rows."""
 
     area_bbox: tuple[float, float, float, float]
     mccs: tuple[int, ...] = (VIETNAM_MCC,)
