@@ -266,9 +266,16 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
         "post": {
             "summary": "Import a file, all or nothing",
             "parameters": [
-                {"name": "format", "in": "query", "schema": {"enum": list(FORMATS)}},
+                {"name": "format", "in": "query", "schema": {"enum": [*FORMATS, "osm"]}},
                 {"name": "layer", "in": "query", "schema": {"type": "string"}},
                 outside,
+                {
+                    "name": "skip_outside",
+                    "in": "query",
+                    "description": "OpenCelliD extract larger than the area: skip and report "
+                    "the cells outside it, of another MCC or on bad rows",
+                    "schema": {"type": "boolean"},
+                },
             ],
             "requestBody": {
                 "content": {
