@@ -192,7 +192,7 @@ def import_command(
         return
     data = path.read_bytes()
     if skip_outside:
-        if fmt not in (None, "opencellid") or allow_outside_area:
+        if fmt not in (None, "opencellid") or area is None:
             raise click.BadParameter(
                 "applies to OpenCelliD extracts, within the area", param_hint="--skip-outside"
             )

@@ -301,7 +301,7 @@ def build_dem(
         shape=dem.shape,
         void_cells_filled=n_voids,
         void_share=share,
-        bounds_lonlat=tuple(wanted.bounds),  # type: ignore[arg-type]
+        bounds_lonlat=wanted.bounds,
     )
     return dem, report
 

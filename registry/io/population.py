@@ -42,7 +42,7 @@ def _bad_raster(reason: str) -> ValidationError:
 def village_parts(villages: gpd.GeoDataFrame, communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Each village's Voronoi cell within its commune (``code``, ``commune_code``, polygon);
     villages at one position get the same ``part`` number (``shared`` says by how many)."""
-    parts = []
+    parts: list[dict[str, Any]] = []
     polygons = dict(zip(communes["code"], communes.geometry, strict=True))
     for commune_code, group in villages.groupby("commune_code", sort=True):
         polygon = polygons[commune_code]
@@ -172,7 +172,7 @@ def _round_to_total(values: np.ndarray, total: int) -> np.ndarray:
     >>> _round_to_total(np.array([1.5, 1.5, 1.0]), 4).tolist()
     [2, 1, 1]
     """
-    floors = np.floor(values).astype(int)
+    floors: np.ndarray = np.floor(values).astype(int)
     short = total - int(floors.sum())
     order = np.argsort(-(values - floors), kind="stable")
     floors[order[:short]] += 1  # values add up to total, so 0 <= short <= len(values)
