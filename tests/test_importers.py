@@ -330,3 +330,58 @@ def test_nationwide_opencellid_extract_skips_cells_by_reason(
     assert again.status_code == 200, again.text
     assert again.json()["unchanged"] == {"sites": 2, "sectors": 4}
     assert again.json()["skipped"]["wrong MCC"] == 1
+
+
+# ---------------------------------------------------------------- fibre routes along roads
+def test_fibre_routes_follow_the_roads_to_the_nearest_node_by_road() -> None:
+    from shapely.geometry import LineString
+
+    from registry.siting import Candidate, CostParams, Hub, road_network, site_costs
+    from registry.terrain import synthetic_dem
+
+    dem = synthetic_dem((50, 50), cell_size_m=200.0, origin_xy=(-1_000.0, 9_000.0))
+    cost = CostParams()
+    # an L-shaped road: 5 km north from beside node N1, then 5 km east (two OSM ways)
+    roads = [LineString([(0, 100), (0, 5_100)]), LineString([(0, 5_100), (5_000, 5_100)])]
+    n1 = Hub("N1", 0.0, 0.0)
+    candidate = Candidate("K", 5_000.0, 5_300.0, 100.0, 0.0, "ridge")
+    (got,) = site_costs(
+        dem, [candidate], fibre_nodes=[n1], cost=cost, roads=road_network(roads, [n1])
+    )
+    route_m = 200 * cost.fibre_detour_factor + 10_000 + 100 * cost.fibre_detour_factor
+    assert (got.kind, got.to) == ("fibre", "N1")
+    assert got.backhaul_cost == pytest.approx(route_m / 1000 * cost.fibre_cost_per_km)
+    # a second node, farther in a straight line from N1's road but near the road's end
+    n2 = Hub("N2", 6_000.0, 5_400.0)
+    network = road_network(roads, [n1, n2])
+    (got,) = site_costs(dem, [candidate], fibre_nodes=[n1, n2], cost=cost, roads=network)
+    route_m = (200 + float(np.hypot(1_000, 300))) * cost.fibre_detour_factor
+    assert got.to == "N2"
+    assert got.backhaul_cost == pytest.approx(route_m / 1000 * cost.fibre_cost_per_km)
+
+
+def test_siting_routes_fibre_along_imported_roads(
+    loaded: Any, dem: Path, runner: Any, app: Any
+) -> None:
+    from registry.services import siting as siting_service
+
+    assert runner.invoke(args=["coverage", "compute"]).exit_code == 0
+    with app.extensions["registry"]["sessions"]() as session:
+        straight = siting_service.siting_problem(app.config, session)
+    assert straight.roads is None
+    assert runner.invoke(args=["import", str(OSM_FILE)]).exit_code == 0
+    with app.extensions["registry"]["sessions"]() as session:
+        problem = siting_service.siting_problem(app.config, session)
+        result = siting_service.run_siting(
+            app.config,
+            session,
+            candidates=30,
+            max_sites=2,
+            budget_mvnd=None,
+            spacing_km=2,
+            candidate_spacing_km=1,
+            method="greedy",
+        )
+    assert problem.roads is not None and len(problem.roads.xy) == 4  # nodes 3001/2/4/5
+    assert np.isfinite(problem.roads.route_m).all()
+    assert result["fibre_routes"] == "roads"
