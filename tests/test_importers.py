@@ -107,7 +107,11 @@ def test_dem_import_of_zipped_hgt_and_geotiff_tiles(app: Any, loaded: Any, tmp_p
     with zipfile.ZipFile(zipped, "w") as archive:
         archive.write(hgt, "N22E103.hgt")
     glo = write_geotiff_tile(tmp_path / "Copernicus_DSM_COG_30_N22_00_E103_00_DEM.tif", 103, 22)
-    for source in (zipped, glo):
+    alos = tmp_path / "N020E100_N025E105.zip"  # AW3D30: the DSM beside its mask layer
+    with zipfile.ZipFile(alos, "w") as archive:
+        archive.write(glo, "N022E103/ALPSMLC30_N022E103_DSM.tif")
+        archive.writestr("N022E103/ALPSMLC30_N022E103_MSK.tif", b"not read")
+    for source in (zipped, glo, alos):
         with app.extensions["registry"]["sessions"]() as session:
             result = dem_service.import_dem(app.config, session, [source], resolution_m=120)
         assert result["crs"] == "EPSG:32648" and result["void_cells_filled"] == 0
@@ -125,6 +129,10 @@ def test_dem_import_names_missing_tiles_and_bad_tiles_store_nothing(
     bad.write_bytes(np.zeros((1000, 1000), dtype=">i2").tobytes())
     result = runner.invoke(args=["dem", "import", str(bad)])
     assert result.exit_code != 0 and "not an .hgt tile of a known size" in result.output
+    text = tmp_path / "notes.tif"
+    text.write_text("not a raster")
+    result = runner.invoke(args=["dem", "import", str(text)])
+    assert result.exit_code != 0 and "notes.tif: not a GeoTIFF or .hgt tile" in result.output
     assert not (Path(app.config["DATA_DIR"]) / "dem.tif").exists()
 
 

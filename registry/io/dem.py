@@ -107,35 +107,36 @@ def utm_crs(lon_deg: float, lat_deg: float) -> CRS:
     return CRS.from_epsg((32600 if lat_deg >= 0 else 32700) + zone)
 
 
-def _hgt_members(path: Path) -> list[tuple[str, bytes]]:
-    """(name, bytes) of the .hgt file, or of each .hgt member of a zip."""
+#: GeoTIFF members of a zip taken as tiles: ALOS AW3D30's surface model (beside its _MSK, _STK
+#: and _QAI layers) and Copernicus DEM's (beside its _EDM, _FLM, _HEM and _WBM layers).
+ZIPPED_TIFF_SUFFIXES = ("_dsm.tif", "_dem.tif")
+
+
+def _bad_tile(name: str, reason: str) -> ValidationError:
+    return ValidationError(f"{name}: {reason}", details=[{"field": "file", "reason": reason}])
+
+
+def _sources(path: Path) -> list[tuple[str, bytes | str]]:
+    """Each tile of a file or zip: (name, the bytes of an .hgt) or (name, a GDAL path)."""
     if not zipfile.is_zipfile(path):
-        return [(path.name, path.read_bytes())]
-    out = []
+        if path.name.lower().endswith(".hgt"):
+            return [(path.name, path.read_bytes())]
+        return [(path.name, str(path))]
+    out: list[tuple[str, bytes | str]] = []
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
             name = Path(info.filename).name
-            if info.is_dir() or not name.lower().endswith(".hgt"):
+            if info.is_dir():
                 continue
-            if info.file_size > MAX_HGT_BYTES:
-                raise ValidationError(
-                    f"{path.name}: {name} is larger than a 1″ tile",
-                    details=[{"field": "file", "reason": f"{name}: {info.file_size} bytes"}],
-                )
-            out.append((name, archive.read(info)))
+            if name.lower().endswith(".hgt"):
+                if info.file_size > MAX_HGT_BYTES:
+                    raise _bad_tile(name, f"{info.file_size} bytes is larger than a 1″ tile")
+                out.append((name, archive.read(info)))
+            elif name.lower().endswith(ZIPPED_TIFF_SUFFIXES):
+                out.append((name, f"/vsizip/{path.resolve()}/{info.filename}"))
     if not out:
-        raise ValidationError(
-            f"{path.name}: no .hgt tile in the zip",
-            details=[{"field": "file", "reason": f"{path.name} holds no .hgt member"}],
-        )
+        raise _bad_tile(path.name, "no .hgt, *_DSM.tif or *_DEM.tif tile in the zip")
     return out
-
-
-def _is_hgt(path: Path) -> bool:
-    name = path.name.lower()
-    return name.endswith((".hgt", ".hgt.zip")) or (
-        name.endswith(".zip") and zipfile.is_zipfile(path)
-    )
 
 
 @contextmanager
@@ -144,39 +145,32 @@ def open_tiles(paths: Sequence[Path]) -> Iterator[list[tuple[str, DatasetReader]
     view), with its name; .hgt tiles are parsed by `terrain.parse_hgt`."""
     with ExitStack() as stack:
         opened: list[tuple[str, DatasetReader]] = []
-        for path in paths:
-            if _is_hgt(path):
-                for name, data in _hgt_members(path):
-                    tile = terrain.parse_hgt(name, data)
-                    mem = stack.enter_context(MemoryFile())
-                    with mem.open(
-                        driver="GTiff",
-                        width=tile.shape[1],
-                        height=tile.shape[0],
-                        count=1,
-                        dtype="float32",
-                        crs=tile.crs,
-                        transform=tile.transform,
-                        nodata=np.nan,
-                    ) as dst:
-                        dst.write(tile.elevation_m, 1)
-                    opened.append((name, stack.enter_context(mem.open())))
+        for name, source in (s for path in paths for s in _sources(path)):
+            if isinstance(source, bytes):
+                tile = terrain.parse_hgt(name, source)
+                mem = stack.enter_context(MemoryFile())
+                with mem.open(
+                    driver="GTiff",
+                    width=tile.shape[1],
+                    height=tile.shape[0],
+                    count=1,
+                    dtype="float32",
+                    crs=tile.crs,
+                    transform=tile.transform,
+                    nodata=np.nan,
+                ) as dst:
+                    dst.write(tile.elevation_m, 1)
+                opened.append((name, stack.enter_context(mem.open())))
                 continue
             try:
-                src = stack.enter_context(rasterio.open(path))
+                src = stack.enter_context(rasterio.open(source))
             except rasterio.errors.RasterioIOError as exc:
-                raise ValidationError(
-                    f"{path.name}: not a GeoTIFF or .hgt tile",
-                    details=[{"field": "file", "reason": f"{path.name}: {exc}"}],
-                ) from None
+                raise _bad_tile(name, f"not a GeoTIFF or .hgt tile ({exc})") from None
             if src.crs is None:
-                raise ValidationError(
-                    f"{path.name}: the raster has no coordinate reference system",
-                    details=[{"field": "file", "reason": f"{path.name}: no CRS"}],
-                )
+                raise _bad_tile(name, "the raster has no coordinate reference system")
             if src.crs != WGS84:
                 src = stack.enter_context(WarpedVRT(src, crs=WGS84, resampling=Resampling.bilinear))
-            opened.append((path.name, src))
+            opened.append((name, src))
         if not opened:
             raise ValidationError(
                 "no elevation tile given", details=[{"field": "file", "reason": "is required"}]
