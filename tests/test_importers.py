@@ -284,6 +284,9 @@ def test_population_import_sets_villages_and_scales_to_communes(
         total = sum(v["population"] for v in villages.values() if v["commune_code"] == code)
         assert total == commune["population"]
     assert "03390" in result.output
+    # re-importing the OSM extract keeps the populations (they seed new villages only)
+    again = json.loads(runner.invoke(args=["import", str(OSM_FILE)]).output.splitlines()[-1])
+    assert again["unchanged"]["villages"] == 3 and not any(again["updated"].values())
 
 
 @pytest.mark.parametrize("case", ["no values", "negative", "no crs"])
@@ -393,3 +396,22 @@ def test_siting_routes_fibre_along_imported_roads(
     assert problem.roads is not None and len(problem.roads.xy) == 4  # nodes 3001/2/4/5
     assert np.isfinite(problem.roads.route_m).all()
     assert result["fibre_routes"] == "roads"
+
+
+def test_dem_over_a_larger_area_keeps_the_cells_of_the_first(tmp_path: Path) -> None:
+    """Grids snap to a lattice in the zone's metres, the mosaic to the tiles' cells, and
+    each cell is sampled at its centre, so adding a province to the area leaves the first
+    one's elevations as they were (same tiles, same UTM zone; up to float32 rounding)."""
+    rng = np.random.default_rng(3)
+    tile = tmp_path / "N22E103.hgt"
+    tile.write_bytes(rng.integers(200, 2500, size=(N3, N3)).astype(">i2").tobytes())
+    first = box(103.2, 22.2, 103.4, 22.4)
+    both = first.union(box(103.6, 22.5, 103.8, 22.7))
+    small, _ = dem_io.build_dem([tile], area=first, resolution_m=90, margin_m=1_000)
+    large, _ = dem_io.build_dem([tile], area=both, resolution_m=90, margin_m=1_000)
+    col = round((small.transform.c - large.transform.c) / 90)
+    row = round((large.transform.f - small.transform.f) / 90)
+    rows, cols = small.shape
+    inner = (slice(2, rows - 2), slice(2, cols - 2))  # away from the first mosaic's edge
+    window = large.elevation_m[row : row + rows, col : col + cols]
+    np.testing.assert_allclose(window[inner], small.elevation_m[inner], rtol=0, atol=1e-3)

@@ -1,11 +1,14 @@
 """Elevation tiles → the registry DEM: SRTM/NASADEM .hgt (1″ or 3″, zipped or not), Copernicus
 GLO-30 and ALOS AW3D30 GeoTIFF tiles, or any GeoTIFF.
 
-The tiles are mosaicked in longitude/latitude (``rasterio.merge``, bilinear onto the finest
-input's cells), their voids filled by inverse-distance interpolation (GDAL FillNodata) and
-counted, and the result resampled (bilinear) onto a square grid in the UTM zone of the area's
-centre, covering the area plus a margin. Tiles that leave part of the area uncovered are refused
-with the names of the missing 1° × 1° tiles. Pure functions: no Flask, no database.
+The tiles are mosaicked in longitude/latitude (``rasterio.merge`` onto the finest input's
+cells: copied when all tiles share them, else bilinear), their voids filled by inverse-distance
+interpolation (GDAL FillNodata) and counted, and the result sampled (bilinear, at each cell
+centre) onto a square grid in the UTM zone of the area's centre, covering the area plus a
+margin, with its edges on a fixed lattice: DEMs over a province and over it and its neighbour
+have the same cells, with the same elevations (to float32 rounding), over the province. Tiles
+that leave part of the area uncovered are refused with the names of the missing 1° tiles.
+Pure functions: no Flask, no database.
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ import numpy as np
 import rasterio
 import shapely
 from affine import Affine
+from pyproj import Transformer
 from rasterio.crs import CRS
 from rasterio.io import DatasetReader, MemoryFile
 from rasterio.merge import merge
 from rasterio.vrt import WarpedVRT
-from rasterio.warp import Resampling, reproject, transform_bounds, transform_geom
+from rasterio.warp import Resampling, transform_bounds, transform_geom
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
@@ -40,6 +44,10 @@ WGS84 = CRS.from_epsg(4326)
 STAGES = ("read tiles", "mosaic", "fill voids", "resample", "write")
 #: Default margin kept around the area, metres: sites near the border see terrain beyond it.
 DEFAULT_MARGIN_M = 5_000.0
+#: DEM grids have their edges on multiples of this many cells (in the UTM zone's metres), so
+#: that DEMs over different areas share their cells, and analysis grids of 1, 3, 5, 7, 15, 21
+#: and 35 DEM cells (`COVERAGE_ANALYSIS_STEP`) stay aligned too.
+GRID_SNAP_CELLS = 105
 #: Largest zipped .hgt member read (a 1″ tile is 25.9 MB).
 MAX_HGT_BYTES = 2 * 3601 * 3601
 
@@ -179,13 +187,34 @@ def open_tiles(paths: Sequence[Path]) -> Iterator[list[tuple[str, DatasetReader]
 
 
 def _grid(area_utm: BaseGeometry, resolution_m: float, margin_m: float) -> tuple[Affine, int, int]:
-    """A north-up grid of square cells snapped to the resolution, over the area plus margin."""
+    """A north-up grid of square cells over the area plus margin, its edges on multiples of
+    `GRID_SNAP_CELLS` cells in the zone's metres: grids over different areas share cells."""
+    snap = resolution_m * GRID_SNAP_CELLS
     x0, y0, x1, y1 = area_utm.buffer(margin_m).bounds
-    left = math.floor(x0 / resolution_m) * resolution_m
-    top = math.ceil(y1 / resolution_m) * resolution_m
-    width = math.ceil((x1 - left) / resolution_m)
-    height = math.ceil((top - y0) / resolution_m)
+    left, right = math.floor(x0 / snap) * snap, math.ceil(x1 / snap) * snap
+    bottom, top = math.floor(y0 / snap) * snap, math.ceil(y1 / snap) * snap
+    width, height = round((right - left) / resolution_m), round((top - bottom) / resolution_m)
     return Affine(resolution_m, 0.0, left, 0.0, -resolution_m, top), width, height
+
+
+def resample(
+    grid: terrain.Dem, transform: Affine, shape: tuple[int, int], crs: CRS, strip_rows: int = 256
+) -> np.ndarray:
+    """Bilinear elevations of ``grid`` at the cell centres of a grid in ``crs``, by exact
+    projection of each centre (strip by strip, to bound memory). A cell's value depends only on
+    its position, never on the grid's extent (GDAL's warper sizes its kernel and approximates
+    the projection per processing chunk, so the same cell may differ between two extents)."""
+    rows, cols = shape
+    out = np.empty(shape, dtype=np.float32)
+    to_grid = Transformer.from_crs(crs, grid.crs, always_xy=True)
+    col_x = transform.c + (np.arange(cols) + 0.5) * transform.a
+    for start in range(0, rows, strip_rows):
+        stop = min(start + strip_rows, rows)
+        row_y = transform.f + (np.arange(start, stop) + 0.5) * transform.e
+        x, y = np.meshgrid(col_x, row_y)
+        lon, lat = to_grid.transform(x, y)
+        out[start:stop] = terrain.elevation_at(grid, lon, lat)
+    return out
 
 
 def build_dem(
@@ -274,18 +303,7 @@ def build_dem(
     share = n_voids / voids.size
     grid = terrain.fill_voids(grid)
     step(STAGES[2])
-    out = np.full((height, width), np.nan, dtype=np.float32)
-    reproject(
-        source=np.array(grid.elevation_m),
-        destination=out,
-        src_transform=grid.transform,
-        src_crs=WGS84,
-        src_nodata=np.nan,
-        dst_transform=transform,
-        dst_crs=crs,
-        dst_nodata=np.nan,
-        resampling=Resampling.bilinear,
-    )
+    out = resample(grid, transform, (height, width), crs)
     step(STAGES[3])
     dem = terrain.Dem(out, transform, crs)
     report = DemReport(
