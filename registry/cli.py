@@ -4,10 +4,13 @@ becomes its message (with the details) and exit status 1 (`RegistryCommand`)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +22,13 @@ from sqlalchemy import select
 
 from registry import accounts, db, io, jobs, maps, store
 from registry.errors import RegistryError
+from registry.io.dem import DEFAULT_MARGIN_M, STAGES
 from registry.models import BY_LAYER, ROLES, User
 from registry.radio.executors import LOCAL_CLUSTER
 from registry.radio.linkbudget import LIVE_CLASSES
 from registry.services import coverage as coverage_service
-from registry.services import readiness, scenarios, siting
+from registry.services import dem as dem_service
+from registry.services import imports, readiness, scenarios, siting
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,18 @@ class RegistryGroup(AppGroup):
     """A command group (run in the app context) whose commands are `RegistryCommand`s."""
 
     command_class = RegistryCommand
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr fed with (done, total) calls."""
+    with click.progressbar(length=1, label=label, file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
+        yield progress
 
 
 def import_into_registry(
@@ -145,19 +162,124 @@ def jobs_cancel(job_id: str) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(list(io.FORMATS)),
-    help="File format (default: from the file name).",
+    type=click.Choice([*io.FORMATS, "osm"]),
+    help="File format (default: from the file name; .osm and .osm.pbf are OpenStreetMap).",
 )
 @click.option("--layer", type=click.Choice(list(BY_LAYER)), help="Layer of a one-layer file.")
 @click.option("--allow-outside-area", is_flag=True, help="Accept records outside the area.")
+@click.option(
+    "--skip-outside",
+    is_flag=True,
+    help="OpenCelliD extract larger than the area (e.g. nationwide, .csv or .csv.gz): skip the "
+    "cells outside the area, of another MCC or on bad rows, and report them.",
+)
 def import_command(
-    path: Path, fmt: str | None, layer: str | None, allow_outside_area: bool
+    path: Path, fmt: str | None, layer: str | None, allow_outside_area: bool, skip_outside: bool
 ) -> None:
-    """Import a GeoJSON, CSV, GeoPackage or OpenCelliD file, all or nothing."""
-    layers = io.read_layers(path.read_bytes(), fmt=fmt, filename=path.name, layer=layer)
+    """Import a GeoJSON, CSV, GeoPackage, OpenCelliD or OpenStreetMap file, all or nothing."""
     area = None if allow_outside_area else current_app.config["AREA_BBOX"]
+    if imports.is_osm(path.name, fmt):
+        with progress_bar("Importing") as progress:
+            result = imports.import_osm(
+                current_app.config,
+                _sessions(),
+                path,
+                actor="cli",
+                area_bbox=area,
+                progress=progress,
+            )
+        click.echo(json.dumps(result, ensure_ascii=False))
+        return
+    data = path.read_bytes()
+    if skip_outside:
+        if fmt not in (None, "opencellid") or area is None:
+            raise click.BadParameter(
+                "applies to OpenCelliD extracts, within the area", param_hint="--skip-outside"
+            )
+        if path.suffix.lower() == ".gz":
+            data = gzip.decompress(data)
+        with progress_bar("Importing") as progress:
+            result = imports.import_opencellid_extract(
+                _sessions(), data, actor="cli", area_bbox=area, progress=progress
+            )
+        click.echo(json.dumps(result, ensure_ascii=False))
+        return
+    layers = io.read_layers(data, fmt=fmt, filename=path.name, layer=layer)
     report = import_into_registry(layers, actor="cli", area=area)
     click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+
+
+dem_group = RegistryGroup("dem", help="The registry's elevation model (DATA_DIR/dem.tif).")
+
+
+@dem_group.command("import")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--resolution-m",
+    type=click.FloatRange(1, 1000),
+    default=30.0,
+    show_default=True,
+    help="Cell size of the DEM.",
+)
+@click.option(
+    "--margin-km",
+    type=click.FloatRange(0, 100),
+    default=DEFAULT_MARGIN_M / 1000,
+    show_default=True,
+    help="Terrain kept around the communes.",
+)
+def dem_import(files: tuple[Path, ...], resolution_m: float, margin_km: float) -> None:
+    """Build the DEM from SRTM/NASADEM .hgt (zipped or not), Copernicus GLO-30 or ALOS AW3D30
+    tiles, or any GeoTIFF, over the communes; coverage must then be computed again."""
+    with (
+        click.progressbar(length=len(STAGES), label="DEM", file=sys.stderr) as bar,
+        _sessions()() as session,
+    ):
+        result = dem_service.import_dem(
+            current_app.config,
+            session,
+            list(files),
+            resolution_m=resolution_m,
+            margin_m=margin_km * 1000,
+            progress=lambda _stage: bar.update(1),
+        )
+    rows, cols = result["shape"]
+    click.echo(
+        f"Wrote {result['path']}: {cols}×{rows} cells of {resolution_m:g} m in {result['crs']} "
+        f"from {len(result['tiles'])} tile(s); filled {result['void_cells_filled']:,} void "
+        f"cells ({result['void_share']:.3%})"
+    )
+    if result["invalidated"]:
+        click.echo(f"Dropped {' and '.join(result['invalidated'])}: run `flask coverage compute`")
+
+
+population_group = RegistryGroup("population", help="Village populations from population grids.")
+
+
+@population_group.command("import")
+@click.argument("raster", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--scale-to-commune-totals",
+    is_flag=True,
+    help="Scale each commune's villages to add up to the commune's stored population.",
+)
+def population_import(raster: Path, scale_to_commune_totals: bool) -> None:
+    """Set every village's population from a WorldPop or GHSL grid (people per cell): the
+    people in its Voronoi part of its commune."""
+    result = imports.import_population(
+        _sessions(), raster, actor="cli", scale_to_commune_totals=scale_to_commune_totals
+    )
+    click.echo(f"{'commune':<10}{'villages':>9}{'grid':>12}{'stored':>10}{'scale':>8}{'set':>10}")
+    for row in result["communes"]:
+        scale = "—" if row["scale"] is None else f"{row['scale']:.3f}"
+        stored = "—" if row["stored_population"] is None else f"{row['stored_population']:,}"
+        click.echo(
+            f"{row['commune']:<10}{row['villages']:>9}{row['grid_population']:>12,.0f}"
+            f"{stored:>10}{scale:>8}{row['villages_population']:>10,}"
+        )
+    click.echo(json.dumps({k: result[k] for k in ("created", "updated", "unchanged")}))
 
 
 @click.command("export", cls=RegistryCommand)
@@ -254,15 +376,7 @@ coverage = RegistryGroup("coverage", help="Terrain-aware coverage: compute, quer
 
 
 def compute_coverage_with_progress(scheduler: str | None = None) -> dict[str, Any]:
-    with (
-        click.progressbar(length=1, label="Coverage", file=sys.stderr) as bar,
-        _sessions()() as session,
-    ):
-
-        def progress(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
-
+    with progress_bar("Coverage") as progress, _sessions()() as session:
         return coverage_service.run_coverage(
             current_app.config, session, progress=progress, scheduler=scheduler
         )
@@ -579,6 +693,8 @@ def init_app(app: Flask) -> None:
         db_group,
         jobs_group,
         import_command,
+        dem_group,
+        population_group,
         export_command,
         render_map,
         demo,

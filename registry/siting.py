@@ -28,8 +28,10 @@ Pipeline
    candidate → lifted-demand matrix (`GainMatrix`) with population and seller weights.
 3. `backhaul_options` / `site_costs`: site cost + the cheapest feasible backhaul: fibre
    extension to the nearest fibre node (straight distance x detour factor x cost per km, up
-   to a maximum length), a microwave hop to a fibre-fed site in line of sight (with Fresnel
-   clearance) within range, else satellite (capacity-limited).
+   to a maximum length; with a `RoadNetwork`, along the roads: the shortest road route to a
+   fibre node plus the off-road stretches at both ends x detour factor), a microwave hop to
+   a fibre-fed site in line of sight (with Fresnel clearance) within range, else satellite
+   (capacity-limited).
 4. `greedy_select` (lazy greedy on marginal gains; with a budget, the better of the
    gain/cost-ratio greedy and the plain greedy) and `ip_select` (the exact maximum-coverage
    integer program, solved by HiGHS, with its MIP gap). Both respect the budget, the number
@@ -57,7 +59,8 @@ import shapely
 from affine import Affine
 from numba import njit
 from scipy import ndimage
-from scipy.sparse import csr_matrix
+from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
@@ -628,6 +631,63 @@ def _microwave_clear(
     return bool(np.all(ground + bulge + cost.microwave_fresnel_clearance * fresnel <= line))
 
 
+#: Road vertices closer than this are one junction (OSM ways share their junction nodes).
+ROAD_SNAP_M = 1.0
+
+
+@dataclass(frozen=True)
+class RoadNetwork:
+    """Fibre routes along roads: for every road vertex, the length of the shortest route to a
+    fibre node (along the roads, then off-road to the node) and which node it reaches."""
+
+    xy: F64  # (n, 2) road vertices, DEM CRS
+    route_m: F64  # shortest route from each vertex to a fibre node; inf when none is reachable
+    node: npt.NDArray[np.intp]  # index into the fibre nodes of that route's end; -1 when none
+    tree: cKDTree
+
+
+def road_network(
+    roads: Iterable[BaseGeometry], fibre_nodes: Sequence[Hub], cost: CostParams | None = None
+) -> RoadNetwork:
+    """The road graph (lines in the DEM CRS; vertices within `ROAD_SNAP_M` are joined) and the
+    shortest route from each vertex to its nearest fibre node, by Dijkstra from all nodes at
+    once. A node joins the graph at its nearest vertex, by an off-road stretch x detour factor.
+    """
+    c = cost or CostParams()
+    chunks = [
+        np.asarray(part.coords)[:, :2]
+        for line in roads
+        for part in getattr(line, "geoms", [line])
+        if not part.is_empty
+    ]
+    if not chunks or not fibre_nodes:
+        raise ValueError("a road network needs roads and fibre nodes")
+    coords = np.vstack(chunks)
+    keys, inverse = np.unique(np.round(coords / ROAD_SNAP_M), axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    xy = np.zeros((len(keys), 2))
+    xy[inverse] = coords
+    ends = np.cumsum([len(chunk) for chunk in chunks])
+    a = np.delete(inverse[:-1], ends[:-1] - 1)  # consecutive vertices of the same line
+    b = np.delete(inverse[1:], ends[:-1] - 1)
+    tree = cKDTree(xy)
+    node_xy = np.array([(n.x_m, n.y_m) for n in fibre_nodes])
+    offset_m, joint = tree.query(node_xy)
+    n, k = len(xy), len(fibre_nodes)
+    rows = np.concatenate([a, np.arange(n, n + k)])
+    cols = np.concatenate([b, joint])
+    weights = np.concatenate(
+        [np.hypot(*(xy[a] - xy[b]).T), np.maximum(offset_m, 1e-3) * c.fibre_detour_factor]
+    )
+    keep = rows != cols
+    graph = coo_matrix((weights[keep], (rows[keep], cols[keep])), shape=(n + k, n + k)).tocsr()
+    route, _, sources = dijkstra(
+        graph, directed=False, indices=np.arange(n, n + k), min_only=True, return_predecessors=True
+    )
+    node = np.where(sources[:n] >= 0, sources[:n] - n, -1)
+    return RoadNetwork(xy=xy, route_m=route[:n], node=node, tree=tree)
+
+
 def backhaul_options(
     dem: Dem,
     candidate: Candidate,
@@ -635,11 +695,14 @@ def backhaul_options(
     fibre_nodes: Sequence[Hub],
     fibre_fed_sites: Sequence[Hub] = (),
     cost: CostParams | None = None,
+    roads: RoadNetwork | None = None,
 ) -> dict[BackhaulKind, Backhaul]:
     """Every feasible backhaul of a candidate with its cost (satellite is always feasible).
 
     Fibre: the nearest fibre node, straight distance x detour factor x cost per km, when the
-    route is at most `CostParams.fibre_max_km`. Microwave: the nearest of the
+    route is at most `CostParams.fibre_max_km`; with ``roads`` (built over the same fibre
+    nodes), the route goes off-road (x detour factor) to the nearest road vertex and along the
+    roads to the node nearest by road, when one is reachable. Microwave: the nearest of the
     `microwave_hubs_checked` fibre-fed sites within `microwave_max_km` whose path keeps the
     Fresnel clearance (dishes `microwave_antenna_height_m` above ground at both ends).
     """
@@ -658,6 +721,11 @@ def backhaul_options(
         d = [math.hypot(n.x_m - candidate.x_m, n.y_m - candidate.y_m) for n in fibre_nodes]
         j = int(np.argmin(d))
         route_km = d[j] * c.fibre_detour_factor / 1_000.0
+        if roads is not None:
+            access_m, v = roads.tree.query((candidate.x_m, candidate.y_m))
+            if roads.node[v] >= 0:
+                j = int(roads.node[v])
+                route_km = (access_m * c.fibre_detour_factor + roads.route_m[v]) / 1_000.0
         if route_km <= c.fibre_max_km:
             price = route_km * c.fibre_cost_per_km
             out["fibre"] = Backhaul(
@@ -708,12 +776,18 @@ def site_costs(
     fibre_nodes: Sequence[Hub],
     fibre_fed_sites: Sequence[Hub] = (),
     cost: CostParams | None = None,
+    roads: RoadNetwork | None = None,
 ) -> list[Backhaul]:
     """`cheapest_backhaul` of every candidate (site cost included in `total_cost`)."""
     return [
         cheapest_backhaul(
             backhaul_options(
-                dem, cand, fibre_nodes=fibre_nodes, fibre_fed_sites=fibre_fed_sites, cost=cost
+                dem,
+                cand,
+                fibre_nodes=fibre_nodes,
+                fibre_fed_sites=fibre_fed_sites,
+                cost=cost,
+                roads=roads,
             )
         )
         for cand in candidates
@@ -1025,6 +1099,7 @@ __all__ = [
     "GainMatrix",
     "GainParams",
     "Hub",
+    "RoadNetwork",
     "Selection",
     "backhaul_options",
     "candidate_gains",
@@ -1033,6 +1108,7 @@ __all__ = [
     "generate_candidates",
     "greedy_select",
     "ip_select",
+    "road_network",
     "site_costs",
     "spacing_conflicts",
 ]

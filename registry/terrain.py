@@ -253,7 +253,13 @@ def earth_bulge_m(
 
 
 def read_hgt(path: str | Path) -> Dem:
-    """Read one SRTM .hgt tile (big-endian int16, georeference from the file name).
+    """Read one SRTM .hgt tile from disk; see `parse_hgt`."""
+    path = Path(path)
+    return parse_hgt(path.name, path.read_bytes())
+
+
+def parse_hgt(name: str, data: bytes) -> Dem:
+    """Parse one SRTM/NASADEM .hgt tile (big-endian int16, georeference from the file name).
 
     N22E103.hgt covers latitudes 22-23° N and longitudes 103-104° E; 3601 x
     3601 samples for 1″ tiles, 1201 x 1201 for 3″. Samples are cell centres
@@ -262,27 +268,45 @@ def read_hgt(path: str | Path) -> Dem:
 
     Parameters
     ----------
-    path : str or pathlib.Path
-        Tile path; the stem must look like N22E103.
+    name : str
+        Tile file name; it must start like N22E103 (NASADEM's n22e103 too).
+    data : bytes
+        The file's content.
 
     Returns
     -------
     Dem
         The tile in EPSG:4326.
+
+    Raises
+    ------
+    ValidationError
+        If the name is not a tile name or the size is not 3601² or 1201² samples.
     """
-    path = Path(path)
-    match = _HGT_NAME.match(path.stem)
+    match = _HGT_NAME.match(name.split(".")[0])
     if match is None:
-        raise ValueError(f"{path.name}: not an SRTM tile name like N22E103.hgt")
-    raw = np.fromfile(path, dtype=">i2")
-    size = math.isqrt(raw.size)
-    if size * size != raw.size or size not in _HGT_SIZES:
-        raise ValueError(f"{path.name}: {raw.size} samples is neither 3601² nor 1201²")
+        raise ValidationError(
+            f"{name}: not an SRTM tile name",
+            details=[{"field": "file", "reason": f"{name}: expected a name like N22E103.hgt"}],
+        )
+    size = math.isqrt(len(data) // 2)
+    if len(data) % 2 or size * size * 2 != len(data) or size not in _HGT_SIZES:
+        raise ValidationError(
+            f"{name}: not an .hgt tile of a known size (3601² or 1201² samples)",
+            details=[
+                {
+                    "field": "file",
+                    "reason": f"{name}: {len(data)} bytes is neither 3601² nor 1201² "
+                    "big-endian 16-bit samples (1″ or 3″ SRTM)",
+                }
+            ],
+        )
+    raw = np.frombuffer(data, dtype=">i2").reshape(size, size)
     lat = int(match[2]) * (1 if match[1].upper() == "N" else -1)
     lon = int(match[4]) * (1 if match[3].upper() == "E" else -1)
     res = 1.0 / (size - 1)
-    elevation = raw.reshape(size, size).astype(np.float32)
-    elevation[raw.reshape(size, size) == HGT_VOID] = np.nan
+    elevation = raw.astype(np.float32)
+    elevation[raw == HGT_VOID] = np.nan
     transform = Affine(res, 0.0, lon - res / 2, 0.0, -res, lat + 1 + res / 2)
     return Dem(elevation, transform, CRS.from_epsg(4326))
 

@@ -1,4 +1,4 @@
-"""The doctest examples of the radio, terrain and store modules run and pass."""
+"""The doctest examples of the radio, terrain, store and importer modules run and pass."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ MODULES = [
     "registry.radio.calibration",
     "registry.models",
     "registry.store",
+    "registry.io.dem",
+    "registry.io.population",
 ]
 
 

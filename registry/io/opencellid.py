@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from registry.errors import ImportRejected, ValidationError
@@ -61,6 +61,36 @@ class CellDefaults:
 
 
 TECH = {"LTE": "4G", "NR": "5G"}
+#: Mobile country code of Viet Nam (ITU-T E.212): a national extract's cells of other MCCs are
+#: roaming or misplaced records.
+VIETNAM_MCC = 452
+#: Line numbers kept per skip reason in a report (the counts are complete).
+SKIPPED_LINES_KEPT = 20
+
+
+@dataclass(frozen=True)
+class CellScope:
+    """Which cells of a large (nationwide) extract to keep; the others are skipped, not
+    refused: cells outside ``area_bbox`` (lon/lat; a site, at its cells' mean, is then inside
+    too), of an MCC not in ``mccs``, and malformed rows."""
+
+    area_bbox: tuple[float, float, float, float]
+    mccs: tuple[int, ...] = (VIETNAM_MCC,)
+
+
+@dataclass
+class OpenCellIdRead:
+    """Rows to import, and the cells skipped: a count and the first line numbers per reason."""
+
+    layers: dict[str, list[dict[str, Any]]]
+    skipped: dict[str, int] = field(default_factory=dict)
+    skipped_lines: dict[str, list[int]] = field(default_factory=dict)
+
+    def skip(self, reason: str, line_no: int, n: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + n
+        lines = self.skipped_lines.setdefault(reason, [])
+        if len(lines) < SKIPPED_LINES_KEPT:
+            lines.append(line_no)
 
 
 def read_opencellid(
@@ -71,6 +101,14 @@ def read_opencellid(
     GSM/UMTS/CDMA cells are skipped (the registry models 4G/5G); a malformed row rejects the
     whole file with its line number.
     """
+    return parse_opencellid(data, defaults=defaults).layers
+
+
+def parse_opencellid(
+    data: bytes, *, defaults: CellDefaults = CellDefaults(), scope: CellScope | None = None
+) -> OpenCellIdRead:
+    """`read_opencellid` with a report; with a ``scope``, cells outside it and malformed rows
+    are skipped and counted by reason instead of rejecting the file."""
     try:
         lines = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     except (UnicodeDecodeError, csv.Error) as exc:
@@ -80,33 +118,42 @@ def read_opencellid(
         ) from None
     start = 1 if lines and [c.strip() for c in lines[0]][: len(HEADER)] == list(HEADER) else 0
     errors: list[dict[str, Any]] = []
+    result = OpenCellIdRead(layers={})
     groups: dict[tuple[str, str, int, int], list[tuple[int, float, float]]] = defaultdict(list)
+
+    def problem(line_no: int, field_name: str, reason: str) -> None:
+        if scope is None:
+            errors.append({"row": line_no, "field": field_name, "reason": reason})
+        else:
+            result.skip("bad row", line_no)
+
     for line_no, cells in enumerate(lines[start:], start=start + 1):
         if not cells:
             continue
         if len(cells) != len(HEADER):
-            errors.append(
-                {
-                    "row": line_no,
-                    "field": "file",
-                    "reason": f"has {len(cells)} columns, expected {len(HEADER)}",
-                }
-            )
+            problem(line_no, "file", f"has {len(cells)} columns, expected {len(HEADER)}")
             continue
         row = dict(zip(HEADER, (c.strip() for c in cells), strict=True))
         if row["radio"] not in TECH:
+            result.skip("not 4G/5G", line_no)
             continue
         try:
             mcc, net, area, cell = (int(row[k]) for k in ("mcc", "net", "area", "cell"))
             lon, lat = float(row["lon"]), float(row["lat"])
         except ValueError:
-            errors.append(
-                {"row": line_no, "field": "mcc/net/area/cell/lon/lat", "reason": "must be numbers"}
-            )
+            problem(line_no, "mcc/net/area/cell/lon/lat", "must be numbers")
             continue
         if not (100 <= mcc <= 999 and 0 <= net <= 999 and area >= 0 and cell >= 0):
-            errors.append({"row": line_no, "field": "mcc/net/area/cell", "reason": "out of range"})
+            problem(line_no, "mcc/net/area/cell", "out of range")
             continue
+        if scope is not None:
+            x0, y0, x1, y1 = scope.area_bbox
+            if mcc not in scope.mccs:
+                result.skip("wrong MCC", line_no)
+                continue
+            if not (x0 <= lon <= x1 and y0 <= lat <= y1):
+                result.skip("outside the area", line_no)
+                continue
         bits = defaults.lte_cell_bits if row["radio"] == "LTE" else defaults.nr_cell_bits
         operator = f"{mcc}-{net:02d}"
         groups[(operator, row["radio"], area, cell >> bits)].append(
@@ -138,7 +185,7 @@ def read_opencellid(
             }
         )
         lte = tech == "4G"
-        for local_id, _, _ in sorted(cells):
+        for local_id, *_ in sorted(cells):
             sectors.append(
                 {
                     "code": f"{site_code}-{local_id}",
@@ -161,4 +208,5 @@ def read_opencellid(
                     },
                 }
             )
-    return {"sites": sites, "sectors": sectors}
+    result.layers = {"sites": sites, "sectors": sectors}
+    return result

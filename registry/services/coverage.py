@@ -78,7 +78,9 @@ def coverage_root(config: Config) -> Path:
 
 @functools.lru_cache(maxsize=2)
 def _load_dem(path: str, _mtime: float) -> terrain.Dem:
-    return terrain.load_dem(path, voids="fill")
+    with rasterio.open(path) as src:  # a projected DEM keeps its CRS (the UTM zone of its area)
+        projected = src.crs is not None and src.crs.is_projected
+    return terrain.load_dem(path, crs=None if projected else terrain.WORKING_CRS, voids="fill")
 
 
 def working_dem(config: Config) -> terrain.Dem:

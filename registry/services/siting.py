@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyogrio
 import shapely
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from registry import siting, terrain
 from registry.errors import NotFoundError, ValidationError
 from registry.services import queries
 from registry.services.coverage import project
+from registry.services.imports import roads_file
 from registry.services.readiness import ReadinessInputs, load_inputs
 
 Config = Mapping[str, Any]
@@ -39,6 +41,19 @@ class SitingProblem:
     fibre_nodes: list[siting.Hub]
     fibre_fed: list[siting.Hub]
     centres: list[tuple[str, float, float]]
+    roads: siting.RoadNetwork | None  # fibre routes along the imported OSM roads, if any
+
+
+def road_routes(
+    config: Config, dem: terrain.Dem, fibre_nodes: list[siting.Hub]
+) -> siting.RoadNetwork | None:
+    """Fibre routes along the roads of the last OSM import (`roads_file`); None without roads
+    or fibre nodes (routes are then straight lines x detour factor)."""
+    path = roads_file(config)
+    if not path.exists() or not fibre_nodes:
+        return None
+    roads = pyogrio.read_dataframe(path).to_crs(dem.crs)
+    return siting.road_network(roads.geometry, fibre_nodes) if len(roads) else None
 
 
 def siting_problem(config: Config, session: Session) -> SitingProblem:
@@ -46,6 +61,10 @@ def siting_problem(config: Config, session: Session) -> SitingProblem:
     commune centres."""
     inputs = load_inputs(config, session)
     to_dem = inputs.to_dem
+    fibre_nodes = [
+        siting.Hub(n.code, *to_dem.transform(n.geom.x, n.geom.y))
+        for n in queries.fibre_nodes(session)
+    ]
     demand = [
         siting.DemandPoint(
             v.code,
@@ -69,16 +88,14 @@ def siting_problem(config: Config, session: Session) -> SitingProblem:
         dem=inputs.dem,
         area=shapely.union_all([project(c.geom, to_dem) for c in inputs.communes]),
         demand=demand,
-        fibre_nodes=[
-            siting.Hub(n.code, *to_dem.transform(n.geom.x, n.geom.y))
-            for n in queries.fibre_nodes(session)
-        ],
+        fibre_nodes=fibre_nodes,
         fibre_fed=[
             siting.Hub(s.code, s.x_m, s.y_m)
             for s in inputs.sites
             if inputs.backhaul[s.code].kind == "fibre" and inputs.backhaul[s.code].reachable
         ],
         centres=[(c.code, *to_dem.transform(lon, lat)) for c, lon, lat in inputs.centres()],
+        roads=road_routes(config, inputs.dem, fibre_nodes),
     )
 
 
@@ -110,7 +127,11 @@ def run_siting(
         extra_points=problem.centres,
     )
     costs = siting.site_costs(
-        dem, cands, fibre_nodes=problem.fibre_nodes, fibre_fed_sites=problem.fibre_fed
+        dem,
+        cands,
+        fibre_nodes=problem.fibre_nodes,
+        fibre_fed_sites=problem.fibre_fed,
+        roads=problem.roads,
     )
     matrix = siting.candidate_gains(
         dem,
@@ -156,6 +177,7 @@ def run_siting(
         "objective": chosen.objective,
         "cost_mvnd": round(chosen.cost, 1),
         "candidates": len(cands),
+        "fibre_routes": "roads" if problem.roads is not None else "straight",
         "budget_mvnd": budget_mvnd,
         "max_sites": max_sites,
         "target_class": plan.gain.target_class,

@@ -18,7 +18,7 @@ from registry import io, schemas, store
 from registry.db import transaction
 from registry.errors import NotFoundError, PreconditionRequired, ValidationError
 from registry.models import BY_LAYER, Record
-from registry.services import records
+from registry.services import imports, records
 from registry.web import query_number, sessions
 from registry.web.auth import actor
 from registry.web.openapi import openapi_document
@@ -309,19 +309,40 @@ def restore(layer: str, code: str) -> Any:
 
 @bp.post("/import")
 def import_file() -> Any:
-    """Import an uploaded file (multipart ``file``) or the raw body; all or nothing."""
+    """Import an uploaded file (multipart ``file``) or the raw body; all or nothing.
+
+    ``format=osm`` (or a ``.osm``/``.osm.pbf`` upload) imports an OpenStreetMap extract;
+    ``skip_outside=true`` takes an OpenCelliD extract larger than the area and reports the
+    cells it skipped by reason."""
     upload = request.files.get("file")
     data = upload.read() if upload else request.get_data()
     if not data:
         raise ValidationError(
             "nothing to import", details=[{"field": "file", "reason": "is empty or missing"}]
         )
-    layers = io.read_layers(
-        data,
-        fmt=request.args.get("format"),
-        filename=upload.filename if upload else None,
-        layer=request.args.get("layer"),
-    )
+    fmt, filename = request.args.get("format"), upload.filename if upload else None
+    if imports.is_osm(filename, fmt):
+        return jsonify(
+            imports.import_osm_bytes(
+                current_app.config,
+                sessions(),
+                data,
+                filename=filename,
+                actor=actor(),
+                area_bbox=_area(),
+            )
+        )
+    if _flag("skip_outside"):
+        area = _area()
+        if fmt not in (None, "opencellid") or area is None:
+            raise ValidationError(
+                "skip_outside applies to OpenCelliD extracts, within the area",
+                details=[{"field": "skip_outside", "reason": "needs format=opencellid"}],
+            )
+        return jsonify(
+            imports.import_opencellid_extract(sessions(), data, actor=actor(), area_bbox=area)
+        )
+    layers = io.read_layers(data, fmt=fmt, filename=filename, layer=request.args.get("layer"))
     with transaction(sessions()) as session:
         report = store.import_layers(session, layers, actor=actor(), area_bbox=_area())
     return jsonify(report.to_dict())

@@ -357,9 +357,16 @@ def openapi_document(max_page_size: int, server_url: str) -> dict[str, Any]:
             "summary": "Import a file, all or nothing",
             "description": "Every row is checked as a create is; a bad row rejects the file (400).",
             "parameters": [
-                {"name": "format", "in": "query", "schema": {"enum": list(FORMATS)}},
+                {"name": "format", "in": "query", "schema": {"enum": [*FORMATS, "osm"]}},
                 {"name": "layer", "in": "query", "schema": {"enum": list(BY_LAYER)}},
                 outside,
+                {
+                    "name": "skip_outside",
+                    "in": "query",
+                    "description": "OpenCelliD extract larger than the area: skip and report "
+                    "the cells outside it, of another MCC or on bad rows",
+                    "schema": {"type": "boolean"},
+                },
             ],
             "requestBody": {
                 "required": True,
