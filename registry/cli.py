@@ -24,6 +24,7 @@ from registry.radio.executors import LOCAL_CLUSTER
 from registry.radio.linkbudget import LIVE_CLASSES
 from registry.services import coverage as coverage_service
 from registry.services import readiness, scenarios, siting
+from registry.web import reasons
 
 log = logging.getLogger(__name__)
 
@@ -368,8 +369,10 @@ def readiness_sellers(out: Path, concurrent_streams: int | None) -> None:
     if out.suffix not in (".csv", ".geojson"):
         raise click.BadParameter("must end in .csv or .geojson", param_hint="OUT")
     with _sessions()() as session:
-        rows = readiness.seller_rows(_inputs(session, concurrent_streams))
-    out.write_bytes(io.records_csv(rows) if out.suffix == ".csv" else io.records_geojson(rows))
+        rows = reasons.explained(readiness.seller_rows(_inputs(session, concurrent_streams)), "en")
+    out.write_bytes(
+        io.records_csv(reasons.flat(rows)) if out.suffix == ".csv" else io.records_geojson(rows)
+    )
     click.echo(f"Wrote {len(rows)} verdicts to {out}")
 
 
@@ -389,22 +392,24 @@ def readiness_sellers(out: Path, concurrent_streams: int | None) -> None:
     show_default=True,
 )
 @click.option("--top", default=10, show_default=True)
+@click.option("--lang", type=click.Choice(["en", "vi"]), default="en", show_default=True)
 def readiness_events(
-    streams: int, quality: str, travel_km: float, candidates: str, top: int
+    streams: int, quality: str, travel_km: float, candidates: str, top: int, lang: str
 ) -> None:
     """Rank event places for STREAMS simultaneous streams at QUALITY, and explain each."""
     with _sessions()() as session:
-        options = readiness.event_places(
+        ranked = readiness.event_places(
             _inputs(session, None),
             streams=streams,
             quality=quality,
             travel_radius_m=travel_km * 1000,
             candidates=candidates,
         )
-    for option in options[:top]:
-        click.echo(
-            f"{option['rank']:>3}. {option['name']} ({option['code']}): {option['explanation']}"
-        )
+    for option in ranked.rows[:top]:
+        why = reasons.explain(option["reason"], lang)
+        click.echo(f"{option['rank']:>3}. {option['name']} ({option['code']}): {why}")
+    for alternative in ranked.alternatives:
+        click.echo(reasons.explain(alternative, lang, ranked.names))
 
 
 siting_group = RegistryGroup("siting", help="Choose new sites and their backhaul for a budget.")

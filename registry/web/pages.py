@@ -33,7 +33,7 @@ from registry.models import BY_LAYER
 from registry.radio.linkbudget import LIVE_CLASSES
 from registry.services import coverage, readiness
 from registry.services import records as record_service
-from registry.web import forms, i18n, mapviews, safe_next, sessions
+from registry.web import forms, i18n, mapviews, reasons, safe_next, sessions
 from registry.web.auth import PUBLIC, actor, requires, with_nonce
 
 log = logging.getLogger(__name__)
@@ -264,6 +264,12 @@ def _spot_url(verdict: dict[str, Any]) -> str | None:
         zoom=16,
         label=_("Better spot"),
     )
+
+
+@bp.app_template_filter("explain")
+def explain_reason(reason: dict[str, Any], names: dict[str, str] | None = None) -> str:
+    """A reason (``{"code", "params"}``) as a sentence in the page's language."""
+    return reasons.explain(reason, names=names)
 
 
 @bp.app_template_global()
@@ -514,19 +520,19 @@ def events() -> Any:
         "candidates": request.args.get("candidates", "communes"),
         "travel_km": request.args.get("travel_km", "10"),
     }
-    rows: list[dict[str, Any]] | None = None
+    ranked: readiness.EventPlaces | None = None
     error: RegistryError | None = None
     if form["streams"]:
         try:
-            rows = _rank_events(form)
+            ranked = _rank_events(form)
         except (ValidationError, NotFoundError) as exc:
             error = exc
-    return render_template("events.html", form=form, rows=rows, error=error, qualities=QUALITIES), (
-        error.status if error else 200
-    )
+    return render_template(
+        "events.html", form=form, ranked=ranked, error=error, qualities=QUALITIES
+    ), (error.status if error else 200)
 
 
-def _rank_events(form: dict[str, str]) -> list[dict[str, Any]]:
+def _rank_events(form: dict[str, str]) -> readiness.EventPlaces:
     problems = []
     try:
         streams = int(form["streams"])
