@@ -23,8 +23,8 @@ from registry.models import BY_LAYER, ROLES, User
 from registry.radio.executors import LOCAL_CLUSTER
 from registry.radio.linkbudget import LIVE_CLASSES
 from registry.services import coverage as coverage_service
-from registry.services import readiness, scenarios, siting
-from registry.web import reasons
+from registry.services import queries, readiness, scenarios, siting
+from registry.web import mapviews, reasons, sheets
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,9 @@ def render_registry_map(out: Path, *, extra: dict[str, Any] | None = None) -> Pa
     out.parent.mkdir(parents=True, exist_ok=True)
     version = coverage_service.current_or_none(current_app.config)
     classes = version.path("service_class") if version is not None else None
-    m = maps.registry_map(frames, service_class_tif=classes)
+    m = maps.registry_map(
+        frames, service_class_tif=classes, relief=mapviews.relief(current_app.config)
+    )
     out.write_text(maps.offline_html(m), encoding="utf-8")
     return out
 
@@ -214,6 +216,28 @@ def render_map(out: Path | None) -> None:
     """Render the registry map into maps/."""
     path = render_registry_map(out or Path(current_app.config["MAPS_DIR"]) / "registry.html")
     click.echo(f"Wrote {path}")
+
+
+@click.command("fieldpack", cls=RegistryCommand)
+@with_appcontext
+@click.argument("commune", required=False)
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--all", "every", is_flag=True, help="A pack for every commune.")
+@click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", show_default=True)
+def fieldpack(commune: str | None, out_dir: Path, every: bool, lang: str) -> None:
+    """Write the offline field pack of COMMUNE (or of every commune with --all) into OUT_DIR:
+    one self-contained HTML file per commune that opens with no network."""
+    if every == (commune is not None):
+        raise click.UsageError("give either a COMMUNE code or --all")
+    with _sessions()() as session:
+        codes = [c.code for c in queries.communes(session)] if every else [commune]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for code in codes:
+        with current_app.test_request_context():
+            page = sheets.fieldpack_html(current_app.config, str(code), lang)
+        path = out_dir / f"field-pack-{code}-{lang}.html"
+        path.write_text(page, encoding="utf-8")
+        click.echo(f"Wrote {path} ({len(page.encode()) / 1e6:.1f} MB)")
 
 
 @click.command("demo", cls=RegistryCommand)
@@ -586,6 +610,7 @@ def init_app(app: Flask) -> None:
         import_command,
         export_command,
         render_map,
+        fieldpack,
         demo,
         coverage,
         readiness_group,

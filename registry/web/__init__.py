@@ -78,7 +78,7 @@ def error_response(exc: RegistryError) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from registry.web import api, auth, coverage, i18n, pages, readiness
+    from registry.web import api, auth, coverage, i18n, pages, readiness, sheets
 
     i18n.init_app(app)
     auth.init_app(app)
@@ -86,6 +86,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(coverage.bp)
     app.register_blueprint(readiness.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(sheets.bp)
     app.register_error_handler(RegistryError, error_response)
 
     @app.errorhandler(HTTPException)

@@ -46,6 +46,16 @@ def percent(value: Any, digits: int = 1) -> str:
     return format_percent(value, format=pattern)
 
 
+#: Decimals of a longitude or latitude on pages: 5 is about 1 m on the ground.
+COORD_DECIMALS = 5
+
+
+def coordinate(value: Any) -> str:
+    """A longitude or latitude with `COORD_DECIMALS` decimals and a decimal point in every
+    language (the form GPS apps accept)."""
+    return "—" if value is None else f"{float(value):.{COORD_DECIMALS}f}"
+
+
 def init_app(app: Flask) -> None:
     Babel(
         app,
@@ -55,6 +65,7 @@ def init_app(app: Flask) -> None:
     )
     app.jinja_env.filters["num"] = number
     app.jinja_env.filters["pct"] = percent
+    app.jinja_env.filters["coord"] = coordinate
 
     @app.context_processor
     def _languages() -> dict[str, Any]:

@@ -180,11 +180,17 @@ def map_page() -> Any:
             record_service.layers_stamp(session, MAP_LAYERS),
             str(tif),
             str(i18n.get_locale()),
+            mapviews.dem_stamp(current_app.config),
         )
 
         def build() -> str:
             frames = {name: io.layer_frame(session, BY_LAYER[name]) for name in MAP_LAYERS}
-            return mapviews.registry_map_page(frames, service_class_tif=tif, header_html=header)
+            return mapviews.registry_map_page(
+                frames,
+                service_class_tif=tif,
+                header_html=header,
+                relief=mapviews.relief(current_app.config),
+            )
 
         html = mapviews.cached_map_page(key, build)
     return make_response(with_nonce(html))
@@ -283,6 +289,7 @@ def record(layer: str, code: str) -> Any:
     with sessions()() as session:
         detail = record_service.record_detail(current_app.config, session, layer, code)
         values = forms.record_values(detail.record)
+        refs = record_service.reference_names(session, values)
     point = (values.get("lat"), values.get("lon")) if "lat" in values else None
     job = _finished_job(request.args.get("job", ""))
     return render_template(
@@ -295,6 +302,7 @@ def record(layer: str, code: str) -> Any:
         served=detail.served,
         near=detail.near,
         verdict=detail.verdict,
+        refs=refs,
         point=point,
         coverage_missing=detail.coverage_missing,
         job=job,
