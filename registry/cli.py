@@ -220,17 +220,17 @@ def render_map(out: Path | None) -> None:
 
 @click.command("fieldpack", cls=RegistryCommand)
 @with_appcontext
-@click.argument("commune", required=False)
-@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("args", nargs=-1, metavar="COMMUNE|--all OUT_DIR")
 @click.option("--all", "every", is_flag=True, help="A pack for every commune.")
 @click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", show_default=True)
-def fieldpack(commune: str | None, out_dir: Path, every: bool, lang: str) -> None:
+def fieldpack(args: tuple[str, ...], every: bool, lang: str) -> None:
     """Write the offline field pack of COMMUNE (or of every commune with --all) into OUT_DIR:
     one self-contained HTML file per commune that opens with no network."""
-    if every == (commune is not None):
-        raise click.UsageError("give either a COMMUNE code or --all")
+    if len(args) != (1 if every else 2):
+        raise click.UsageError("give a COMMUNE code and OUT_DIR, or --all and OUT_DIR")
+    out_dir = Path(args[-1])
     with _sessions()() as session:
-        codes = [c.code for c in queries.communes(session)] if every else [commune]
+        codes = [c.code for c in queries.communes(session)] if every else [args[0]]
     out_dir.mkdir(parents=True, exist_ok=True)
     for code in codes:
         with current_app.test_request_context():

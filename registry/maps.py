@@ -311,8 +311,8 @@ def mercator_grid(
 
 
 def _lonlat_bounds(transform: Affine, width: int, height: int) -> list[list[float]]:
-    west, north = transform * (0, 0)
-    east, south = transform * (width, height)
+    west, north = transform @ (0, 0)
+    east, south = transform @ (width, height)
     to_lonlat = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
     (lon0, lon1), (lat0, lat1) = to_lonlat.transform([west, east], [south, north])
     return [[lat0, lon0], [lat1, lon1]]
@@ -468,7 +468,7 @@ def sheet_map_svg(
 
     def px(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
         x, y = to_merc.transform(np.asarray(lon), np.asarray(lat))
-        col, row = inverse * (x, y)
+        col, row = inverse @ (x, y)
         return np.asarray(col), np.asarray(row)
 
     rings = []
