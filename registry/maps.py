@@ -396,7 +396,7 @@ class MetricScale(MacroElement):
 
     _template = Template(
         "{% macro script(this, kwargs) %}"
-        "L.control.scale({imperial: false, metric: true, maxWidth: 160})"
+        "L.control.scale({imperial: false, metric: true, maxWidth: 160, position: 'bottomright'})"
         ".addTo({{ this._parent.get_name() }});"
         "{% endmacro %}"
     )
@@ -425,6 +425,11 @@ BASE_MAP_CSS = """<style>
 .leaflet-container { background: #f4f1ea; }
 .commune-label { font: 600 11px/16px sans-serif; color: #173f6b; text-align: center;
   text-shadow: 0 0 3px #fff, 0 0 3px #fff; white-space: nowrap; pointer-events: none; }
+@media (max-width: 640px) {
+  .leaflet-control-layers-expanded { max-height: 35vh; overflow-y: auto; font-size: 12px; }
+  .registry-legend { font-size: 10px !important; max-width: 55vw; max-height: 30vh;
+    overflow-y: auto; }
+}
 </style>"""
 
 
@@ -666,7 +671,8 @@ def registry_map(
         )
     m.get_root().html.add_child(
         folium.Element(
-            '<div style="position:fixed;bottom:20px;left:10px;z-index:9999;background:white;'
+            '<div class="registry-legend" style="position:fixed;bottom:20px;left:10px;'
+            "z-index:9999;background:white;"
             f'padding:6px;font:12px sans-serif;border:1px solid #999">{legend}'
             f'<div style="margin-top:4px;color:#a00">{SYNTHETIC_NOTE}</div></div>'
         )

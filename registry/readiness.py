@@ -174,7 +174,7 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     ),
     "event_best_streams": ("streams", "quality", "place"),
     "event_best_quality": ("streams", "quality", "place"),
-    "event_none_possible": ("quality",),
+    "event_none_possible": ("streams", "quality"),
     "claims_agree": ("centres_share", "villages_share"),
     "claims_disagree": ("centres_share", "villages_share"),
 }
@@ -635,8 +635,9 @@ def event_alternatives(
     options: Sequence[EventOption], *, streams: int, quality: str
 ) -> list[Reason]:
     """What is possible when no place carries ``streams`` at ``quality``: the most streams of
-    that quality any place carries, and the best quality the asked streams get anywhere
-    (places by code, in ``place``); empty when some place is feasible."""
+    that quality any place carries, and the best quality the asked streams get anywhere, or
+    that no quality carries them (places by code, in ``place``); empty when some place is
+    feasible."""
     if not options or any(o.feasible for o in options):
         return []
     out = []
@@ -655,8 +656,8 @@ def event_alternatives(
                 "event_best_quality", streams=streams, quality=best.best_quality, place=best.code
             )
         )
-    if not out:
-        out.append(reason("event_none_possible", quality=LIVE_CLASSES[0]))
+    else:
+        out.append(reason("event_none_possible", streams=streams, quality=LIVE_CLASSES[0]))
     return out
 
 

@@ -130,8 +130,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "{streams} streams possible at {quality}, at {place}.",
     },
     "event_none_possible": {
-        "vi": "Không nơi nào phát được dù chỉ một luồng {quality}.",
-        "en": "No place carries even one stream of {quality}.",
+        "vi": "Không nơi nào phát được {streams} luồng, kể cả ở mức thấp nhất {quality}.",
+        "en": "No place carries {streams} streams, even at the lowest quality, {quality}.",
     },
     "claims_agree": {
         "vi": "Dự báo khớp với số liệu của tỉnh: {centres_share} trung tâm xã và "
