@@ -530,7 +530,8 @@ def sheet_map_svg(
 
 def base_map(relief: Hillshade | None) -> folium.Map:
     """An empty map over the offline ``relief`` (OSM tiles optional) with a metric scale."""
-    m = folium.Map(tiles=None, control_scale=False)
+    # no tile layer sets the zoom range, so the map does (marker clusters need a maxZoom)
+    m = folium.Map(tiles=None, control_scale=False, maxZoom=MAX_TILE_ZOOM)
     m.add_child(MetricScale())
     m.get_root().header.add_child(folium.Element(BASE_MAP_CSS))
     return add_base_layers(m, relief)
