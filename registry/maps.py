@@ -284,7 +284,8 @@ def hillshade(
     lit = np.sin(sun_alt) * np.cos(slope) + np.cos(sun_alt) * np.sin(slope) * np.cos(
         sun_az - aspect
     )
-    return np.clip(lit, 0.0, 1.0)
+    shade: np.ndarray = np.clip(lit, 0.0, 1.0)
+    return shade
 
 
 def _png(bands: np.ndarray) -> bytes:
@@ -294,7 +295,8 @@ def _png(bands: np.ndarray) -> bytes:
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a plain picture, on purpose
         with mem.open(driver="PNG", width=width, height=height, count=count, dtype="uint8") as dst:
             dst.write(bands)
-        return mem.read()
+        data: bytes = mem.read()
+        return data
 
 
 def mercator_grid(
@@ -394,6 +396,10 @@ def add_base_layers(m: folium.Map, relief: Hillshade | None) -> folium.Map:
 class MetricScale(MacroElement):
     """Leaflet's scale bar in metres and kilometres only."""
 
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "MetricScale"
+
     _template = Template(
         "{% macro script(this, kwargs) %}"
         "L.control.scale({imperial: false, metric: true, maxWidth: 160, position: 'bottomright'})"
@@ -452,8 +458,8 @@ def service_class_image(path: Path, relief: Hillshade) -> bytes:
 
 def _nice_length_m(most_m: float) -> float:
     """The longest 1, 2 or 5 × 10^k metres not above ``most_m`` (a scale bar's length)."""
-    power = 10 ** math.floor(math.log10(most_m))
-    return max(step * power for step in (1, 2, 5) if step * power <= most_m)
+    power = 10.0 ** math.floor(math.log10(most_m))
+    return max(step * power for step in (1.0, 2.0, 5.0) if step * power <= most_m)
 
 
 def sheet_map_svg(
