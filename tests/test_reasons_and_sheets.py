@@ -114,6 +114,13 @@ def test_labels_names_and_coordinates_on_the_seller_page(client: Any, covered: A
     assert re.search(r"<td>\d+\.\d{5}</td>", text)  # lon/lat: 5 decimals
 
 
+def test_dates_in_the_language_and_local_time(client: Any, covered: Any) -> None:
+    vi = html.unescape(client.get("/records/events?lang=vi").get_data(as_text=True))
+    en = html.unescape(client.get("/records/events?lang=en").get_data(as_text=True))
+    assert "08:00 4/11/25" in vi  # 2025-11-04T08:00+07:00
+    assert re.search(r"11/4/25, 8:00\s?AM", en)
+
+
 def test_the_event_tool_says_what_is_possible(client: Any, covered: Any) -> None:
     text = html.unescape(
         client.get("/events?streams=400&quality=fullhd_live&lang=vi").get_data(as_text=True)
