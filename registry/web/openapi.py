@@ -371,23 +371,32 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
         "description": "sellers streaming at once in one cell",
     }
     fmt = {"name": "format", "in": "query", "schema": {"enum": ["geojson", "csv", "json"]}}
+    lang = {
+        "name": "lang",
+        "in": "query",
+        "schema": {"enum": ["vi", "en"]},
+        "description": "language of each reason's `explanation` (default: Accept-Language, "
+        "else vi); the reason itself is `reason` (code and parameters; in CSV `reason_code` "
+        "and `reason_params`)",
+    }
     paths["/api/v1/readiness/sellers"] = {
         "get": {
             "summary": "Every seller's verdict, limiting factor and better spot",
-            "parameters": [streams, fmt],
+            "parameters": [streams, fmt, lang],
             "responses": {"200": _json({"type": "object"}), **_errors(400, 404)},
         }
     }
     paths["/api/v1/readiness/kpis"] = {
         "get": {
             "summary": "Coverage KPIs per commune and for the province",
-            "parameters": [streams, fmt],
+            "parameters": [streams, fmt, lang],
             "responses": {"200": _json({"type": "object"}), **_errors(400, 404)},
         }
     }
     paths["/api/v1/readiness/events"] = {
         "get": {
-            "summary": "Event places ranked for N simultaneous streams at a quality",
+            "summary": "Event places ranked for N simultaneous streams at a quality (with "
+            "format=json: `places`, and `alternatives` saying what is possible when none is)",
             "parameters": [
                 {"name": "streams", "in": "query", "required": True, "schema": {"type": "integer"}},
                 {
@@ -398,6 +407,7 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
                 {"name": "travel_km", "in": "query", "schema": {"type": "number"}},
                 {"name": "candidates", "in": "query", "schema": {"enum": ["communes", "villages"]}},
                 fmt,
+                lang,
             ],
             "responses": {"200": _json({"type": "object"}), **_errors(400, 404)},
         }
