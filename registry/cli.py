@@ -28,7 +28,8 @@ from registry.radio.executors import LOCAL_CLUSTER
 from registry.radio.linkbudget import LIVE_CLASSES
 from registry.services import coverage as coverage_service
 from registry.services import dem as dem_service
-from registry.services import imports, readiness, scenarios, siting
+from registry.services import imports, queries, readiness, scenarios, siting
+from registry.web import mapviews, reasons, sheets
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +319,9 @@ def render_registry_map(out: Path, *, extra: dict[str, Any] | None = None) -> Pa
     out.parent.mkdir(parents=True, exist_ok=True)
     version = coverage_service.current_or_none(current_app.config)
     classes = version.path("service_class") if version is not None else None
-    m = maps.registry_map(frames, service_class_tif=classes)
+    m = maps.registry_map(
+        frames, service_class_tif=classes, relief=mapviews.relief(current_app.config)
+    )
     out.write_text(maps.offline_html(m), encoding="utf-8")
     return out
 
@@ -335,6 +338,28 @@ def render_map(out: Path | None) -> None:
     """Render the registry map into maps/."""
     path = render_registry_map(out or Path(current_app.config["MAPS_DIR"]) / "registry.html")
     click.echo(f"Wrote {path}")
+
+
+@click.command("fieldpack", cls=RegistryCommand)
+@with_appcontext
+@click.argument("args", nargs=-1, metavar="COMMUNE|--all OUT_DIR")
+@click.option("--all", "every", is_flag=True, help="A pack for every commune.")
+@click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", show_default=True)
+def fieldpack(args: tuple[str, ...], every: bool, lang: str) -> None:
+    """Write the offline field pack of COMMUNE (or of every commune with --all) into OUT_DIR:
+    one self-contained HTML file per commune that opens with no network."""
+    if len(args) != (1 if every else 2):
+        raise click.UsageError("give a COMMUNE code and OUT_DIR, or --all and OUT_DIR")
+    out_dir = Path(args[-1])
+    with _sessions()() as session:
+        codes = [c.code for c in queries.communes(session)] if every else [args[0]]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for code in codes:
+        with current_app.test_request_context():
+            page = sheets.fieldpack_html(current_app.config, str(code), lang)
+        path = out_dir / f"field-pack-{code}-{lang}.html"
+        path.write_text(page, encoding="utf-8")
+        click.echo(f"Wrote {path} ({len(page.encode()) / 1e6:.1f} MB)")
 
 
 @click.command("demo", cls=RegistryCommand)
@@ -482,8 +507,10 @@ def readiness_sellers(out: Path, concurrent_streams: int | None) -> None:
     if out.suffix not in (".csv", ".geojson"):
         raise click.BadParameter("must end in .csv or .geojson", param_hint="OUT")
     with _sessions()() as session:
-        rows = readiness.seller_rows(_inputs(session, concurrent_streams))
-    out.write_bytes(io.records_csv(rows) if out.suffix == ".csv" else io.records_geojson(rows))
+        rows = reasons.explained(readiness.seller_rows(_inputs(session, concurrent_streams)), "en")
+    out.write_bytes(
+        io.records_csv(reasons.flat(rows)) if out.suffix == ".csv" else io.records_geojson(rows)
+    )
     click.echo(f"Wrote {len(rows)} verdicts to {out}")
 
 
@@ -503,22 +530,24 @@ def readiness_sellers(out: Path, concurrent_streams: int | None) -> None:
     show_default=True,
 )
 @click.option("--top", default=10, show_default=True)
+@click.option("--lang", type=click.Choice(["en", "vi"]), default="en", show_default=True)
 def readiness_events(
-    streams: int, quality: str, travel_km: float, candidates: str, top: int
+    streams: int, quality: str, travel_km: float, candidates: str, top: int, lang: str
 ) -> None:
     """Rank event places for STREAMS simultaneous streams at QUALITY, and explain each."""
     with _sessions()() as session:
-        options = readiness.event_places(
+        ranked = readiness.event_places(
             _inputs(session, None),
             streams=streams,
             quality=quality,
             travel_radius_m=travel_km * 1000,
             candidates=candidates,
         )
-    for option in options[:top]:
-        click.echo(
-            f"{option['rank']:>3}. {option['name']} ({option['code']}): {option['explanation']}"
-        )
+    for option in ranked.rows[:top]:
+        why = reasons.explain(option["reason"], lang)
+        click.echo(f"{option['rank']:>3}. {option['name']} ({option['code']}): {why}")
+    for alternative in ranked.alternatives:
+        click.echo(reasons.explain(alternative, lang, ranked.names))
 
 
 siting_group = RegistryGroup("siting", help="Choose new sites and their backhaul for a budget.")
@@ -697,6 +726,7 @@ def init_app(app: Flask) -> None:
         population_group,
         export_command,
         render_map,
+        fieldpack,
         demo,
         coverage,
         readiness_group,

@@ -133,6 +133,61 @@ class Link:
     radio_mbps: float = 0.0
 
 
+@dataclass(frozen=True)
+class Reason:
+    """Why: a code from ``REASON_CODES`` and its parameters (numbers, record codes, class
+    names), rendered into a sentence in the reader's language by the web layer."""
+
+    code: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "params": dict(self.params)}
+
+
+#: Every reason code the analysis gives, with the parameters each carries. Units are in the
+#: parameter names; ``quality``/``wanted`` are service-class names, ``site``/``sector`` codes.
+REASON_CODES: dict[str, tuple[str, ...]] = {
+    "meets": ("wanted", "usable_mbps", "technology", "sector"),
+    "no_5g_phone_only_5g": ("sector", "radio_mbps"),
+    "no_5g_phone_better": ("sector", "radio_5g_mbps", "radio_mbps"),
+    "site_down": ("site", "distance_km", "status"),
+    "no_site_within": ("radius_km",),
+    "distance": ("site", "distance_km"),
+    "terrain": ("ridge_distance_m", "ridge_elevation_m", "above_m", "site", "distance_km"),
+    "backhaul_cut": ("site",),  # an active site with no working fibre route to the core
+    "backhaul_shared": ("kind", "capacity_mbps", "site", "share", "streams", "per_stream_mbps"),
+    "cell_sharing": ("streams", "sector", "per_stream_mbps", "radio_mbps"),
+    "weak_uplink": ("technology", "sector", "rsrp_dbm", "radio_mbps"),
+    "event_no_signal": ("sellers", "travel_km"),
+    "event_rate": (
+        "streams",
+        "quality",
+        "technology",
+        "sector",
+        "per_stream_mbps",
+        "need_mbps",
+        "margin",
+        "limit",
+        "sellers",
+        "travel_km",
+    ),
+    "event_best_streams": ("streams", "quality", "place"),
+    "event_best_quality": ("streams", "quality", "place"),
+    "event_none_possible": ("streams", "quality"),
+    "claims_agree": ("centres_share", "villages_share"),
+    "claims_disagree": ("centres_share", "villages_share"),
+}
+
+
+def reason(code: str, **params: Any) -> Reason:
+    """A `Reason`, checked against ``REASON_CODES`` (a programming error otherwise)."""
+    expected = REASON_CODES[code]
+    if set(params) != set(expected):
+        raise ValueError(f"reason {code}: parameters {sorted(params)} != {sorted(expected)}")
+    return Reason(code, params)
+
+
 @dataclass
 class Verdict:
     """A seller's service class and the chain of reasons behind it."""
@@ -142,7 +197,7 @@ class Verdict:
     wanted_class: str
     meets_wanted: bool
     limiting_factor: str
-    explanation: str
+    reason: Reason
     technology: str | None
     site_code: str | None
     sector_code: str | None
@@ -156,7 +211,7 @@ class Verdict:
     better_spot: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "reason": self.reason.to_dict()}
 
 
 def _value(array: np.ndarray, cell: tuple[int, int]) -> float | None:
@@ -223,14 +278,18 @@ def _terrain_reason(
     distance_m: float,
     params: ReadinessParams,
     sector_code: str | None = None,
-) -> str | None:
+) -> Reason | None:
     blocked = _obstruction(dem, place, site, params, sector_code)
     if blocked is None:
         return None
     d, above, elevation = blocked
-    return (
-        f"terrain: a ridge {d:,.0f} m away ({elevation:,.0f} m, {above:,.0f} m above the "
-        f"line of sight) blocks site {site.code} {distance_m / 1000:.1f} km away"
+    return reason(
+        "terrain",
+        ridge_distance_m=round(d),
+        ridge_elevation_m=round(elevation),
+        above_m=round(above),
+        site=site.code,
+        distance_km=round(distance_m / 1000, 1),
     )
 
 
@@ -292,15 +351,16 @@ def _explain_no_signal(
     dem: Dem,
     sites: Sequence[SiteInfo],
     params: ReadinessParams,
-) -> tuple[str, str]:
+) -> tuple[str, Reason]:
     if place.phone_tech != "5G" and "5G" in grids:
         five = radio_link(
             Place(place.code, place.x_m, place.y_m, "5G"), {"5G": grids["5G"]}, params
         )
         if five.technology:
-            return "phone", (
-                f"no 5G phone: only 5G sector {five.sector_code} reaches here "
-                f"({five.radio_mbps:.1f} Mbps uplink with a 5G phone)"
+            return "phone", reason(
+                "no_5g_phone_only_5g",
+                sector=five.sector_code,
+                radio_mbps=round(five.radio_mbps, 1),
             )
     usable = ["4G", "5G"] if place.phone_tech == "5G" else ["4G"]
     down = _nearest_site(
@@ -317,17 +377,16 @@ def _explain_no_signal(
     )
     if down and (nearest is None or down[1] < nearest[1]):
         site, d = down
-        return (
-            "site down",
-            f"site down: the nearest site {site.code} ({d / 1000:.1f} km) is {site.status}",
+        return "site down", reason(
+            "site_down", site=site.code, distance_km=round(d / 1000, 1), status=site.status
         )
     if nearest is None:
-        return "distance", f"distance: no site within {params.search_radius_m / 1000:.0f} km"
+        return "distance", reason("no_site_within", radius_km=params.search_radius_m / 1000)
     site, d = nearest
-    reason = _terrain_reason(dem, place, site, d, params)
-    if reason:
-        return "terrain", reason
-    return "distance", f"distance: the nearest site {site.code} is {d / 1000:.1f} km away"
+    blocked = _terrain_reason(dem, place, site, d, params)
+    if blocked:
+        return "terrain", blocked
+    return "distance", reason("distance", site=site.code, distance_km=round(d / 1000, 1))
 
 
 def seller_verdicts(
@@ -376,31 +435,40 @@ def seller_verdicts(
         usable = min(radio_share, per_stream_bh) if link.technology else 0.0
         code = int(service_class_codes([usable], p.thresholds)[0])
         meets = usable >= wanted
+        text: Reason
         if link.technology is None:
             factor, text = _explain_no_signal(place, grids, dem, sites, p)
         elif b is None or not b.reachable:
             factor = "backhaul"
-            text = f"backhaul: site {link.site_code} is cut off ({b.reason if b else 'unknown'})"
+            text = reason("backhaul_cut", site=link.site_code)
         elif meets:
-            factor, text = (
-                "none",
-                (
-                    f"meets {place.wanted_class}: {usable:.1f} Mbps via "
-                    f"{link.technology} sector {link.sector_code}"
-                ),
+            factor = "none"
+            text = reason(
+                "meets",
+                wanted=place.wanted_class,
+                usable_mbps=round(usable, 1),
+                technology=link.technology,
+                sector=link.sector_code,
             )
         elif per_stream_bh < radio_share:
             factor = "backhaul"
-            text = (
-                f"backhaul: {b.kind} {b.capacity_mbps:,.0f} Mbps at site {link.site_code}, "
-                f"{p.backhaul_share_for_streams:.0%} for streams, shared by {n_site} "
-                f"stream(s) → {per_stream_bh:.1f} Mbps each"
+            text = reason(
+                "backhaul_shared",
+                kind=b.kind,
+                capacity_mbps=b.capacity_mbps,
+                site=link.site_code,
+                share=p.backhaul_share_for_streams,
+                streams=n_site,
+                per_stream_mbps=round(per_stream_bh, 1),
             )
         elif radio_share < link.radio_mbps:
             factor = "cell sharing"
-            text = (
-                f"cell sharing: {n_cell} streams share sector {link.sector_code}'s uplink "
-                f"→ {radio_share:.1f} of {link.radio_mbps:.1f} Mbps each"
+            text = reason(
+                "cell_sharing",
+                streams=n_cell,
+                sector=link.sector_code,
+                per_stream_mbps=round(radio_share, 1),
+                radio_mbps=round(link.radio_mbps, 1),
             )
         else:
             factor, text = _explain_weak(place, link, grids, dem, by_code, p)
@@ -412,7 +480,7 @@ def seller_verdicts(
                 wanted_class=place.wanted_class,
                 meets_wanted=meets,
                 limiting_factor=factor,
-                explanation=text,
+                reason=text,
                 technology=link.technology,
                 site_code=link.site_code,
                 sector_code=link.sector_code,
@@ -436,26 +504,31 @@ def _explain_weak(
     dem: Dem,
     sites: Mapping[str, SiteInfo],
     params: ReadinessParams,
-) -> tuple[str, str]:
+) -> tuple[str, Reason]:
     """Why a served place's own uplink is short: phone, terrain or plain weak uplink."""
     if place.phone_tech != "5G" and "5G" in grids:
         five = radio_link(
             Place(place.code, place.x_m, place.y_m, "5G"), {"5G": grids["5G"]}, params
         )
         if five.radio_mbps > link.radio_mbps:
-            return "phone", (
-                f"no 5G phone: 5G sector {five.sector_code} would give "
-                f"{five.radio_mbps:.1f} Mbps instead of {link.radio_mbps:.1f}"
+            return "phone", reason(
+                "no_5g_phone_better",
+                sector=five.sector_code,
+                radio_5g_mbps=round(five.radio_mbps, 1),
+                radio_mbps=round(link.radio_mbps, 1),
             )
     site = sites.get(link.site_code or "")
     if site is not None:
         d = math.hypot(site.x_m - place.x_m, site.y_m - place.y_m)
-        reason = _terrain_reason(dem, place, site, d, params, link.sector_code)
-        if reason:
-            return "terrain", reason
-    return "weak uplink", (
-        f"weak uplink: {link.technology} sector {link.sector_code} at "
-        f"{link.rsrp_dbm:.0f} dBm RSRP gives {link.radio_mbps:.1f} Mbps"
+        blocked = _terrain_reason(dem, place, site, d, params, link.sector_code)
+        if blocked:
+            return "terrain", blocked
+    return "weak uplink", reason(
+        "weak_uplink",
+        technology=link.technology,
+        sector=link.sector_code,
+        rsrp_dbm=None if link.rsrp_dbm is None else round(link.rsrp_dbm),
+        radio_mbps=round(link.radio_mbps, 1),
     )
 
 
@@ -472,10 +545,20 @@ class EventOption:
     sellers_nearby: int
     technology: str | None
     site_code: str | None
-    explanation: str
+    #: Streams of the asked quality the place carries at once (0: not even one).
+    max_streams: int
+    #: The best live class the asked number of streams gets here (None: not even the lowest).
+    best_quality: str | None
+    reason: Reason
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "reason": self.reason.to_dict()}
+
+
+def _best_class(per_stream_mbps: float, params: ReadinessParams) -> str | None:
+    """The best live class a per-stream rate reaches."""
+    reached = [q for q in LIVE_CLASSES if per_stream_mbps >= params.required_mbps(q)]
+    return reached[-1] if reached else None
 
 
 def rank_event_places(
@@ -491,50 +574,91 @@ def rank_event_places(
 ) -> list[EventOption]:
     """Rank places for an event of ``streams`` simultaneous streams at ``quality``.
 
-    The serving cell's uplink is shared by the streams (each gets the cell's full-carrier rate
-    divided by N) and so is the site's backhaul share. Feasible places come first, then those
-    with more sellers within ``travel_radius_m``, then the larger margin.
+    A place's capacity for live uploads is the smaller of its serving cell's full-carrier
+    uplink and its site's backhaul share; N streams share it equally. Feasible places come
+    first, then the higher rate per stream, then more sellers within ``travel_radius_m``.
     """
     p = params or ReadinessParams()
     need = p.required_mbps(quality)
     xy = np.array([(s.x_m, s.y_m) for s in sellers]).reshape(-1, 2)
+    travel_km = round(travel_radius_m / 1000, 1)
     options = []
     for place in candidates:
         link = radio_link(Place(place.code, place.x_m, place.y_m, "5G"), grids, p)
         b = backhaul.get(link.site_code) if link.site_code else None
-        radio = link.radio_mbps / p.uplink.prb_share / streams
-        bh = b.capacity_mbps * p.backhaul_share_for_streams / streams if b and b.reachable else 0.0
-        per_stream = min(radio, bh) if link.technology else 0.0
+        radio = link.radio_mbps / p.uplink.prb_share
+        bh = b.capacity_mbps * p.backhaul_share_for_streams if b and b.reachable else 0.0
+        capacity = min(radio, bh) if link.technology else 0.0
+        per_stream = capacity / streams
         nearby = int(
             (np.hypot(xy[:, 0] - place.x_m, xy[:, 1] - place.y_m) <= travel_radius_m).sum()
         )
         margin = per_stream / need - 1.0
         if link.technology is None:
-            why = "no usable signal here"
+            why = reason("event_no_signal", sellers=nearby, travel_km=travel_km)
         else:
-            limit = "backhaul" if bh < radio else "cell uplink"
-            why = (
-                f"{streams} × {quality} via {link.technology} sector {link.sector_code}: "
-                f"{per_stream:.1f} Mbps per stream vs {need:.1f} needed "
-                f"({margin:+.0%}, limited by {limit})"
+            why = reason(
+                "event_rate",
+                streams=streams,
+                quality=quality,
+                technology=link.technology,
+                sector=link.sector_code,
+                per_stream_mbps=round(per_stream, 1),
+                need_mbps=need,
+                margin=round(margin, 3),
+                limit="backhaul" if bh < radio else "cell_uplink",
+                sellers=nearby,
+                travel_km=travel_km,
             )
         options.append(
             EventOption(
-                place.code,
-                0,
-                margin >= 0,
-                round(margin, 3),
-                round(per_stream, 2),
-                nearby,
-                link.technology,
-                link.site_code,
-                f"{why}; {nearby} sellers within {travel_radius_m / 1000:.0f} km",
+                code=place.code,
+                rank=0,
+                feasible=margin >= 0,
+                margin=round(margin, 3),
+                per_stream_mbps=round(per_stream, 2),
+                sellers_nearby=nearby,
+                technology=link.technology,
+                site_code=link.site_code,
+                max_streams=math.floor(capacity / need + 1e-9),
+                best_quality=_best_class(per_stream, p),
+                reason=why,
             )
         )
-    options.sort(key=lambda o: (not o.feasible, -o.sellers_nearby, -o.margin, o.code))
+    options.sort(key=lambda o: (not o.feasible, -o.per_stream_mbps, -o.sellers_nearby, o.code))
     for rank, option in enumerate(options, start=1):
         option.rank = rank
     return options
+
+
+def event_alternatives(
+    options: Sequence[EventOption], *, streams: int, quality: str
+) -> list[Reason]:
+    """What is possible when no place carries ``streams`` at ``quality``: the most streams of
+    that quality any place carries, and the best quality the asked streams get anywhere, or
+    that no quality carries them (places by code, in ``place``); empty when some place is
+    feasible."""
+    if not options or any(o.feasible for o in options):
+        return []
+    out = []
+    most = max(options, key=lambda o: (o.max_streams, o.per_stream_mbps))
+    if most.max_streams > 0:
+        out.append(
+            reason("event_best_streams", streams=most.max_streams, quality=quality, place=most.code)
+        )
+    able = [o for o in options if o.best_quality is not None]
+    if able:
+        best = max(
+            able, key=lambda o: (LIVE_CLASSES.index(o.best_quality or ""), o.per_stream_mbps)
+        )
+        out.append(
+            reason(
+                "event_best_quality", streams=streams, quality=best.best_quality, place=best.code
+            )
+        )
+    else:
+        out.append(reason("event_none_possible", streams=streams, quality=LIVE_CLASSES[0]))
+    return out
 
 
 # ---------------------------------------------------------------- KPIs
@@ -612,13 +736,20 @@ def stated_figures_check(province: Mapping[str, Any]) -> dict[str, Any]:
     the prediction."""
     centres = province["centres_with_signal"]
     villages = province["villages_any_signal"]
+    centres_hold = centres is not None and centres >= 1.0
+    villages_hold = villages > 0.98
     return {
         "commune_centres_with_signal": centres,
         "claimed_centres": 1.0,
-        "centres_claim_holds": centres is not None and centres >= 1.0,
+        "centres_claim_holds": centres_hold,
         "villages_with_signal": villages,
         "claimed_villages": 0.98,
-        "villages_claim_holds": villages > 0.98,
+        "villages_claim_holds": villages_hold,
+        "reason": reason(
+            "claims_agree" if centres_hold and villages_hold else "claims_disagree",
+            centres_share=centres,
+            villages_share=villages,
+        ).to_dict(),
     }
 
 

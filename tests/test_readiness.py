@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -12,12 +14,16 @@ from registry.backhaul import SiteBackhaul
 from registry.errors import ValidationError
 from registry.radio.coverage import CoverageParams, SectorSpec, compute_coverage
 from registry.readiness import (
+    REASON_CODES,
     Place,
     ReadinessParams,
+    Reason,
     SiteInfo,
     TechGrid,
     cut_impact,
+    event_alternatives,
     rank_event_places,
+    reason,
     seller_verdicts,
 )
 from registry.terrain import Dem
@@ -120,7 +126,8 @@ def test_seller_behind_a_ridge_is_limited_by_terrain_and_climbs_the_near_slope()
     )
     assert not verdict.meets_wanted
     assert verdict.limiting_factor == "terrain"
-    assert "ridge" in verdict.explanation and "site A" in verdict.explanation
+    assert verdict.reason.code == "terrain" and verdict.reason.params["site"] == "A"
+    assert verdict.reason.params["above_m"] > 0
     spot = verdict.better_spot
     assert spot is not None
     ridge_x = xy(120, 40)[0]
@@ -162,7 +169,10 @@ def test_a_down_site_serves_nobody() -> None:
         [seller], only_c, dem, [site("C", 20, 40, dem, status="down")], {}, ReadinessParams()
     )
     assert verdict.service_class == "none" and verdict.limiting_factor == "site down"
-    assert "C" in verdict.explanation and "down" in verdict.explanation
+    assert verdict.reason == Reason(
+        "site_down",
+        {"site": "C", "distance_km": verdict.reason.params["distance_km"], "status": "down"},
+    )
 
 
 def test_a_4g_phone_under_a_5g_only_sector() -> None:
@@ -173,7 +183,7 @@ def test_a_4g_phone_under_a_5g_only_sector() -> None:
     five = place("S5", 40, 40, phone_tech="5G", wanted_class="hd_live")
     v4, v5 = seller_verdicts([four, five], grids, dem, sites, fibre("E"))
     assert v4.service_class == "none" and v4.limiting_factor == "phone"
-    assert "5G" in v4.explanation
+    assert v4.reason.code == "no_5g_phone_only_5g" and v4.reason.params["sector"] == "E-5G"
     assert v5.technology == "5G" and v5.service_class != "none"
 
 
@@ -241,7 +251,7 @@ def test_a_fibre_bridge_cut_counts_exactly_the_sellers_of_its_two_sites() -> Non
     assert (impact["villages"], impact["population"]) == (["V1"], 300)
 
 
-def test_event_ranking_prefers_feasible_places_with_sellers_nearby() -> None:
+def test_event_ranking_prefers_feasible_places_then_the_faster_then_sellers_nearby() -> None:
     dem = dem_of(plain())
     grids = grids_of(dem, [sector("F", 20, 40)])
     candidates = [place("near", 25, 40), place("far", 200, 40), place("mid", 60, 40)]
@@ -255,10 +265,14 @@ def test_event_ranking_prefers_feasible_places_with_sellers_nearby() -> None:
         sellers=sellers,
         travel_radius_m=500.0,
     )
-    assert [o.code for o in options][:2] == ["mid", "near"]
+    # near and mid: the same rate per stream (the backhaul caps both); mid has the sellers
+    assert [o.code for o in options] == ["mid", "near", "far"]
+    assert options[0].per_stream_mbps == options[1].per_stream_mbps
     assert options[0].feasible and options[0].sellers_nearby == 5
     assert options[-1].code == "far" and not options[-1].feasible
-    assert "3 × hd_live" in options[0].explanation
+    why = options[0].reason
+    assert (why.code, why.params["streams"], why.params["quality"]) == ("event_rate", 3, "hd_live")
+    assert event_alternatives(options, streams=3, quality="hd_live") == []
     with pytest.raises(ValidationError, match="unknown quality"):
         rank_event_places(
             candidates,
@@ -269,6 +283,45 @@ def test_event_ranking_prefers_feasible_places_with_sellers_nearby() -> None:
             sellers=sellers,
             travel_radius_m=500.0,
         )
+
+
+def test_an_infeasible_event_says_what_is_possible() -> None:
+    dem = dem_of(plain())
+    grids = grids_of(dem, [sector("F", 20, 40)])
+    candidates = [place("near", 25, 40), place("mid", 60, 40), place("far", 200, 40)]
+    kw: dict[str, Any] = {
+        "grids": grids,
+        "backhaul": fibre("F"),
+        "sellers": [],
+        "travel_radius_m": 500.0,
+    }
+    one = rank_event_places(candidates, streams=1, quality="hd_live", **kw)
+    capacity = {o.code: o.per_stream_mbps for o in one}  # one stream: the whole capacity
+    streams = int(capacity["near"] // 4.0) + 1  # one more than the best place carries
+    options = rank_event_places(candidates, streams=streams, quality="hd_live", **kw)
+    assert not any(o.feasible for o in options)
+    assert [o.max_streams for o in options] == [int(capacity[o.code] // 4.0) for o in options]
+    most, best = event_alternatives(options, streams=streams, quality="hd_live")
+    top = options[0].code  # near and mid tie (the backhaul caps both): the better ranked
+    assert most == Reason(
+        "event_best_streams", {"streams": streams - 1, "quality": "hd_live", "place": top}
+    )
+    per_stream = capacity["near"] / streams
+    expected = "sd_live" if per_stream >= 2.5 else "basic_live" if per_stream >= 1 else None
+    assert expected is not None
+    assert best == Reason(
+        "event_best_quality", {"streams": streams, "quality": expected, "place": top}
+    )
+
+
+def test_reasons_carry_exactly_their_declared_parameters() -> None:
+    assert reason("distance", site="A", distance_km=3.2).params == {
+        "site": "A",
+        "distance_km": 3.2,
+    }
+    with pytest.raises(ValueError, match="parameters"):
+        reason("distance", site="A")
+    assert all(isinstance(p, tuple) for p in REASON_CODES.values())
 
 
 def test_spof_graph_is_networkx() -> None:

@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+from registry.readiness import REASON_CODES
+from registry.web.reasons import explain
+
 
 @pytest.fixture
 def covered(loaded: Any, dem: Path, runner: Any) -> dict[str, Any]:
@@ -37,7 +40,10 @@ def test_seller_verdicts(covered: Any, api: Any) -> None:
         "hd_live",
         "fullhd_live",
     )
-    assert props["limiting_factor"] and props["explanation"]
+    assert props["limiting_factor"] and props["reason"]["code"] in REASON_CODES
+    assert props["explanation"] == explain(props["reason"], "vi")  # no Accept-Language: vi
+    english = api.get("readiness/sellers", headers={"Accept-Language": "en-GB,en;q=0.8"}).json()
+    assert english["features"][0]["properties"]["explanation"] == explain(props["reason"], "en")
     assert props["backhaul_kind"] == "fibre" and props["commune_code"] == "03390"
     rows = list(
         csv.DictReader(
@@ -59,7 +65,14 @@ def test_concurrency_and_a_cut_fibre_change_the_verdict(
     after = api.get("readiness/sellers").json()["features"][0]["properties"]
     assert after["site_code"] == before["site_code"]  # the rasters are not recomputed yet
     assert after["service_class"] == "none" and after["limiting_factor"] == "backhaul"
-    assert "cut off" in after["explanation"]
+    assert after["reason"] == {"code": "backhaul_cut", "params": {"site": "VT-BL-01"}}
+    assert after["explanation"].startswith("Mất đường truyền: trạm VT-BL-01")
+    en = api.get("readiness/sellers", params={"lang": "en"}).json()["features"][0]
+    assert "VT-BL-01 is cut off" in en["properties"]["explanation"]
+    text = api.get("readiness/sellers", params={"format": "csv", "lang": "en"}).text
+    row = next(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    assert (row["reason_code"], row["reason_params"]) == ("backhaul_cut", '{"site": "VT-BL-01"}')
+    assert "cut off" in row["explanation"]
 
 
 def test_kpis(covered: Any, api: Any) -> None:
@@ -82,17 +95,18 @@ def test_kpis(covered: Any, api: Any) -> None:
 
 
 def test_event_places(covered: Any, api: Any) -> None:
-    doc = api.get("readiness/events", params={"streams": 3, "quality": "sd_live"}).json()
+    doc = api.get(
+        "readiness/events", params={"streams": 3, "quality": "sd_live", "lang": "en"}
+    ).json()
     ranks = [f["properties"]["rank"] for f in doc["features"]]
     assert ranks == [1, 2]
-    assert (
-        "3 × sd_live" in doc["features"][0]["properties"]["explanation"]
-        or "no usable signal" in doc["features"][0]["properties"]["explanation"]
-    )
+    first = doc["features"][0]["properties"]
+    assert first["reason"]["code"] in ("event_rate", "event_no_signal")
+    assert "3 × Live 480p" in first["explanation"] or "No usable signal" in first["explanation"]
     villages = api.get(
         "readiness/events", params={"streams": 1, "candidates": "villages", "format": "json"}
     ).json()
-    assert {v["code"] for v in villages} == {"V-BL-1", "V-TP-1"}
+    assert {v["code"] for v in villages["places"]} == {"V-BL-1", "V-TP-1"}
     for bad in (
         {},
         {"streams": 0},

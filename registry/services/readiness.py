@@ -304,9 +304,19 @@ def report(inputs: ReadinessInputs, *, top: int = 5) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- events
+@dataclass(frozen=True)
+class EventPlaces:
+    """Ranked event places (flat rows), and what is possible when none is feasible
+    (``{"code", "params"}`` reasons whose ``place`` is a code of ``names``)."""
+
+    rows: list[dict[str, Any]]
+    alternatives: list[dict[str, Any]]
+    names: dict[str, str]
+
+
 def event_places(
     inputs: ReadinessInputs, *, streams: int, quality: str, travel_radius_m: float, candidates: str
-) -> list[dict[str, Any]]:
+) -> EventPlaces:
     """Ranked event places among villages or commune centres."""
     if streams < 1:
         raise ValidationError(
@@ -338,4 +348,5 @@ def event_places(
     for o in options:
         lon, lat = inputs.lonlat(by_code[o.code].x_m, by_code[o.code].y_m)
         rows.append({"name": names[o.code], "lon": lon, "lat": lat, **o.to_dict()})
-    return rows
+    alternatives = readiness.event_alternatives(options, streams=streams, quality=quality)
+    return EventPlaces(rows, [a.to_dict() for a in alternatives], names)

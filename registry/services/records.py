@@ -164,6 +164,26 @@ def record_detail(config: Config, session: Session, layer: str, code: str) -> Re
     )
 
 
+#: Fields that refer to another record, and that record's layer.
+REFERENCES = {"commune_code": "communes", "village_code": "villages", "site_code": "sites"}
+
+
+def reference_names(session: Session, values: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """(layer, name) of each record that ``values`` refers to, by field (a seller's village,
+    a village's commune), so pages show names rather than codes."""
+    out = {}
+    for name, layer in REFERENCES.items():
+        code = values.get(name)
+        if not code:
+            continue
+        try:
+            found = store.get_record(session, model(layer), code)
+        except NotFoundError:
+            continue
+        out[name] = (layer, getattr(found, "name", None) or code)
+    return out
+
+
 def history(session: Session, layer: str, code: str) -> tuple[list[Audit], int | None]:
     """A record's audit entries (oldest first) and its current version (None if deleted)."""
     kind = model(layer)

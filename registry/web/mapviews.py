@@ -50,10 +50,15 @@ window.addEventListener("DOMContentLoaded", function () { (function (map) {
 
 
 def registry_map_page(
-    layers: Mapping[str, gpd.GeoDataFrame], *, service_class_tif: Path | None, header_html: str
+    layers: Mapping[str, gpd.GeoDataFrame],
+    *,
+    service_class_tif: Path | None,
+    header_html: str,
+    relief: maps.Hillshade | None = None,
 ) -> str:
-    """The registry map as one offline HTML page with a header bar and client-side focus."""
-    m = maps.registry_map(dict(layers), service_class_tif=service_class_tif)
+    """The registry map as one offline HTML page with a header bar and client-side focus,
+    over the offline ``relief`` base layer."""
+    m = maps.registry_map(dict(layers), service_class_tif=service_class_tif, relief=relief)
     m.get_root().html.add_child(
         folium.Element(
             '<div id="registry-map-header" style="position:fixed;top:10px;left:50px;z-index:9999;'
@@ -63,6 +68,24 @@ def registry_map_page(
     )
     m.get_root().script.add_child(folium.Element(_FOCUS_JS % {"map": m.get_name()}))
     return maps.offline_html(m)
+
+
+def relief(config: Mapping[str, Any]) -> maps.Hillshade | None:
+    """The hillshade of the registry's DEM (None without a DEM), cached under
+    ``DATA_DIR/hillshade`` per DEM version."""
+    dem = Path(config["DATA_DIR"]) / "dem.tif"
+    if not dem.exists():
+        return None
+    return maps.hillshade_image(dem, Path(config["DATA_DIR"]) / "hillshade")
+
+
+def dem_stamp(config: Mapping[str, Any]) -> str:
+    """The DEM's version (size and modification time) for cache keys."""
+    dem = Path(config["DATA_DIR"]) / "dem.tif"
+    if not dem.exists():
+        return ""
+    stat = dem.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def cached_map_page(key: tuple[Any, ...], build: Any) -> str:

@@ -493,10 +493,18 @@ def openapi_document(max_page_size: int, server_url: str) -> dict[str, Any]:
         },
     }
     geo_format = {"name": "format", "in": "query", "schema": {"enum": ["geojson", "csv", "json"]}}
+    lang = {
+        "name": "lang",
+        "in": "query",
+        "schema": {"enum": ["vi", "en"]},
+        "description": "language of each reason's `explanation` (default: Accept-Language, "
+        "else vi); the reason itself is `reason` (code and parameters; in CSV `reason_code` "
+        "and `reason_params`)",
+    }
     paths["/api/v1/readiness/sellers"] = {
         "get": {
             "summary": "Every seller's verdict, limiting factor and better spot",
-            "parameters": [streams, geo_format],
+            "parameters": [streams, geo_format, lang],
             "responses": {"200": tables, **_errors(400, 404)},
         }
     }
@@ -506,6 +514,7 @@ def openapi_document(max_page_size: int, server_url: str) -> dict[str, Any]:
             "parameters": [
                 streams,
                 {"name": "format", "in": "query", "schema": {"enum": ["json", "csv"]}},
+                lang,
             ],
             "responses": {
                 "200": {
@@ -527,7 +536,8 @@ def openapi_document(max_page_size: int, server_url: str) -> dict[str, Any]:
     }
     paths["/api/v1/readiness/events"] = {
         "get": {
-            "summary": "Event places ranked for N simultaneous streams at a quality",
+            "summary": "Event places ranked for N simultaneous streams at a quality (with "
+            "format=json: `places`, and `alternatives` saying what is possible when none is)",
             "parameters": [
                 _number("streams", 1, 10_000, integer=True, required=True),
                 {"name": "quality", "in": "query", "schema": {"enum": list(LIVE_CLASSES)}},
@@ -535,6 +545,7 @@ def openapi_document(max_page_size: int, server_url: str) -> dict[str, Any]:
                 {"name": "candidates", "in": "query", "schema": {"enum": ["communes", "villages"]}},
                 streams,
                 geo_format,
+                lang,
             ],
             "responses": {"200": tables, **_errors(400, 404)},
         }

@@ -33,7 +33,7 @@ from registry.models import BY_LAYER
 from registry.radio.linkbudget import LIVE_CLASSES
 from registry.services import coverage, readiness
 from registry.services import records as record_service
-from registry.web import forms, i18n, mapviews, safe_next, sessions
+from registry.web import forms, i18n, mapviews, reasons, safe_next, sessions
 from registry.web.auth import PUBLIC, actor, requires, with_nonce
 
 log = logging.getLogger(__name__)
@@ -180,11 +180,17 @@ def map_page() -> Any:
             record_service.layers_stamp(session, MAP_LAYERS),
             str(tif),
             str(i18n.get_locale()),
+            mapviews.dem_stamp(current_app.config),
         )
 
         def build() -> str:
             frames = {name: io.layer_frame(session, BY_LAYER[name]) for name in MAP_LAYERS}
-            return mapviews.registry_map_page(frames, service_class_tif=tif, header_html=header)
+            return mapviews.registry_map_page(
+                frames,
+                service_class_tif=tif,
+                header_html=header,
+                relief=mapviews.relief(current_app.config),
+            )
 
         html = mapviews.cached_map_page(key, build)
     return make_response(with_nonce(html))
@@ -266,6 +272,12 @@ def _spot_url(verdict: dict[str, Any]) -> str | None:
     )
 
 
+@bp.app_template_filter("explain")
+def explain_reason(reason: dict[str, Any], names: dict[str, str] | None = None) -> str:
+    """A reason (``{"code", "params"}``) as a sentence in the page's language."""
+    return reasons.explain(reason, names=names)
+
+
 @bp.app_template_global()
 def better_spot_url(verdict: dict[str, Any]) -> str | None:
     return _spot_url(verdict)
@@ -277,6 +289,7 @@ def record(layer: str, code: str) -> Any:
     with sessions()() as session:
         detail = record_service.record_detail(current_app.config, session, layer, code)
         values = forms.record_values(detail.record)
+        refs = record_service.reference_names(session, values)
     point = (values.get("lat"), values.get("lon")) if "lat" in values else None
     job = _finished_job(request.args.get("job", ""))
     return render_template(
@@ -289,6 +302,7 @@ def record(layer: str, code: str) -> Any:
         served=detail.served,
         near=detail.near,
         verdict=detail.verdict,
+        refs=refs,
         point=point,
         coverage_missing=detail.coverage_missing,
         job=job,
@@ -514,19 +528,19 @@ def events() -> Any:
         "candidates": request.args.get("candidates", "communes"),
         "travel_km": request.args.get("travel_km", "10"),
     }
-    rows: list[dict[str, Any]] | None = None
+    ranked: readiness.EventPlaces | None = None
     error: RegistryError | None = None
     if form["streams"]:
         try:
-            rows = _rank_events(form)
+            ranked = _rank_events(form)
         except (ValidationError, NotFoundError) as exc:
             error = exc
-    return render_template("events.html", form=form, rows=rows, error=error, qualities=QUALITIES), (
-        error.status if error else 200
-    )
+    return render_template(
+        "events.html", form=form, ranked=ranked, error=error, qualities=QUALITIES
+    ), (error.status if error else 200)
 
 
-def _rank_events(form: dict[str, str]) -> list[dict[str, Any]]:
+def _rank_events(form: dict[str, str]) -> readiness.EventPlaces:
     problems = []
     try:
         streams = int(form["streams"])

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from registry import io
 from registry.errors import ValidationError
 from registry.services import readiness
-from registry.web import query_number, sessions
+from registry.web import query_number, reasons, sessions
 
 bp = Blueprint("readiness", __name__, url_prefix="/api/v1")
 
@@ -22,11 +22,16 @@ def _inputs(session: Any) -> readiness.ReadinessInputs:
     return readiness.load_inputs(current_app.config, session, concurrent_streams=streams)
 
 
-def _table(rows: list[dict[str, Any]], name: str, *, geo: bool) -> Any:
+def _table(
+    rows: list[dict[str, Any]], name: str, *, geo: bool, names: dict[str, str] | None = None
+) -> Any:
+    """``rows`` in the asked format, each reason with its sentence in the asked language
+    (``?lang=vi|en``, else Accept-Language)."""
+    rows = reasons.explained(rows, names=names)
     fmt = request.args.get("format", "geojson" if geo else "json")
     if fmt == "csv":
         return Response(
-            io.records_csv(rows),
+            io.records_csv(reasons.flat(rows)),
             mimetype="text/csv",
             headers={"Content-Disposition": f"attachment; filename={name}.csv"},
         )
@@ -59,22 +64,31 @@ def kpis() -> Any:
         kpis = readiness.kpis(_inputs(session))
     if request.args.get("format", "json") != "json":
         return _table(kpis.rows, "coverage_kpis", geo=False)
-    return jsonify({"rows": kpis.rows, "stated_figures": kpis.stated_figures})
+    stated = reasons.explained([kpis.stated_figures])[0] if kpis.stated_figures else None
+    return jsonify({"rows": kpis.rows, "stated_figures": stated})
 
 
 @bp.get("/readiness/events")
 def events() -> Any:
-    """Event places ranked for ``streams`` simultaneous streams at ``quality``."""
+    """Event places ranked for ``streams`` simultaneous streams at ``quality``; when none is
+    feasible, ``?format=json`` adds what is possible (``alternatives``)."""
     streams = query_number("streams", None, 1, 10_000, integer=True, required=True)
     with sessions()() as session:
-        rows = readiness.event_places(
+        ranked = readiness.event_places(
             _inputs(session),
             streams=streams,
             quality=request.args.get("quality", "hd_live"),
             travel_radius_m=query_number("travel_km", 10.0, 0, 200) * 1000,
             candidates=request.args.get("candidates", "communes"),
         )
-    return _table(rows, "event_places", geo=True)
+    if request.args.get("format") == "json":
+        return jsonify(
+            {
+                "places": reasons.explained(ranked.rows),
+                "alternatives": reasons.explained(ranked.alternatives, names=ranked.names),
+            }
+        )
+    return _table(ranked.rows, "event_places", geo=True)
 
 
 @bp.get("/backhaul/cuts")
