@@ -134,3 +134,19 @@ def test_p1812_location_sigma() -> None:
     sectors = [sector("A", 20, 40)]
     [up] = sector_uplinks(sectors, PARAMS, ConfidenceParams(location_sigma="p1812")).values()
     assert up.location_sigma_db == pytest.approx(1.738, abs=0.01)  # P.1812 §4.7, 1.84 GHz
+
+
+def test_the_map_draws_borderline_sellers_apart() -> None:
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from registry import maps
+
+    sellers = gpd.GeoDataFrame(
+        {"code": ["A", "B"], "name": ["a", "b"], "confidence": ["likely", "borderline"]},
+        geometry=[Point(103.6, 22.3), Point(103.7, 22.3)],
+        crs="EPSG:4326",
+    )
+    html = maps.registry_map({"sellers": sellers}).get_root().render()
+    assert html.count(maps.BORDERLINE_STYLE["dashArray"]) >= 1 and maps.BORDERLINE_TITLE in html
+    assert maps._borderline_style({"properties": {"confidence": "likely"}}) == {}

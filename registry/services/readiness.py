@@ -196,6 +196,11 @@ def seller_rows(
     return rows
 
 
+def seller_confidence(inputs: ReadinessInputs) -> dict[str, str | None]:
+    """Every seller's confidence level by code (the map draws the borderline ones apart)."""
+    return {row["code"]: row["confidence"] for row in seller_rows(inputs)}
+
+
 def seller_verdict(inputs: ReadinessInputs, code: str) -> dict[str, Any] | None:
     """One seller's verdict (the others only count as streams sharing its cell)."""
     rows = seller_rows(inputs, only={code})

@@ -48,6 +48,92 @@ HISTORY_ENTRY = {
 }
 
 
+#: The confidence of a verdict (`registry.confidence`), shared by sellers and event places.
+CONFIDENCE = {
+    "p_meets_wanted": {
+        "type": ["number", "null"],
+        "minimum": 0,
+        "maximum": 1,
+        "description": "probability that the wanted class is met (null: not known)",
+    },
+    "confidence": {
+        "enum": ["likely", "borderline", "unlikely", None],
+        "description": "likely (p >= READINESS_LIKELY_MIN_P), unlikely (p < "
+        "READINESS_UNLIKELY_MAX_P), else borderline: test on site first",
+    },
+}
+SELLER_VERDICT = {
+    "type": "object",
+    "properties": {
+        "code": {"type": "string"},
+        "name": {"type": "string"},
+        "service_class": {"type": "string"},
+        "wanted_class": {"type": "string"},
+        "meets_wanted": {"type": "boolean"},
+        "limiting_factor": {"type": "string"},
+        "explanation": {"type": "string"},
+        "usable_mbps": {"type": "number"},
+        **CONFIDENCE,
+        "margin_db": {
+            "type": ["number", "null"],
+            "description": "median uplink SINR minus what the wanted class needs, dB",
+        },
+        "sigma_db": {
+            "type": ["number", "null"],
+            "description": "location and terrain sigma combined, dB",
+        },
+    },
+}
+EVENT_PLACE = {
+    "type": "object",
+    "properties": {
+        "code": {"type": "string"},
+        "name": {"type": "string"},
+        "rank": {"type": "integer"},
+        "feasible": {"type": "boolean"},
+        "per_stream_mbps": {"type": "number"},
+        "sellers_nearby": {"type": "integer"},
+        **CONFIDENCE,
+    },
+}
+KPI_ROW = {
+    "type": "object",
+    "properties": {
+        "commune_code": {"type": "string"},
+        "commune": {"type": "string"},
+        **{
+            f"{kind}_{level}": {
+                "type": "integer",
+                "description": f"{kind} whose wanted class is {level}",
+            }
+            for kind in ("villages", "sellers")
+            for level in ("likely", "borderline", "unlikely")
+        },
+    },
+    "additionalProperties": True,
+}
+
+
+def _collection(properties_ref: str) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection (or, with format=json, the array of properties)."""
+    item = {"$ref": f"#/components/schemas/{properties_ref}"}
+    return {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "type": {"const": "FeatureCollection"},
+                    "features": {
+                        "type": "array",
+                        "items": {"type": "object", "properties": {"properties": item}},
+                    },
+                },
+            },
+            {"type": "array", "items": item},
+        ]
+    }
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     return {
         str(c): {
@@ -373,16 +459,30 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
     fmt = {"name": "format", "in": "query", "schema": {"enum": ["geojson", "csv", "json"]}}
     paths["/api/v1/readiness/sellers"] = {
         "get": {
-            "summary": "Every seller's verdict, limiting factor and better spot",
+            "summary": "Every seller's verdict, limiting factor, better spot and confidence",
             "parameters": [streams, fmt],
-            "responses": {"200": _json({"type": "object"}), **_errors(400, 404)},
+            "responses": {"200": _json(_collection("SellerVerdict")), **_errors(400, 404)},
         }
     }
     paths["/api/v1/readiness/kpis"] = {
         "get": {
-            "summary": "Coverage KPIs per commune and for the province",
+            "summary": "Coverage KPIs per commune and for the province (first row)",
             "parameters": [streams, fmt],
-            "responses": {"200": _json({"type": "object"}), **_errors(400, 404)},
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "rows": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/KpiRow"},
+                            },
+                            "stated_figures": {"type": ["object", "null"]},
+                        },
+                    }
+                ),
+                **_errors(400, 404),
+            },
         }
     }
     paths["/api/v1/readiness/events"] = {
@@ -399,7 +499,7 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
                 {"name": "candidates", "in": "query", "schema": {"enum": ["communes", "villages"]}},
                 fmt,
             ],
-            "responses": {"200": _json({"type": "object"}), **_errors(400, 404)},
+            "responses": {"200": _json(_collection("EventPlace")), **_errors(400, 404)},
         }
     }
     paths["/api/v1/backhaul/cuts"] = {
@@ -483,6 +583,9 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
                 operation["responses"].update(_errors(401, 403))
     components = {layer: schemas.json_schema(model) for layer, model in BY_LAYER.items()}
     components["Error"] = ERROR
+    components["SellerVerdict"] = SELLER_VERDICT
+    components["EventPlace"] = EVENT_PLACE
+    components["KpiRow"] = KPI_ROW
     components["Geometry"] = {
         "type": "object",
         "required": ["type", "coordinates"],
