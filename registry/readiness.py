@@ -616,11 +616,11 @@ def rank_event_places(
                 sure.confidence,
             )
         )
-    rank = {name: i for i, name in enumerate(LEVELS)}
+    order = {name: i for i, name in enumerate(LEVELS)}
     options.sort(
         key=lambda o: (
             not o.feasible,
-            rank.get(o.confidence or "", len(LEVELS)),
+            order.get(o.confidence or "", len(LEVELS)),
             -o.sellers_nearby,
             -o.margin,
             o.code,

@@ -444,6 +444,36 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
             "responses": {"200": _json({"type": "object"}), **_errors(400, 404)},
         }
     }
+    svg = {
+        "description": "SVG picture",
+        "content": {"image/svg+xml": {"schema": {"type": "string"}}},
+    }
+    profile_summary = (
+        "Path profile picture: terrain with the earth bulge, both antennas, the direct ray, "
+        "the first Fresnel zone, Deygout's edges with their losses and the limiting ridge"
+    )
+    paths["/api/v1/sellers/{code}/profile.svg"] = {
+        "get": {
+            "summary": f"{profile_summary}; from a seller to its serving site",
+            "parameters": [
+                {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {"200": svg, **_errors(400, 404)},
+        }
+    }
+    paths["/api/v1/coverage/profile.svg"] = {
+        "get": {
+            "summary": f"{profile_summary}; from a point to a site",
+            "parameters": [
+                *(
+                    {"name": n, "in": "query", "required": True, "schema": {"type": "number"}}
+                    for n in ("lon", "lat")
+                ),
+                {"name": "site", "in": "query", "required": True, "schema": {"type": "string"}},
+            ],
+            "responses": {"200": svg, **_errors(400, 404)},
+        }
+    }
     paths["/api/v1/coverage/calibration"] = {
         "post": {
             "summary": "Fit RSRP offsets (global and per site) from stored measurements",
