@@ -40,6 +40,13 @@ def test_profile_geometry_finds_the_ridge() -> None:
     assert geometry.clearance_m(ridge) > 100.0
     assert geometry.fresnel_radius_m[0] == 0.0 and geometry.fresnel_radius_m[100] > 0.0
     assert ridge_text(geometry, ProfileLabels()) == "Limiting ridge: 1.50 km, 620 m"
+    over = profile_geometry(
+        TerrainProfile(d, ground, np.zeros_like(d)), z_a_m=800.0, z_b_m=800.0, freq_mhz=1842.5
+    )
+    assert over.diffraction_loss_db == 0.0
+    assert ridge_text(over, ProfileLabels()) == (
+        "Clear path; terrain closest to the ray: 1.50 km, 620 m"
+    )
 
 
 @pytest.fixture
@@ -84,14 +91,16 @@ def test_point_profile_names_the_limiting_ridge(app: Any, covered: Any, api: Any
             params={"lon": lon, "lat": lat, "site": "VT-BL-01", "lang": "vi"},
         ).content
     )
-    assert any(t.startswith("Dãy núi chắn sóng") for t in vi)
+    assert any(t.startswith(("Dãy núi chắn sóng", "Đường truyền thông thoáng")) for t in vi)
+    assert "Khoảng cách từ điện thoại (km)" in vi
 
 
 def test_seller_profile(covered: Any, api: Any, client: Any) -> None:
     r = api.get("sellers/SEL-1/profile.svg", params={"lang": "en"})
     assert r.status_code == 200
     texts = svg_texts(r.content)
-    assert any(t.startswith("Limiting ridge: ") for t in texts) and "Site VT-BL-01" in texts
+    assert any(t.startswith(("Limiting ridge: ", "Clear path; ")) for t in texts)
+    assert "Site VT-BL-01" in texts
     page = client.get("/records/sellers/SEL-1?lang=en").get_data(as_text=True)
     assert 'src="/api/v1/sellers/SEL-1/profile.svg"' in page and 'alt="Path profile from' in page
 

@@ -51,15 +51,17 @@ class ProfileLabels:
     phone: str = "Phone"
     site: str = "Site %(code)s"
     ridge: str = "Limiting ridge: %(km)s km, %(m)s m"
+    clear: str = "Clear path; terrain closest to the ray: %(km)s km, %(m)s m"
     title: str = "%(a)s → %(b)s: %(mhz)s MHz, diffraction loss %(db)s dB"
 
 
 def ridge_text(geometry: ProfileGeometry, labels: ProfileLabels) -> str | None:
-    """The limiting ridge's label: its distance from the phone (km) and ground height (m)."""
+    """The limiting ridge's label: its distance from the phone (km) and ground height (m); on
+    a path without diffraction loss, the terrain point closest to the ray (Deygout's largest v)."""
     edge = geometry.limiting
     if edge is None:
         return None
-    return labels.ridge % {
+    return (labels.ridge if edge.loss_db > 0.0 else labels.clear) % {
         "km": f"{edge.distance_m / 1000:.2f}",
         "m": f"{geometry.elevation_m[edge.index]:.0f}",
     }
@@ -95,6 +97,8 @@ def draw_svg(geometry: ProfileGeometry, *, site_code: str, labels: ProfileLabels
             ax.plot([x], [top], marker="^", color="#333", ms=8)
             ax.annotate(text, (x, top), textcoords="offset points", xytext=(0, 8), ha="center")
         for edge in geometry.edges:
+            if not edge.principal and edge.loss_db == 0.0:
+                continue  # a secondary edge clear of its sub-path adds nothing
             colour = "#c0392b" if edge.principal else "#e67e22"
             x = edge.distance_m / 1000.0
             ax.plot([x], [edge.height_m], marker="v", color=colour, ms=8)
@@ -110,12 +114,13 @@ def draw_svg(geometry: ProfileGeometry, *, site_code: str, labels: ProfileLabels
         ax.plot([], [], "v", color="#c0392b", label=labels.edges)
         ridge = ridge_text(geometry, labels)
         if ridge is not None and geometry.limiting is not None:
+            share = geometry.limiting.distance_m / geometry.distance_m[-1]
             ax.annotate(
                 ridge,
                 (geometry.limiting.distance_m / 1000.0, geometry.limiting.height_m),
                 textcoords="offset points",
                 xytext=(0, 30),
-                ha="center",
+                ha="left" if share < 0.25 else "right" if share > 0.75 else "center",
                 fontweight="bold",
                 color="#c0392b",
                 bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#c0392b"},

@@ -100,6 +100,7 @@ def _profile_labels() -> profile.ProfileLabels:
         # placeholders filled by the service (gettext without arguments leaves them)
         site=_("Site %(code)s"),
         ridge=_("Limiting ridge: %(km)s km, %(m)s m"),
+        clear=_("Clear path; terrain closest to the ray: %(km)s km, %(m)s m"),
         title=_("%(a)s → %(b)s: %(mhz)s MHz, diffraction loss %(db)s dB"),
     )
 
