@@ -60,6 +60,15 @@ def defaults(instance_path: Path) -> dict[str, object]:
         "READINESS_CONCURRENT_STREAMS_PER_CELL": 1,
         "READINESS_BACKHAUL_SHARE_FOR_STREAMS": 0.5,
         "READINESS_WALKING_RADIUS_M": 1_500.0,
+        # Confidence of the verdicts (registry.confidence): p at or above which the wanted class
+        # is "likely", below which "unlikely" (between: "borderline", test on site first); the
+        # neighbourhood whose RSRP spread is the terrain sensitivity; the location sigma:
+        # "shadow" (the uplink budget's 8 dB, TR 38.901 RMa NLOS), "p1812" (ITU-R P.1812-8
+        # §4.7 sigma_L) or a number of dB.
+        "READINESS_LIKELY_MIN_P": 0.8,
+        "READINESS_UNLIKELY_MAX_P": 0.2,
+        "READINESS_TERRAIN_RADIUS_M": 150.0,
+        "READINESS_LOCATION_SIGMA": "shadow",
     }
 
 

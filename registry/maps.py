@@ -60,6 +60,10 @@ CLASS_TITLES = {
     "hd_live": "Live 720p",
     "fullhd_live": "Live 1080p",
 }
+#: Sellers whose verdict is borderline (registry.confidence): a thick dashed ring, so the ones to
+#: test on site stand out from the others at a glance.
+BORDERLINE_STYLE = {"color": "#ff7f00", "weight": 4, "dashArray": "4 3", "radius": 8}
+BORDERLINE_TITLE = "Người bán sát ngưỡng, thử tại chỗ / Borderline seller, test on site"
 FIBRE_STATUS_COLOURS = {"active": "#ff7f00", "planned": "#999999", "cut": "#000000"}
 SYNTHETIC_NOTE = "Synthetic demo data (villages, sites, fibre, sellers); communes are real."
 
@@ -142,8 +146,10 @@ def add_points(
     fields: list[str],
     radius: float = 5,
     cluster: bool = False,
+    style_function: Any = None,
 ) -> folium.Map:
-    """Circle markers with a popup of ``fields``; clustered when there are many."""
+    """Circle markers with a popup of ``fields``; clustered when there are many;
+    ``style_function`` (feature → Leaflet style) restyles some."""
     fields = _popup_fields(frame, fields)
     data = _escaped(frame[[*fields, "geometry"]])
     target: Any = folium.FeatureGroup(name=title)
@@ -162,6 +168,7 @@ def add_points(
         ),
         popup=folium.GeoJsonPopup(fields),
         name=title,
+        style_function=style_function,
     ).add_to(target)
     return m
 
@@ -589,6 +596,10 @@ def service_class_tile(path: Path, z: int, x: int, y: int) -> bytes:
         return mem.read()
 
 
+def _borderline_style(feature: dict[str, Any]) -> dict[str, Any]:
+    return BORDERLINE_STYLE if feature["properties"].get("confidence") == "borderline" else {}
+
+
 def registry_map(
     layers: dict[str, gpd.GeoDataFrame],
     m: folium.Map | None = None,
@@ -637,7 +648,11 @@ def registry_map(
             ],
             5,
         ),
-        ("sellers", ["code", "name", "products", "platform", "phone_tech", "wanted_class"], 4),
+        (
+            "sellers",
+            ["code", "name", "products", "platform", "phone_tech", "wanted_class", "confidence"],
+            4,
+        ),
         (
             "siting",
             [
@@ -662,6 +677,7 @@ def registry_map(
                 fields=fields,
                 radius=radius,
                 cluster=len(frame) > 300,
+                style_function=_borderline_style if layer == "sellers" else None,
             )
     legend = "".join(
         f'<div><span style="background:{COLOURS[layer]};display:inline-block;'
@@ -669,6 +685,12 @@ def registry_map(
         for layer, title in TITLES.items()
         if layer in layers
     )
+    if layers.get("sellers") is not None and "confidence" in layers["sellers"].columns:
+        legend += (
+            f'<div><span style="border:2px dashed {BORDERLINE_STYLE["color"]};'
+            'display:inline-block;width:8px;height:8px;margin-right:4px;border-radius:50%">'
+            f"</span>{BORDERLINE_TITLE}</div>"
+        )
     if service_class_tif is not None:
         legend += "".join(
             f'<div><span style="background:{CLASS_COLOURS[name]};opacity:.7;'

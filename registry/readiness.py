@@ -9,7 +9,9 @@ usable uplink of one stream is the smaller of
   (``ReadinessParams.concurrent_streams_per_cell``), and
 - the site's backhaul share for live streams divided among the site's concurrent streams,
 
-and is zero when the serving site is down or cut off from the core network.
+and is zero when the serving site is down or cut off from the core network. Every verdict,
+village and event place also gets the probability that its wanted class is met and a
+confidence level (`registry.confidence`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ import numpy as np
 from affine import Affine
 
 from registry.backhaul import SiteBackhaul
+from registry.confidence import (
+    LEVELS,
+    Confidence,
+    ConfidenceParams,
+    SectorUplink,
+    confidence,
+    terrain_sigma_db,
+)
 from registry.errors import ValidationError
 from registry.radio.coverage import NO_SERVER, CoverageResult
 from registry.radio.linkbudget import (
@@ -49,6 +59,7 @@ class ReadinessParams:
     radio: RadioParams = field(default_factory=RadioParams)
     uplink: UplinkParams = field(default_factory=UplinkParams)
     thresholds: ServiceClassThresholds = field(default_factory=ServiceClassThresholds)
+    confidence: ConfidenceParams = field(default_factory=ConfidenceParams)
 
     def required_mbps(self, service_class: str) -> float:
         """Uplink rate a live service class needs (its threshold)."""
@@ -209,6 +220,10 @@ class Verdict:
     cell_streams: int
     site_streams: int
     better_spot: dict[str, float] | None = None
+    p_meets_wanted: float | None = None  # probability the wanted class is met
+    confidence: str | None = None  # likely | borderline | unlikely
+    margin_db: float | None = None  # median uplink SINR over what the wanted class needs
+    sigma_db: float | None = None  # combined location and terrain sigma
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "reason": self.reason.to_dict()}
@@ -236,6 +251,44 @@ def radio_link(place: Place, grids: Mapping[str, TechGrid], params: ReadinessPar
         if rate > best.radio_mbps or best.technology is None:
             best = Link(tech, grid.site_codes[index], grid.sector_codes[index], rsrp, rate)
     return best
+
+
+def link_confidence(
+    place: Place,
+    link: Link,
+    grids: Mapping[str, TechGrid],
+    uplinks: Mapping[str, SectorUplink],
+    params: ReadinessParams,
+    *,
+    need_mbps: float,
+    radio_factor: float,
+    backhaul_mbps: float,
+) -> Confidence:
+    """The confidence that ``link`` carries ``need_mbps`` at the place: ``radio_factor`` is the
+    place's share of the grid's rate, ``backhaul_mbps`` its backhaul share per stream."""
+    grid = grids.get(link.technology) if link.technology else None
+    sigma = (
+        terrain_sigma_db(
+            grid.rsrp_dbm,
+            grid.transform,
+            place.x_m,
+            place.y_m,
+            radius_m=params.confidence.terrain_radius_m,
+            floor_dbm=params.rsrp_floor_dbm,
+        )
+        if grid is not None
+        else 0.0
+    )
+    return confidence(
+        need_mbps=need_mbps,
+        radio_factor=radio_factor if link.technology else 0.0,
+        backhaul_mbps=backhaul_mbps,
+        rsrp_dbm=link.rsrp_dbm,
+        uplink=uplinks.get(link.sector_code or ""),
+        terrain_sigma=sigma,
+        uplink_params=params.uplink,
+        params=params.confidence,
+    )
 
 
 def _obstruction(
@@ -398,10 +451,12 @@ def seller_verdicts(
     params: ReadinessParams | None = None,
     *,
     only: Collection[str] | None = None,
+    uplinks: Mapping[str, SectorUplink] | None = None,
 ) -> list[Verdict]:
     """A verdict with reasons (and a better spot when short) for every seller, or only for
     the sellers whose codes are in ``only`` (the others still count as streams sharing cells
-    and backhaul)."""
+    and backhaul); its confidence uses ``uplinks`` (sector code → constants,
+    `registry.confidence.sector_uplinks`; a sector missing there reads borderline)."""
     p = params or ReadinessParams()
     links = [radio_link(place, grids, p) for place in places]
     in_cell = Counter(link.sector_code for link in links if link.sector_code)
@@ -473,6 +528,16 @@ def seller_verdicts(
         else:
             factor, text = _explain_weak(place, link, grids, dem, by_code, p)
         spot = None if meets else better_spot(place, wanted, grids, dem, one_more, p)
+        sure = link_confidence(
+            place,
+            link,
+            grids,
+            uplinks or {},
+            p,
+            need_mbps=wanted,
+            radio_factor=min(1.0, 1.0 / (p.uplink.prb_share * max(n_cell, 1))),
+            backhaul_mbps=per_stream_bh,
+        )
         out.append(
             Verdict(
                 code=place.code,
@@ -492,6 +557,10 @@ def seller_verdicts(
                 cell_streams=n_cell,
                 site_streams=n_site,
                 better_spot=spot,
+                p_meets_wanted=sure.p_meets_wanted,
+                confidence=sure.confidence,
+                margin_db=sure.margin_db,
+                sigma_db=sure.sigma_db,
             )
         )
     return out
@@ -550,6 +619,8 @@ class EventOption:
     #: The best live class the asked number of streams gets here (None: not even the lowest).
     best_quality: str | None
     reason: Reason
+    p_meets_wanted: float | None = None  # probability every stream gets the quality
+    confidence: str | None = None  # likely | borderline | unlikely
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "reason": self.reason.to_dict()}
@@ -571,12 +642,15 @@ def rank_event_places(
     sellers: Sequence[Place],
     travel_radius_m: float,
     params: ReadinessParams | None = None,
+    uplinks: Mapping[str, SectorUplink] | None = None,
 ) -> list[EventOption]:
     """Rank places for an event of ``streams`` simultaneous streams at ``quality``.
 
     A place's capacity for live uploads is the smaller of its serving cell's full-carrier
     uplink and its site's backhaul share; N streams share it equally. Feasible places come
-    first, then the higher rate per stream, then more sellers within ``travel_radius_m``.
+    first, likely ones first among them (then borderline, then unlikely:
+    `registry.confidence`), then the higher rate per stream, then more sellers within
+    ``travel_radius_m``.
     """
     p = params or ReadinessParams()
     need = p.required_mbps(quality)
@@ -594,6 +668,16 @@ def rank_event_places(
             (np.hypot(xy[:, 0] - place.x_m, xy[:, 1] - place.y_m) <= travel_radius_m).sum()
         )
         margin = per_stream / need - 1.0
+        sure = link_confidence(
+            place,
+            link,
+            grids,
+            uplinks or {},
+            p,
+            need_mbps=need,
+            radio_factor=1.0 / (p.uplink.prb_share * streams),
+            backhaul_mbps=bh,
+        )
         if link.technology is None:
             why = reason("event_no_signal", sellers=nearby, travel_km=travel_km)
         else:
@@ -623,9 +707,20 @@ def rank_event_places(
                 max_streams=math.floor(capacity / need + 1e-9),
                 best_quality=_best_class(per_stream, p),
                 reason=why,
+                p_meets_wanted=sure.p_meets_wanted,
+                confidence=sure.confidence,
             )
         )
-    options.sort(key=lambda o: (not o.feasible, -o.per_stream_mbps, -o.sellers_nearby, o.code))
+    order = {name: i for i, name in enumerate(LEVELS)}
+    options.sort(
+        key=lambda o: (
+            not o.feasible,
+            order.get(o.confidence or "", len(LEVELS)),
+            -o.per_stream_mbps,
+            -o.sellers_nearby,
+            o.code,
+        )
+    )
     for rank, option in enumerate(options, start=1):
         option.rank = rank
     return options
@@ -670,6 +765,7 @@ class Counted:
     commune_code: str
     weight: int  # population for villages, 1 otherwise
     classes: Mapping[str, str]  # service class by "4G", "5G" and "any"
+    confidence: str | None = None  # of the wanted class (villages, sellers)
 
 
 def place_classes(
@@ -690,11 +786,37 @@ def place_classes(
     return out
 
 
+def place_confidence(
+    place: Place,
+    grids: Mapping[str, TechGrid],
+    backhaul: Mapping[str, SiteBackhaul],
+    uplinks: Mapping[str, SectorUplink],
+    params: ReadinessParams,
+) -> Confidence:
+    """The confidence that a place (a village) gets its wanted class from either technology
+    under `place_classes`' assumptions (no stream sharing, the site's whole share)."""
+    link = radio_link(Place(place.code, place.x_m, place.y_m, "5G"), grids, params)
+    b = backhaul.get(link.site_code) if link.site_code else None
+    return link_confidence(
+        place,
+        link,
+        grids,
+        uplinks,
+        params,
+        need_mbps=params.required_mbps(place.wanted_class),
+        radio_factor=1.0,
+        backhaul_mbps=b.capacity_mbps * params.backhaul_share_for_streams
+        if b and b.reachable
+        else 0.0,
+    )
+
+
 def coverage_kpis(
     items: Sequence[Counted], commune_names: Mapping[str, str]
 ) -> list[dict[str, Any]]:
     """Shares of population, villages and sellers per service class, per commune and for the
-    province, for 4G alone, 5G alone and either; plus the share with any signal."""
+    province, for 4G alone, 5G alone and either; plus the share with any signal, and the
+    number of villages and sellers whose wanted class is likely, borderline and unlikely."""
     groups: dict[str, list[Counted]] = {"": list(items)}
     for item in items:
         groups.setdefault(item.commune_code, []).append(item)
@@ -721,6 +843,9 @@ def coverage_kpis(
                 row[f"{label}_{tech}_signal"] = round(
                     sum(w for w, c in zip(weights, classes, strict=True) if c != "none") / total, 4
                 )
+            if label != "population":
+                for name in LEVELS:
+                    row[f"{label}_{name}"] = sum(m.confidence == name for m in chosen)
         centres = [m for m in members if m.kind == "centre"]
         row["centres_with_signal"] = (
             round(sum(m.classes["any"] != "none" for m in centres) / len(centres), 4)

@@ -306,6 +306,12 @@ def test_openapi_document_is_valid(api: Any) -> None:
     from openapi_spec_validator import validate
 
     doc = api.get("openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    for name in ("SellerVerdict", "EventPlace"):
+        assert {"p_meets_wanted", "confidence"} <= set(schemas[name]["properties"])
+    assert "villages_borderline" in schemas["KpiRow"]["properties"]
+    for path in ("/api/v1/sellers/{code}/profile.svg", "/api/v1/coverage/profile.svg"):
+        assert "image/svg+xml" in doc["paths"][path]["get"]["responses"]["200"]["content"]
     validate(doc)
     assert set(BY_LAYER) <= {p.split("/")[3] for p in doc["paths"]}
     sector = doc["components"]["schemas"]["sectors"]["properties"]["freq_mhz"]

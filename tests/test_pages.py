@@ -76,14 +76,17 @@ def test_every_page_renders_with_coverage(client: Any, covered: Any) -> None:
     assert "Population with any signal" in home and 'id="commune-kpis"' in home
     assert "Bình Lư" in home and 'class="bar"' in home
     seller = _text(client.get("/records/sellers/SEL-1?lang=en"))
-    assert "Livestream verdict" in seller
+    assert "Livestream verdict" in seller and 'class="confidence" data-confidence="' in seller
+    assert 'id="confidence-kpis"' in home and "How sure the verdicts are" in home
     site = _text(client.get("/records/sites/VT-BL-01?lang=en"))
     assert 'id="site-coverage"' in site and "Lò Thị Mai" in site
+    assert 'data-confidence="' in site.split('id="site-sellers"')[1]
     sellers = _text(client.get("/records/sellers?lang=en"))
     assert 'class="swatch cls-' in sellers
     events = client.get("/events?streams=3&quality=sd_live&candidates=villages&lang=en")
     assert events.status_code == 200
     assert "Bản Nà Khum" in _text(events) and 'id="event-places"' in _text(events)
+    assert 'data-confidence="' in _text(events)
     bad = client.get("/events?streams=0&lang=en")
     assert bad.status_code == 400 and "must be an integer from 1 to 10000" in _text(bad)
 
@@ -94,7 +97,7 @@ def test_map_page_is_live_and_offline(client: Any, covered: Any) -> None:
     assert '<script src="http' not in page and '<link rel="stylesheet" href="http' not in page
     for title in ("Sites", "Sellers", "Villages", "Fibre", "Livestream class"):
         assert title in page
-    assert "registryMapReady" in page
+    assert "registryMapReady" in page and "Borderline seller" in page
     # cached: the same page apart from each response's CSP nonce
     first, second = (
         re.sub(r'nonce="[^"]+"', "", client.get("/map").get_data(as_text=True)) for _ in range(2)

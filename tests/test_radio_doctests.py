@@ -14,6 +14,7 @@ MODULES = [
     "registry.radio.antenna",
     "registry.radio.linkbudget",
     "registry.radio.calibration",
+    "registry.confidence",
     "registry.models",
     "registry.store",
     "registry.io.dem",

@@ -45,6 +45,8 @@ def test_seller_verdicts(covered: Any, api: Any) -> None:
     english = api.get("readiness/sellers", headers={"Accept-Language": "en-GB,en;q=0.8"}).json()
     assert english["features"][0]["properties"]["explanation"] == explain(props["reason"], "en")
     assert props["backhaul_kind"] == "fibre" and props["commune_code"] == "03390"
+    assert props["confidence"] in ("likely", "borderline", "unlikely")
+    assert 0.0 <= props["p_meets_wanted"] <= 1.0
     rows = list(
         csv.DictReader(
             io.StringIO(
@@ -53,6 +55,8 @@ def test_seller_verdicts(covered: Any, api: Any) -> None:
         )
     )
     assert rows[0]["code"] == "SEL-1" and rows[0]["service_class"] == props["service_class"]
+    assert rows[0]["confidence"] == props["confidence"]
+    assert float(rows[0]["p_meets_wanted"]) == props["p_meets_wanted"]
     assert api.get("readiness/sellers", params={"format": "xml"}).status_code == 400
     assert api.get("readiness/sellers", params={"concurrent_streams": 0}).status_code == 400
 
@@ -88,6 +92,10 @@ def test_kpis(covered: Any, api: Any) -> None:
             )
             assert total == pytest.approx(1.0, abs=1e-3)
     assert set(doc["stated_figures"]) >= {"centres_claim_holds", "villages_claim_holds"}
+    for row, n_villages, n_sellers in zip(doc["rows"], (2, 1, 1), (1, 1, 0), strict=True):
+        levels = ("likely", "borderline", "unlikely")
+        assert sum(row[f"villages_{level}"] for level in levels) == n_villages, row["commune"]
+        assert sum(row[f"sellers_{level}"] for level in levels) == n_sellers, row["commune"]
     text = api.get("readiness/kpis", params={"format": "csv"}).content.decode("utf-8-sig")
     assert text.splitlines()[0].startswith("commune_code,commune,")
     r = api.get("readiness/kpis", params={"format": "geojson"})  # not one of its formats
@@ -100,6 +108,8 @@ def test_event_places(covered: Any, api: Any) -> None:
     ).json()
     ranks = [f["properties"]["rank"] for f in doc["features"]]
     assert ranks == [1, 2]
+    for f in doc["features"]:
+        assert f["properties"]["confidence"] in ("likely", "borderline", "unlikely")
     first = doc["features"][0]["properties"]
     assert first["reason"]["code"] in ("event_rate", "event_no_signal")
     assert "3 × Live 480p" in first["explanation"] or "No usable signal" in first["explanation"]

@@ -10,6 +10,7 @@ incrementally along rays; see its module docstring for how the two relate.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import overload
 
 import numpy as np
@@ -175,3 +176,55 @@ def deygout_loss_db(
     d = np.ascontiguousarray(distance_m, dtype=np.float64)
     z = np.ascontiguousarray(height_m, dtype=np.float64)
     return float(deygout_profile_db(d, z, z[0] + tx_height_m, z[-1] + rx_height_m, freq_mhz))
+
+
+@dataclass(frozen=True)
+class DiffractionEdge:
+    """One knife edge of the Deygout construction on a profile.
+
+    ``index`` is the profile point, ``distance_m`` its distance from the first point,
+    ``height_m`` its height on the profile's scale (e.g. with the earth bulge), ``v`` its
+    Fresnel-Kirchhoff parameter and ``loss_db`` its J(v); ``principal`` is the main edge
+    (largest v over the whole path), the others are the secondary edges of its two sub-paths.
+    """
+
+    index: int
+    distance_m: float
+    height_m: float
+    v: float
+    loss_db: float
+    principal: bool
+
+
+def deygout_edges(
+    distance_m: ArrayLike, height_m: ArrayLike, z_tx_m: float, z_rx_m: float, freq_mhz: float
+) -> list[DiffractionEdge]:
+    """The edges of `deygout_profile_db` (principal first), whose losses sum to its loss.
+
+    The secondary edges are looked for only when the principal one has a loss, as there.
+
+    Examples
+    --------
+    >>> [e.index for e in deygout_edges([0.0, 500.0, 1000.0], [0.0, 10.0, 0.0], 0.0, 0.0, 1800.0)]
+    [1]
+    """
+    d = np.ascontiguousarray(distance_m, dtype=np.float64)
+    z = np.ascontiguousarray(height_m, dtype=np.float64)
+    last = d.size - 1
+
+    def edge(i: int, v: float, principal: bool) -> DiffractionEdge:
+        return DiffractionEdge(
+            i, float(d[i]), float(z[i]), float(v), knife_edge_loss_db(v), principal
+        )
+
+    p, v_main = _dominant_edge(d, z, 0, z_tx_m, last, z_rx_m, freq_mhz)
+    if p < 0:
+        return []
+    edges = [edge(p, v_main, True)]
+    if edges[0].loss_db == 0.0:
+        return edges
+    for i0, z0, i1, z1 in ((0, z_tx_m, p, z[p]), (p, z[p], last, z_rx_m)):
+        i, v = _dominant_edge(d, z, i0, z0, i1, z1, freq_mhz)
+        if i >= 0:
+            edges.append(edge(i, v, False))
+    return edges

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from registry.confidence import ConfidenceParams
 from registry.radio.coverage import CoverageParams
 from registry.readiness import ReadinessParams
 from registry.services.coverage import coverage_params
@@ -33,6 +34,7 @@ def planning(config: Config, *, concurrent_streams: int | None = None) -> Planni
     """Every planning parameter from the settings; ``concurrent_streams`` overrides
     ``READINESS_CONCURRENT_STREAMS_PER_CELL`` (e.g. a query parameter)."""
     radio = coverage_params(config)
+    sigma = config["READINESS_LOCATION_SIGMA"]
     readiness = ReadinessParams(
         concurrent_streams_per_cell=int(
             concurrent_streams or config["READINESS_CONCURRENT_STREAMS_PER_CELL"]
@@ -43,6 +45,12 @@ def planning(config: Config, *, concurrent_streams: int | None = None) -> Planni
         radio=radio.radio,
         uplink=radio.uplink,
         thresholds=radio.thresholds,
+        confidence=ConfidenceParams(
+            likely_min_p=float(config["READINESS_LIKELY_MIN_P"]),
+            unlikely_max_p=float(config["READINESS_UNLIKELY_MAX_P"]),
+            terrain_radius_m=float(config["READINESS_TERRAIN_RADIUS_M"]),
+            location_sigma=sigma if sigma in ("shadow", "p1812") else float(sigma),
+        ),
     )
     gain = GainParams(
         target_class=str(config["SITING_TARGET_CLASS"]),

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from registry import backhaul, readiness, terrain
 from registry.backhaul import SiteBackhaul
+from registry.confidence import SectorUplink, sector_uplinks
 from registry.errors import NotFoundError, ValidationError
 from registry.models import Commune, Seller, Village
 from registry.readiness import Place, ReadinessParams, SiteInfo, TechGrid
@@ -28,6 +29,7 @@ from registry.services.coverage import (
     CoverageVersion,
     current,
     fibre_network,
+    sector_specs,
     site_backhaul,
     site_ground_m,
     to_dem,
@@ -54,6 +56,7 @@ class ReadinessInputs:
     villages: list[Village]
     communes: list[Commune]
     seller_commune: dict[str, str]
+    uplinks: dict[str, SectorUplink]  # each sector's constants for the confidence
     to_dem: Transformer
     to_lonlat: Transformer
 
@@ -125,8 +128,10 @@ def load_inputs(
     sellers = queries.sellers(session)
     villages = queries.villages(session)
     village_commune = {v.code: v.commune_code for v in villages}
+    plan = planning(config, concurrent_streams=concurrent_streams)
+    reach = site_backhaul(sites, graph)
     return ReadinessInputs(
-        planning=planning(config, concurrent_streams=concurrent_streams),
+        planning=plan,
         dem=dem,
         coverage=version,
         grids=grids,
@@ -136,12 +141,15 @@ def load_inputs(
             for s in sites
             if s.backhaul_kind == "fibre" and s.fibre_node_code
         },
-        backhaul=site_backhaul(sites, graph),
+        backhaul=reach,
         sites=infos,
         sellers=sellers,
         villages=villages,
         communes=queries.communes(session),
         seller_commune={s.code: village_commune.get(s.village_code or "", "") for s in sellers},
+        uplinks=sector_uplinks(
+            sector_specs(session, dem, reach), plan.coverage, plan.readiness.confidence
+        ),
         to_dem=lonlat_to_dem,
         to_lonlat=Transformer.from_crs(dem.crs, WGS84, always_xy=True),
     )
@@ -161,6 +169,7 @@ def seller_rows(
         inputs.backhaul,
         inputs.params,
         only=only,
+        uplinks=inputs.uplinks,
     )
     sellers = {s.code: s for s in inputs.sellers}
     rows = []
@@ -185,6 +194,11 @@ def seller_rows(
             )
         rows.append(row)
     return rows
+
+
+def seller_confidence(inputs: ReadinessInputs) -> dict[str, str | None]:
+    """Every seller's confidence level by code (the map draws the borderline ones apart)."""
+    return {row["code"]: row["confidence"] for row in seller_rows(inputs)}
 
 
 def seller_verdict(inputs: ReadinessInputs, code: str) -> dict[str, Any] | None:
@@ -213,8 +227,23 @@ def sellers_near_site(
 
 
 # ---------------------------------------------------------------- KPIs, cuts, report
-def kpi_table(inputs: ReadinessInputs) -> list[dict[str, Any]]:
-    """KPI rows: the province first, then each commune."""
+def kpi_table(
+    inputs: ReadinessInputs, verdicts: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """KPI rows: the province first, then each commune. Sellers count with the confidence of
+    their verdicts (``verdicts``: `seller_rows`, computed here when not given); villages with
+    that of the siting target class (``SITING_TARGET_CLASS``)."""
+    target = inputs.planning.gain.target_class
+    sure = {v["code"]: v["confidence"] for v in verdicts or seller_rows(inputs)}
+
+    def village_confidence(code: str, lon: float, lat: float) -> str:
+        return readiness.place_confidence(
+            inputs.place(code, lon, lat, wanted_class=target),
+            inputs.grids,
+            inputs.backhaul,
+            inputs.uplinks,
+            inputs.params,
+        ).confidence
 
     def classes(code: str, lon: float, lat: float) -> dict[str, str]:
         return readiness.place_classes(
@@ -223,13 +252,21 @@ def kpi_table(inputs: ReadinessInputs) -> list[dict[str, Any]]:
 
     items = [
         readiness.Counted(
-            "village", v.commune_code, v.population, classes(v.code, v.geom.x, v.geom.y)
+            "village",
+            v.commune_code,
+            v.population,
+            classes(v.code, v.geom.x, v.geom.y),
+            village_confidence(v.code, v.geom.x, v.geom.y),
         )
         for v in inputs.villages
     ]
     items += [
         readiness.Counted(
-            "seller", inputs.seller_commune[s.code], 1, classes(s.code, s.geom.x, s.geom.y)
+            "seller",
+            inputs.seller_commune[s.code],
+            1,
+            classes(s.code, s.geom.x, s.geom.y),
+            sure.get(s.code),
         )
         for s in inputs.sellers
     ]
@@ -248,8 +285,8 @@ class Kpis:
     stated_figures: dict[str, Any] | None
 
 
-def kpis(inputs: ReadinessInputs) -> Kpis:
-    rows = kpi_table(inputs)
+def kpis(inputs: ReadinessInputs, verdicts: list[dict[str, Any]] | None = None) -> Kpis:
+    rows = kpi_table(inputs, verdicts)
     return Kpis(rows, readiness.stated_figures_check(rows[0]))
 
 
@@ -292,7 +329,7 @@ def report(inputs: ReadinessInputs, *, top: int = 5) -> dict[str, Any]:
     """Seller verdicts, the KPI table with the province's stated figures checked, and the top
     single points of failure of the fibre network."""
     verdicts = seller_rows(inputs)
-    table = kpi_table(inputs)
+    table = kpi_table(inputs, verdicts)
     return {
         "verdicts": verdicts,
         "kpis": table,
@@ -342,6 +379,7 @@ def event_places(
         sellers=inputs.seller_places(),
         travel_radius_m=travel_radius_m,
         params=inputs.params,
+        uplinks=inputs.uplinks,
     )
     by_code = {p.code: p for p in places}
     rows = []

@@ -49,12 +49,12 @@ class Dashboard:
 def dashboard(config: Config, session: Session) -> Dashboard:
     """Record counts, the KPI table and the sellers' verdicts by class."""
     inputs = _inputs_or_none(config, session)
+    verdicts = readiness_service.seller_rows(inputs) if inputs else []
     kpis = (
-        readiness_service.kpis(inputs)
+        readiness_service.kpis(inputs, verdicts)
         if inputs is not None and inputs.villages
         else readiness_service.Kpis([], None)
     )
-    verdicts = readiness_service.seller_rows(inputs) if inputs else []
     by_class = Counter(v["service_class"] for v in verdicts)
     return Dashboard(
         counts=queries.layer_counts(session),

@@ -143,7 +143,7 @@ def _state(config: Mapping[str, Any], session: Session) -> dict[str, Any]:
         v.code: (v.name, v.population, inputs.any_class(v.code, v.geom.x, v.geom.y))
         for v in inputs.villages
     }
-    province = readiness_service.kpi_table(inputs)[0]
+    province = readiness_service.kpi_table(inputs, verdicts)[0]
     keys = [k for k in province if k.startswith(("population_any", "sellers_any", "villages_any"))]
     return {
         "kpis": {k: province[k] for k in keys},

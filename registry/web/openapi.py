@@ -91,6 +91,89 @@ ERROR_MEANING = {
 }
 
 
+#: The confidence of a verdict (`registry.confidence`), shared by sellers and event places.
+CONFIDENCE = {
+    "p_meets_wanted": {
+        "type": ["number", "null"],
+        "minimum": 0,
+        "maximum": 1,
+        "description": "probability that the wanted class is met (null: not known)",
+    },
+    "confidence": {
+        "enum": ["likely", "borderline", "unlikely", None],
+        "description": "likely (p >= READINESS_LIKELY_MIN_P), unlikely (p < "
+        "READINESS_UNLIKELY_MAX_P), else borderline: test on site first",
+    },
+}
+SELLER_VERDICT = {
+    "type": "object",
+    "properties": {
+        "code": {"type": "string"},
+        "name": {"type": "string"},
+        "service_class": {"type": "string"},
+        "wanted_class": {"type": "string"},
+        "meets_wanted": {"type": "boolean"},
+        "limiting_factor": {"type": "string"},
+        "explanation": {"type": "string"},
+        "usable_mbps": {"type": "number"},
+        **CONFIDENCE,
+        "margin_db": {
+            "type": ["number", "null"],
+            "description": "median uplink SINR minus what the wanted class needs, dB",
+        },
+        "sigma_db": {
+            "type": ["number", "null"],
+            "description": "location and terrain sigma combined, dB",
+        },
+    },
+}
+EVENT_PLACE = {
+    "type": "object",
+    "properties": {
+        "code": {"type": "string"},
+        "name": {"type": "string"},
+        "rank": {"type": "integer"},
+        "feasible": {"type": "boolean"},
+        "per_stream_mbps": {"type": "number"},
+        "sellers_nearby": {"type": "integer"},
+        **CONFIDENCE,
+    },
+}
+KPI_ROW = {
+    "type": "object",
+    "properties": {
+        "commune_code": {"type": "string"},
+        "commune": {"type": "string"},
+        **{
+            f"{kind}_{level}": {
+                "type": "integer",
+                "description": f"{kind} whose wanted class is {level}",
+            }
+            for kind in ("villages", "sellers")
+            for level in ("likely", "borderline", "unlikely")
+        },
+    },
+    "additionalProperties": True,
+}
+
+
+def _tables(item_ref: str, json_schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A table answer as ``format`` asks: GeoJSON whose features' properties are ``item_ref``
+    (the default), CSV, or JSON (the array of those properties, unless ``json_schema``)."""
+    item = {"$ref": f"#/components/schemas/{item_ref}"}
+    features = {"type": "array", "items": {"type": "object", "properties": {"properties": item}}}
+    return {
+        "description": "as the format asks: GeoJSON (default), CSV or JSON",
+        "content": {
+            "application/geo+json": {
+                "schema": {"allOf": [COLLECTION, {"properties": {"features": features}}]}
+            },
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {"schema": json_schema or {"type": "array", "items": item}},
+        },
+    }
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     return {
         str(c): {
@@ -474,6 +557,36 @@ def openapi_document(max_page_size: int, server_url: str) -> dict[str, Any]:
             "responses": {"200": _json({"type": "object"}), **_errors(400, 404)},
         }
     }
+    svg = {
+        "description": "SVG picture",
+        "content": {"image/svg+xml": {"schema": {"type": "string"}}},
+    }
+    profile_summary = (
+        "Path profile picture: terrain with the earth bulge, both antennas, the direct ray, "
+        "the first Fresnel zone, Deygout's edges with their losses and the limiting ridge"
+    )
+    paths["/api/v1/sellers/{code}/profile.svg"] = {
+        "get": {
+            "summary": f"{profile_summary}; from a seller to its serving site",
+            "parameters": [
+                {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {"200": svg, **_errors(400, 404)},
+        }
+    }
+    paths["/api/v1/coverage/profile.svg"] = {
+        "get": {
+            "summary": f"{profile_summary}; from a point to a site",
+            "parameters": [
+                *(
+                    {"name": n, "in": "query", "required": True, "schema": {"type": "number"}}
+                    for n in ("lon", "lat")
+                ),
+                {"name": "site", "in": "query", "required": True, "schema": {"type": "string"}},
+            ],
+            "responses": {"200": svg, **_errors(400, 404)},
+        }
+    }
     paths["/api/v1/coverage/calibration"] = {
         "post": {
             "summary": "Fit RSRP offsets (global and per site) from stored measurements",
@@ -484,14 +597,6 @@ def openapi_document(max_page_size: int, server_url: str) -> dict[str, Any]:
         "concurrent_streams", 1, 1000, integer=True, description="sellers live at once in a cell"
     )
     rows = {"type": "array", "items": {"type": "object"}}
-    tables = {
-        "description": "as the format asks: GeoJSON (default), CSV or a JSON array of rows",
-        "content": {
-            "application/geo+json": {"schema": COLLECTION},
-            "text/csv": {"schema": {"type": "string"}},
-            "application/json": {"schema": rows},
-        },
-    }
     geo_format = {"name": "format", "in": "query", "schema": {"enum": ["geojson", "csv", "json"]}}
     lang = {
         "name": "lang",
@@ -503,14 +608,14 @@ def openapi_document(max_page_size: int, server_url: str) -> dict[str, Any]:
     }
     paths["/api/v1/readiness/sellers"] = {
         "get": {
-            "summary": "Every seller's verdict, limiting factor and better spot",
+            "summary": "Every seller's verdict, limiting factor, better spot and confidence",
             "parameters": [streams, geo_format, lang],
-            "responses": {"200": tables, **_errors(400, 404)},
+            "responses": {"200": _tables("SellerVerdict"), **_errors(400, 404)},
         }
     }
     paths["/api/v1/readiness/kpis"] = {
         "get": {
-            "summary": "Coverage KPIs per commune and for the province",
+            "summary": "Coverage KPIs per commune and for the province (first row)",
             "parameters": [
                 streams,
                 {"name": "format", "in": "query", "schema": {"enum": ["json", "csv"]}},
@@ -524,7 +629,13 @@ def openapi_document(max_page_size: int, server_url: str) -> dict[str, Any]:
                             "schema": {
                                 "type": "object",
                                 "required": ["rows"],
-                                "properties": {"rows": rows, "stated_figures": {}},
+                                "properties": {
+                                    "rows": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/KpiRow"},
+                                    },
+                                    "stated_figures": {},
+                                },
                             }
                         },
                         "text/csv": {"schema": {"type": "string"}},
@@ -547,7 +658,23 @@ def openapi_document(max_page_size: int, server_url: str) -> dict[str, Any]:
                 geo_format,
                 lang,
             ],
-            "responses": {"200": tables, **_errors(400, 404)},
+            "responses": {
+                "200": _tables(
+                    "EventPlace",
+                    {
+                        "type": "object",
+                        "required": ["places", "alternatives"],
+                        "properties": {
+                            "places": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/EventPlace"},
+                            },
+                            "alternatives": {"type": "array"},
+                        },
+                    },
+                ),
+                **_errors(400, 404),
+            },
         }
     }
     paths["/api/v1/backhaul/cuts"] = {
@@ -670,6 +797,9 @@ def openapi_document(max_page_size: int, server_url: str) -> dict[str, Any]:
                 operation["responses"].update(_errors(401, 403))
     components = {layer: schemas.json_schema(model) for layer, model in BY_LAYER.items()}
     components["Error"] = ERROR
+    components["SellerVerdict"] = SELLER_VERDICT
+    components["EventPlace"] = EVENT_PLACE
+    components["KpiRow"] = KPI_ROW
     return {
         "openapi": "3.1.0",
         "info": {"title": "Coverage and infrastructure registry", "version": "1"},

@@ -27,6 +27,7 @@ from flask_babel import gettext as _
 from werkzeug.security import safe_join
 
 from registry import io, jobs, schemas, store, tasks
+from registry.confidence import LEVELS
 from registry.db import transaction
 from registry.errors import ConflictError, NotFoundError, RegistryError, ValidationError
 from registry.models import BY_LAYER
@@ -119,11 +120,21 @@ def class_titles() -> dict[str, str]:
     }
 
 
+def confidence_titles() -> dict[str, str]:
+    return {
+        "likely": _("Likely"),
+        "borderline": _("Borderline: test on site first"),
+        "unlikely": _("Unlikely"),
+    }
+
+
 @bp.app_context_processor
 def _page_globals() -> dict[str, Any]:
     return {
         "layer_titles": layer_titles(),
         "class_titles": class_titles(),
+        "confidence_titles": confidence_titles(),
+        "confidence_levels": LEVELS,
         "list_layers": LIST_LAYERS,
         "field_label": forms.label,
         "class_order": record_service.CLASS_ORDER,
@@ -148,6 +159,10 @@ def home() -> Any:
         verdict_counts=board.verdict_counts,
         n_sellers=board.n_sellers,
         maps=maps,
+        confidence_thresholds=(
+            current_app.config["READINESS_LIKELY_MIN_P"],
+            current_app.config["READINESS_UNLIKELY_MAX_P"],
+        ),
     )
 
 
@@ -185,6 +200,11 @@ def map_page() -> Any:
 
         def build() -> str:
             frames = {name: io.layer_frame(session, BY_LAYER[name]) for name in MAP_LAYERS}
+            if version is not None and len(frames["sellers"]):
+                sure = readiness.seller_confidence(
+                    readiness.load_inputs(current_app.config, session)
+                )
+                frames["sellers"]["confidence"] = frames["sellers"]["code"].map(sure)
             return mapviews.registry_map_page(
                 frames,
                 service_class_tif=tif,

@@ -1,4 +1,5 @@
-"""Readiness API: seller verdicts, KPIs, event places and fibre-cut impact (GeoJSON, CSV, JSON).
+"""Readiness API: seller verdicts, KPIs, event places, fibre-cut impact (GeoJSON, CSV, JSON) and
+path profile pictures (SVG).
 
 Thin: parse the query, call ``registry.services.readiness``, shape the answer.
 """
@@ -8,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from flask_babel import gettext as _
 
 from registry import io
 from registry.errors import ValidationError
-from registry.services import readiness
+from registry.services import profile, readiness
 from registry.web import query_number, reasons, sessions
 
 bp = Blueprint("readiness", __name__, url_prefix="/api/v1")
@@ -97,3 +99,54 @@ def cuts() -> Any:
     with sessions()() as session:
         rows = readiness.cuts(_inputs(session), link_code=request.args.get("link"))
     return jsonify(rows)
+
+
+def _profile_labels() -> profile.ProfileLabels:
+    """The picture's words in the request's language."""
+    return profile.ProfileLabels(
+        distance_axis=_("Distance from the phone (km)"),
+        height_axis=_("Height above sea level (m)"),
+        terrain=_("Terrain with the earth bulge (k = 4/3)"),
+        ray=_("Direct ray"),
+        fresnel=_("First Fresnel zone"),
+        edges=_("Diffraction edges (Deygout)"),
+        phone=_("Phone"),
+        # placeholders filled by the service (gettext without arguments leaves them)
+        site=_("Site %(code)s"),
+        ridge=_("Limiting ridge: %(km)s km, %(m)s m"),
+        clear=_("Clear path; terrain closest to the ray: %(km)s km, %(m)s m"),
+        title=_("%(a)s → %(b)s: %(mhz)s MHz, diffraction loss %(db)s dB"),
+    )
+
+
+def _svg(data: bytes) -> Response:
+    response = Response(data, mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.get("/sellers/<code>/profile.svg")
+def seller_profile(code: str) -> Any:
+    """The path profile from a seller to its serving site (SVG)."""
+    with sessions()() as session:
+        return _svg(
+            profile.seller_profile_svg(current_app.config, session, code, _profile_labels())
+        )
+
+
+@bp.get("/coverage/profile.svg")
+def point_profile() -> Any:
+    """The path profile from any point to a site: ``?lon=&lat=&site=`` (SVG)."""
+    lon = query_number("lon", None, -180, 180, required=True)
+    lat = query_number("lat", None, -90, 90, required=True)
+    site = request.args.get("site", "").strip()
+    if not site:
+        raise ValidationError(
+            "bad site", details=[{"field": "site", "reason": "is required, a site code"}]
+        )
+    with sessions()() as session:
+        return _svg(
+            profile.point_profile_svg(
+                current_app.config, session, lon, lat, site, _profile_labels()
+            )
+        )
