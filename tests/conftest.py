@@ -219,7 +219,7 @@ def _commune(name: str) -> dict[str, Any]:
             "before_merger",
         )
     }
-    return {**props, "geometry": feature["geometry"]}
+    return {**props, "province": "Lai Châu", "geometry": feature["geometry"]}
 
 
 def point(lon: float, lat: float) -> dict[str, Any]:

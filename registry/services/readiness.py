@@ -213,8 +213,19 @@ def sellers_near_site(
 
 
 # ---------------------------------------------------------------- KPIs, cuts, report
-def kpi_table(inputs: ReadinessInputs) -> list[dict[str, Any]]:
-    """KPI rows: the province first, then each commune."""
+def kpi_table(inputs: ReadinessInputs, *, province: str | None = None) -> list[dict[str, Any]]:
+    """KPI rows: the province (or all provinces) first, then each of its communes.
+
+    A province's rows count only its communes' villages, sellers and centres, so adding
+    another province to the registry leaves them as they were.
+    """
+    communes = [c for c in inputs.communes if province is None or c.province == province]
+    if province is not None and not communes:
+        known = sorted({c.province for c in inputs.communes})
+        raise NotFoundError(f"no province {province!r}; known: {', '.join(known) or 'none'}")
+    names = {c.code: c.name for c in communes}
+    provinces = sorted({c.province for c in communes})
+    total_name = f"{provinces[0]} (tỉnh)" if len(provinces) == 1 else "all provinces"
 
     def classes(code: str, lon: float, lat: float) -> dict[str, str]:
         return readiness.place_classes(
@@ -226,18 +237,21 @@ def kpi_table(inputs: ReadinessInputs) -> list[dict[str, Any]]:
             "village", v.commune_code, v.population, classes(v.code, v.geom.x, v.geom.y)
         )
         for v in inputs.villages
+        if province is None or v.commune_code in names
     ]
     items += [
         readiness.Counted(
             "seller", inputs.seller_commune[s.code], 1, classes(s.code, s.geom.x, s.geom.y)
         )
         for s in inputs.sellers
+        if province is None or inputs.seller_commune[s.code] in names
     ]
     items += [
         readiness.Counted("centre", c.code, 1, classes(c.code, lon, lat))
         for c, lon, lat in inputs.centres()
+        if c.code in names
     ]
-    return readiness.coverage_kpis(items, {c.code: c.name for c in inputs.communes})
+    return readiness.coverage_kpis(items, names, total_name=total_name)
 
 
 @dataclass(frozen=True)
@@ -248,8 +262,8 @@ class Kpis:
     stated_figures: dict[str, Any] | None
 
 
-def kpis(inputs: ReadinessInputs) -> Kpis:
-    rows = kpi_table(inputs)
+def kpis(inputs: ReadinessInputs, *, province: str | None = None) -> Kpis:
+    rows = kpi_table(inputs, province=province)
     return Kpis(rows, readiness.stated_figures_check(rows[0]))
 
 
@@ -288,11 +302,11 @@ def cuts(inputs: ReadinessInputs, *, link_code: str | None = None) -> list[dict[
     return fibre_cuts(inputs, seller_rows(inputs), link_code=link_code)
 
 
-def report(inputs: ReadinessInputs, *, top: int = 5) -> dict[str, Any]:
-    """Seller verdicts, the KPI table with the province's stated figures checked, and the top
-    single points of failure of the fibre network."""
+def report(inputs: ReadinessInputs, *, top: int = 5, province: str | None = None) -> dict[str, Any]:
+    """Seller verdicts, the KPI table (of one province, or all) with the stated figures
+    checked, and the top single points of failure of the fibre network."""
     verdicts = seller_rows(inputs)
-    table = kpi_table(inputs)
+    table = kpi_table(inputs, province=province)
     return {
         "verdicts": verdicts,
         "kpis": table,

@@ -44,13 +44,14 @@ class Dashboard:
     kpis: readiness_service.Kpis
     verdict_counts: dict[str, int]
     n_sellers: int
+    provinces: list[str]
 
 
-def dashboard(config: Config, session: Session) -> Dashboard:
-    """Record counts, the KPI table and the sellers' verdicts by class."""
+def dashboard(config: Config, session: Session, *, province: str | None = None) -> Dashboard:
+    """Record counts, the KPI table (of ``province``, or of all) and the sellers' verdicts."""
     inputs = _inputs_or_none(config, session)
     kpis = (
-        readiness_service.kpis(inputs)
+        readiness_service.kpis(inputs, province=province)
         if inputs is not None and inputs.villages
         else readiness_service.Kpis([], None)
     )
@@ -61,6 +62,7 @@ def dashboard(config: Config, session: Session) -> Dashboard:
         kpis=kpis,
         verdict_counts={name: by_class[name] for name in CLASS_ORDER},
         n_sellers=len(verdicts),
+        provinces=store.provinces(session),
     )
 
 

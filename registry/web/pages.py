@@ -137,8 +137,9 @@ def _app() -> Any:
 # ---------------------------------------------------------------- dashboard, language
 @bp.get("/")
 def home() -> Any:
+    province = request.args.get("province") or None
     with sessions()() as session:
-        board = record_service.dashboard(current_app.config, session)
+        board = record_service.dashboard(current_app.config, session, province=province)
     maps = sorted(p.name for p in Path(current_app.config["MAPS_DIR"]).glob("*.html"))
     return render_template(
         "dashboard.html",
@@ -148,6 +149,8 @@ def home() -> Any:
         verdict_counts=board.verdict_counts,
         n_sellers=board.n_sellers,
         maps=maps,
+        provinces=board.provinces,
+        province=province,
     )
 
 
