@@ -65,6 +65,20 @@ class Area:
             return False
         return bool(self.shape.covers(geom))
 
-    def swapped_covers(self, geom: BaseGeometry) -> bool:
-        """Whether ``geom`` would lie inside with longitude and latitude exchanged."""
-        return self.covers(shapely.transform(geom, lambda xy: xy[:, ::-1]))
+    def reaches(self, geom: BaseGeometry) -> bool:
+        """Whether ``geom`` has a part inside the area (bounding boxes first, then the shape)."""
+        x0, y0, x1, y1 = geom.bounds
+        a0, b0, a1, b1 = self.bounds
+        if x1 < a0 or y1 < b0 or x0 > a1 or y0 > b1:
+            return False
+        return bool(self.shape.intersects(geom))
+
+    def admits(self, geom: BaseGeometry) -> bool:
+        """Whether a record with this geometry belongs to the area: points and polygons lie
+        inside it; lines (fibre links) reach into it, as backbone links run between provinces
+        and to cores outside them."""
+        return self.reaches(geom) if geom.geom_type == "LineString" else self.covers(geom)
+
+    def swapped_admits(self, geom: BaseGeometry) -> bool:
+        """Whether ``geom`` would be admitted with longitude and latitude exchanged."""
+        return self.admits(shapely.transform(geom, lambda xy: xy[:, ::-1]))

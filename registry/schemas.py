@@ -170,9 +170,9 @@ def _check_geometry(model: type[Record], geom: BaseGeometry, area: Area | None) 
         return f"is invalid: {shapely.is_valid_reason(geom)}"
     min_lon, min_lat, max_lon, max_lat = geom.bounds
     # Communes are exempt: they are the provinces' boundaries that make the area.
-    outside = None if area is None or model.layer == "communes" or area.covers(geom) else area
+    outside = None if area is None or model.layer == "communes" or area.admits(geom) else area
     swapped = ""
-    if outside is not None and outside.swapped_covers(geom):
+    if outside is not None and outside.swapped_admits(geom):
         swapped = " (longitude and latitude look swapped)"
     if min_lon < -180 or max_lon > 180 or min_lat < -90 or max_lat > 90:
         return f"has coordinates outside longitude −180…180 / latitude −90…90{swapped}"

@@ -319,7 +319,7 @@ def sample_layers() -> dict[str, list[dict[str, Any]]]:
                 "population": 310,
                 "households": 64,
                 "synthetic": True,
-                "geometry": point(103.475, 22.41),
+                "geometry": point(103.4834, 22.414),  # inside Tân Phong
             },
         ],
         "sellers": [

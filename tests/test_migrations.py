@@ -69,9 +69,7 @@ def test_upgrade_of_the_previous_release_keeps_every_record(db_url: str, tmp_pat
     with app.extensions["registry"]["sessions"]() as session:
         assert session.scalar(select(func.count()).select_from(Job)) == 0  # the new table
         # communes stored before several provinces are Lai Châu's
-        assert session.scalars(text("SELECT DISTINCT province FROM communes")).all() == [
-            "Lai Châu"
-        ]
+        assert session.scalars(text("SELECT DISTINCT province FROM communes")).all() == ["Lai Châu"]
         site = session.execute(
             text("SELECT version, tower_height_m FROM sites WHERE code = :c"), {"c": "VT-BL-01"}
         ).one()

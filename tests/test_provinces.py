@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 import shapely
-from conftest import point
 from shapely.geometry import box, mapping
 
 from registry import db, store
 from registry.area import Area
 from registry.models import Commune
+from tests.conftest import point
 
 #: Province B: two communes north of the test DEM's Bình Lư, > 15 km from province A's sites
 #: and places (the coverage radius in the tests is 10 km), inside the test DEM.
@@ -58,8 +58,10 @@ def test_area_is_the_union_of_the_provinces() -> None:
     assert area.name == "every province (A, B)"
     assert area.covers(shapely.Point(0.5, 0.5)) and area.covers(shapely.Point(2.5, 0.5))
     assert not area.covers(shapely.Point(1.5, 0.5))  # between the provinces, inside the bbox
-    assert not area.covers(shapely.LineString([(0.5, 0.5), (2.5, 0.5)]))
-    assert area.swapped_covers(shapely.Point(0.5, 2.5))
+    line = shapely.LineString([(0.5, 0.5), (2.5, 0.5)])
+    assert not area.covers(line) and area.admits(line)  # a link between the provinces
+    assert not area.admits(shapely.LineString([(1.2, 0.5), (1.8, 0.5)]))
+    assert area.swapped_admits(shapely.Point(0.5, 2.5))
 
 
 def test_records_outside_every_province_are_refused(loaded: Any, api: Any) -> None:
