@@ -192,3 +192,9 @@ def test_a_second_province_leaves_the_first_unchanged(
     assert missing.status_code == 404 and "Tỉnh B" in missing.json()["message"]
     page = app.test_client().get("/?province=Tỉnh B&lang=en").get_data(as_text=True)
     assert "Tỉnh B: livestream readiness" in page and "All provinces" in page
+    client = app.test_client()
+    whole = client.get("/map").get_data(as_text=True)
+    only_b = client.get("/map?province=Tỉnh B").get_data(as_text=True)
+    assert "B-SITE-1" in whole and "VT-BL-01" in whole
+    assert "B-SITE-1" in only_b and "VT-BL-01" not in only_b
+    assert client.get("/map?province=Nowhere").status_code == 404

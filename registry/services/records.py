@@ -66,6 +66,29 @@ def dashboard(config: Config, session: Session, *, province: str | None = None) 
     )
 
 
+def province_frames(frames: Mapping[str, Any], province: str) -> dict[str, Any]:
+    """Map layers (GeoDataFrames by layer name) cut to one province: its communes, the
+    villages and sites in them, those villages' sellers and the fibre links reaching it.
+    NotFoundError when no commune is in ``province``."""
+    communes = frames["communes"]
+    mine = communes[communes["province"] == province]
+    if mine.empty:
+        known = ", ".join(sorted(set(communes["province"]))) or "none"
+        raise NotFoundError(f"no province {province!r}; known: {known}")
+    out = dict(frames, communes=mine)
+    codes = set(mine["code"])
+    for layer in ("villages", "sites"):
+        if layer in frames:
+            out[layer] = frames[layer][frames[layer]["commune_code"].isin(codes)]
+    if "sellers" in frames and "villages" in out:
+        sellers = frames["sellers"]
+        out["sellers"] = sellers[sellers["village_code"].isin(set(out["villages"]["code"]))]
+    if "fibre_links" in frames:
+        links = frames["fibre_links"]
+        out["fibre_links"] = links[links.intersects(mine.union_all())]
+    return out
+
+
 def layers_stamp(session: Session, layers: Sequence[str]) -> tuple[Any, ...]:
     """Each layer's size and last change: what a cached map of those layers depends on."""
     return tuple(queries.layer_stamp(session, BY_LAYER[layer]) for layer in layers)

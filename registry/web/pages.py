@@ -167,7 +167,9 @@ def set_language(code: str) -> Any:
 # ---------------------------------------------------------------- maps
 @bp.get("/map")
 def map_page() -> Any:
-    """The registry map, live: every layer over the service-class coverage (works offline)."""
+    """The registry map, live: every layer over the service-class coverage (works offline);
+    ``?province=NAME`` shows one province's records and fits the view to it."""
+    province = request.args.get("province") or None
     version = coverage.current_or_none(current_app.config)
     tif = version.path("service_class") if version is not None else None
     header = mapviews.header_links(
@@ -183,10 +185,13 @@ def map_page() -> Any:
             record_service.layers_stamp(session, MAP_LAYERS),
             str(tif),
             str(i18n.get_locale()),
+            province,
         )
 
         def build() -> str:
             frames = {name: io.layer_frame(session, BY_LAYER[name]) for name in MAP_LAYERS}
+            if province is not None:
+                frames = record_service.province_frames(frames, province)
             return mapviews.registry_map_page(frames, service_class_tif=tif, header_html=header)
 
         html = mapviews.cached_map_page(key, build)
