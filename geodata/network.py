@@ -214,12 +214,15 @@ def _place_sites(land: Land, dem: Dem, villages: pd.DataFrame, seed: int) -> pd.
     reach, the candidate near it that reaches it and the most people not yet reached
     (roadside candidates count ACCESS_BONUS more) becomes a site, SITE_SPACING_M from the
     operator's others. The leader goes through every village; the followers stop at their
-    share of the sites left by the BTS count.
+    share of the sites left by the BTS count, and take the villages nobody reaches first.
     """
     reach = Reach(dem, villages)
     order = np.argsort(-villages["population"].to_numpy(), kind="stable")
+    anyone = np.zeros(len(villages), dtype=bool)  # villages some operator reaches
     frames = {}
-    leader = _operator_sites(land, dem, villages, reach, order, LEADER, seed, budget=None)
+    leader = _operator_sites(
+        land, dem, villages, reach, order, LEADER, seed, budget=None, anyone=anyone
+    )
     frames[LEADER] = leader
     five_g_share = _five_g(land, leader).mean()
     total = round(BTS_UNITS_REPORTED / (1 + LEGACY_UNITS_PER_SITE + five_g_share))
@@ -227,8 +230,11 @@ def _place_sites(land: Land, dem: Dem, villages: pd.DataFrame, seed: int) -> pd.
     left = max(total - len(leader), 0)
     for operator, share in followers.items():
         budget = round(left * share / sum(followers.values()))
+        # Villages nobody reaches first (the state's programme against "lõm sóng", signal
+        # holes, hands them to every operator), then the largest.
+        first = np.concatenate([order[~anyone[order]], order[anyone[order]]])
         frames[operator] = _operator_sites(
-            land, dem, villages, reach, order, operator, seed, budget=budget
+            land, dem, villages, reach, first, operator, seed, budget=budget, anyone=anyone
         )
     return pd.concat([frames[op] for op in OPERATORS], ignore_index=True)
 
@@ -243,8 +249,10 @@ def _operator_sites(
     seed: int,
     *,
     budget: int | None,
+    anyone: np.ndarray,
 ) -> pd.DataFrame:
-    """One operator's sites (``budget`` = total sites, None = until every village is tried)."""
+    """One operator's sites, villages taken in ``order`` (``budget`` = total sites, None =
+    until every village is tried); marks the villages it reaches in ``anyone``."""
     rng = rng_for(seed, f"sites-{operator}")
     fixed = _fixed_sites(land, operator, rng)
     reached = np.zeros(len(villages), dtype=bool)
@@ -279,6 +287,7 @@ def _operator_sites(
         reached[best_hits] = True
         taken_x.append(cx[best])
         taken_y.append(cy[best])
+    anyone |= reached
     rural = candidates.iloc[chosen]
     aim = rural["village"].to_numpy()
     rural = rural.drop(columns="village").assign(
