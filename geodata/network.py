@@ -204,7 +204,8 @@ class Reach:
             cols=self.cols[near],
             params=self.params,
         )
-        return near[np.nan_to_num(loss, nan=np.inf) <= SERVED_LOSS_DB]
+        hit: np.ndarray = near[np.nan_to_num(loss, nan=np.inf) <= SERVED_LOSS_DB]
+        return hit
 
 
 def _place_sites(land: Land, dem: Dem, villages: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -303,11 +304,13 @@ def _operator_sites(
 def _five_g(land: Land, sites: pd.DataFrame) -> np.ndarray:
     """Which sites carry 5G n41: towns, centres of the urban communes, all of Bình Lư."""
     commune_name = land.communes["name"].loc[sites["commune_code"]].to_numpy()
-    return (
-        (sites["kind"].to_numpy() == "town")
-        | ((sites["kind"].to_numpy() == "centre") & np.isin(commune_name, URBAN_5G_COMMUNES))
+    kind = sites["kind"].to_numpy()
+    five_g: np.ndarray = (
+        (kind == "town")
+        | ((kind == "centre") & np.isin(commune_name, URBAN_5G_COMMUNES))
         | (commune_name == ALL_5G_COMMUNE)
     )
+    return five_g
 
 
 def _fixed_sites(land: Land, operator: str, rng: np.random.Generator) -> pd.DataFrame:

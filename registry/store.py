@@ -375,7 +375,8 @@ def registry_area(session: Session, fallback: BBox | None) -> Area | None:
     )
     if not fingerprint[0]:
         return None if fallback is None else Area.from_bbox(fallback)
-    key = str(session.get_bind().url)
+    bind = session.get_bind()
+    key = str(bind.engine.url)
     cached = _AREAS.get(key)
     if cached is None or cached[0] != fingerprint:
         cached = _AREAS[key] = (fingerprint, Area.union(province_boundaries(session)))

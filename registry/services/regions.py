@@ -96,7 +96,7 @@ def read_boundaries(
     return result
 
 
-def _overlaps(session: Session, new: gpd.GeoDataFrame) -> list[dict[str, str]]:
+def _overlaps(session: Session, new: gpd.GeoDataFrame) -> list[dict[str, Any]]:
     """Problems for new communes that overlap a stored province beyond the tolerance."""
     stored = list(store.province_boundaries(session))
     if not stored:
@@ -149,7 +149,7 @@ def init_region(
         raise _field_error("file", "holds no communes")
     codes = boundaries["code"].astype(str)
     taken = store.existing_codes(session, Commune, codes)
-    problems = [
+    problems: list[dict[str, Any]] = [
         {"layer": "communes", "row": i + 1, "field": "code", "reason": f"{c!r} is already stored"}
         for i, c in enumerate(codes)
         if c in taken
