@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pytest
 import shapely
 from shapely.geometry import box, mapping
@@ -97,6 +98,25 @@ def test_region_init_creates_the_province_all_or_nothing(
 
     again = _init_b(runner, path)
     assert again.exit_code == 1 and "already exists" in again.output
+
+
+def test_region_init_reads_a_geopackage_layer(
+    app: Any, loaded: Any, runner: Any, tmp_path: Path
+) -> None:
+    frame = gpd.GeoDataFrame(
+        {"code": list(B_COMMUNES), "name": [n for n, _ in B_COMMUNES.values()]},
+        geometry=[g for _, g in B_COMMUNES.values()],
+        crs=4326,
+    ).to_crs(32648)  # any CRS: read back as lon/lat
+    path = tmp_path / "b.gpkg"
+    frame.to_file(path, layer="xa", driver="GPKG")
+    result = runner.invoke(args=["region", "init", "Tỉnh B", "--boundaries", str(path),
+                                 "--layer", "xa"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "2 communes" in result.output and "population 0" in result.output
+    with app.extensions["registry"]["sessions"]() as session:
+        b02 = store.get_record(session, Commune, "B02")
+        assert b02.geom.bounds == pytest.approx((103.74, 22.45, 103.78, 22.50), abs=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -380,8 +380,17 @@ def openapi_document(max_page_size: int) -> dict[str, Any]:
     }
     paths["/api/v1/readiness/kpis"] = {
         "get": {
-            "summary": "Coverage KPIs per commune and for the province",
-            "parameters": [streams, fmt],
+            "summary": "Coverage KPIs per commune and for one province or all",
+            "parameters": [
+                streams,
+                fmt,
+                {
+                    "name": "province",
+                    "in": "query",
+                    "schema": {"type": "string"},
+                    "description": "one province's communes only (default: every province)",
+                },
+            ],
             "responses": {"200": _json({"type": "object"}), **_errors(400, 404)},
         }
     }
