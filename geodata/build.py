@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 RAW_DIR = Path(__file__).parent / "raw"
 COARSE_DEM = "lai_chau_dem_pvlib_altitude_5arcmin.tif"
 DEFAULT_SEED = 20251104  # the day of the Bình Lư 5G livestream
+PROVINCE = "Lai Châu"  # the province every demo commune belongs to
 
 # Villages: Lai Châu has about 1,100 thôn/bản for 512,601 people.
 VILLAGE_MEAN_POP = 500  # people per village: ~1,000 villages in all
@@ -143,7 +144,7 @@ def build_demo(
     village_columns = ["code", "name", "commune_code", "population", "households"]
     village_rows = villages[village_columns].assign(synthetic=True)
     return {
-        "communes": land.communes.reset_index(drop=True).assign(synthetic=False),
+        "communes": land.communes.reset_index(drop=True).assign(province=PROVINCE, synthetic=False),
         "villages": points_frame(village_rows, villages["x"], villages["y"]),
         "sites": network.sites,
         "sectors": network.sectors,

@@ -1,11 +1,16 @@
 """Synthetic mobile network for the Lai Châu demo: sites, sectors and fibre.
 
-Sites stand at commune admin centres, in the six real towns and, for each
-operator, on hill tops near villages or next to village clusters, chosen
-greedily to reach the most people not yet served. A fibre backbone follows the
-national roads between towns (waypoints at real towns and commune centres,
-nudged towards valley floors using the DEM); sites near it are fibre-fed by a
-spur, the rest use microwave or, where remote, satellite.
+Sites are placed the way operators roll out rural coverage: a site at each commune admin
+centre and a few in each town, then, village by village from the largest down, a site for
+each village the operator's sites do not reach yet, on the candidate (a hill top near the
+village, or beside it on its access road) that reaches the most people not yet served. Reach
+is judged with the registry's own path-loss model (free space + Deygout over the DEM, the
+same one `flask coverage compute` uses) on straight profiles to the villages. The leading
+operator builds until it reaches every village it can; the others build their share of the
+province's published BTS count, largest villages first. A fibre backbone follows the national
+roads between towns (waypoints at real towns and commune centres, nudged towards valley
+floors using the DEM); sites near it are fibre-fed by a spur, the rest use microwave or,
+where remote, satellite, which is where livestream gaps remain.
 """
 
 from __future__ import annotations
@@ -19,32 +24,46 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
+from rasterio.crs import CRS
 
-from geodata.dem import Dem
+from geodata.dem import UTM_CRS, Dem
 from geodata.land import WGS84, Land, points_frame, rng_for, spaced_pick, to_lonlat
 from geodata.names import place_core
+from registry import terrain
+from registry.radio.coverage.losses import point_path_loss
+from registry.radio.coverage.types import CoverageParams
 
 logger = logging.getLogger(__name__)
 
-# Operators by MCC-MNC: code prefix and share of sites (Viettel leads in rural coverage).
+# Operators by MCC-MNC: code prefix and share of the sites the followers build (Viettel, the
+# leader, builds out to every village it can reach: it carries the universal-service load).
 OPERATORS = {"452-04": ("VTL", 0.45), "452-02": ("VNP", 0.30), "452-01": ("MBF", 0.25)}
-SITE_TOTAL = 700  # 2,021 BTS radios reported (July 2025) ≈ 700 sites x 3 sectors
+LEADER = "452-04"
+# Site count from the published figure: Lai Châu reported 2,021 BTS units (July 2025).
+# Vietnamese statistics count a "trạm BTS" per technology per site (a 2G/3G unit, a 4G
+# eNodeB, a 5G gNodeB), so BTS units = sites x (1 + LEGACY_UNITS_PER_SITE) + 5G sites.
+# The demo models 4G and 5G; each site is assumed to keep one 2G/3G unit (voice and older
+# phones; 2G-only phones were cut off in Sept 2024, 3G still runs).
+BTS_UNITS_REPORTED = 2_021
+LEGACY_UNITS_PER_SITE = 1
 TOWN_SITES = {"Lai Châu": 4}  # sites per operator in a town; the provincial city has more
 DEFAULT_TOWN_SITES = 2
 TOWN_RADIUS_M = 2_000.0  # town sites spread over the built-up area
 TOWN_SITE_SPACING_M = 500.0
 CENTRE_OFFSET_M = (150.0, 500.0)  # the 2nd/3rd operator's tower stands apart from the 1st
-RIDGE_SEARCH_M = 2_500.0  # hill-top candidate: the highest of RIDGE_TRIES points this near
-RIDGE_TRIES = 16  # a village
-NEAR_VILLAGE_M = (150.0, 500.0)  # village candidates sit just outside the houses
-# Crude service reach for siting only: 3 km, plus 5 m per metre the site stands above the
-# village (height buys line of sight over the valley side), within 1.5-8 km.
-COVER_BASE_M = 3_000.0
-COVER_PER_M_ABOVE = 5.0
-COVER_RANGE_M = (1_500.0, 8_000.0)
+RIDGE_SEARCH_M = (1_000.0, 2_500.0)  # hill-top candidates: the highest of RIDGE_TRIES points
+RIDGE_TRIES = 16  # within each of these distances of a village
+NEAR_VILLAGE_M = (150.0, 500.0)  # the roadside candidate sits just outside the houses
+# Reach while siting: a village counts as reached by a site when the path loss (the registry's
+# free space + Deygout over the DEM, straight profile) is at most SERVED_LOSS_DB. Planning value:
+# ~10 dB inside the loss where the demo's uplink budget ends (~130 dB for a 4G phone on B3
+# with the 90 % location margin), to leave room for sector pattern and tilt.
+SERVED_LOSS_DB = 120.0
+REACH_M = 12_000.0  # profiles this long at most: free space alone is 119 dB at 12 km on B3
+SITING_FREQ_MHZ = 1842.5  # B3, the band most sites carry (B28 reaches further: conservative)
+SITING_ANTENNA_M = 28.0  # antenna height above ground assumed while siting (towers 30-60 m)
 ACCESS_BONUS = 1.5  # beside a village there is a road and mains power: gain counts 1.5x
-COVER_DECAY = 0.25  # a village already served counts a quarter as much for the next site
-SITE_SPACING_M = 2_000.0  # an operator's rural sites keep this far apart
+SITE_SPACING_M = 500.0  # an operator's rural sites keep this far apart
 TOWER_HEIGHT_M = {"town": (15.0, 30.0), "centre": (30.0, 45.0), "rural": (30.0, 60.0)}
 PLANNED_FIBRE, PLANNED_WIRELESS, DOWN = 2, 4, 4  # non-active rural sites
 
@@ -128,12 +147,7 @@ def build_network(land: Land, dem: Dem, villages: pd.DataFrame, seed: int) -> Ne
     number = sites.groupby("operator").cumcount() + 1
     prefix = sites["operator"].map(lambda op: OPERATORS[op][0])
     sites["code"] = prefix + "-" + number.map("{:04d}".format)
-    commune_name = land.communes["name"].loc[sites["commune_code"]].to_numpy()
-    sites["five_g"] = (
-        (sites["kind"] == "town")
-        | ((sites["kind"] == "centre") & np.isin(commune_name, URBAN_5G_COMMUNES))
-        | (commune_name == ALL_5G_COMMUNE)
-    )
+    sites["five_g"] = _five_g(land, sites)
     low, high = np.array([TOWER_HEIGHT_M[k] for k in sites["kind"]]).T
     sites["tower_height_m"] = np.round(rng.uniform(low, high) * 2) / 2
     sites["ground_elevation_m"] = np.round(dem.sample(sites["x"], sites["y"]), 1)
@@ -163,46 +177,140 @@ def _distance(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
     return np.hypot(a[0][:, None] - b[0][None, :], a[1][:, None] - b[1][None, :])
 
 
-def _coverage(sites: pd.DataFrame, villages: pd.DataFrame) -> np.ndarray:
-    """Matrix (sites x villages), 1.0 where the village is within the site's reach."""
-    above = sites["h"].to_numpy()[:, None] - villages["h"].to_numpy()[None, :]
-    reach = np.clip(COVER_BASE_M + COVER_PER_M_ABOVE * above, *COVER_RANGE_M)
-    return (_distance(_xy(sites), _xy(villages)) <= reach).astype(np.float32)
+class Reach:
+    """Which villages a site at a point reaches (path loss <= SERVED_LOSS_DB), with the
+    registry's own path-loss model on the demo DEM."""
+
+    def __init__(self, dem: Dem, villages: pd.DataFrame) -> None:
+        self.dem = terrain.Dem(dem.heights, dem.transform, CRS.from_string(UTM_CRS))
+        self.params = CoverageParams(max_radius_m=REACH_M)
+        self.x, self.y = _xy(villages)
+        row, col = self.dem.cell_index(self.x, self.y)
+        self.rows = np.clip(np.round(row), 0, self.dem.shape[0] - 1).astype(np.int64)
+        self.cols = np.clip(np.round(col), 0, self.dem.shape[1] - 1).astype(np.int64)
+
+    def villages(self, x: float, y: float) -> np.ndarray:
+        """Indices of the villages reached from (x, y) (UTM metres)."""
+        near = np.flatnonzero(np.hypot(self.x - x, self.y - y) <= REACH_M)
+        if near.size == 0:
+            return near
+        loss = point_path_loss(
+            self.dem,
+            x,
+            y,
+            antenna_height_m=SITING_ANTENNA_M,
+            freq_mhz=SITING_FREQ_MHZ,
+            rows=self.rows[near],
+            cols=self.cols[near],
+            params=self.params,
+        )
+        hit: np.ndarray = near[np.nan_to_num(loss, nan=np.inf) <= SERVED_LOSS_DB]
+        return hit
 
 
 def _place_sites(land: Land, dem: Dem, villages: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """Site positions per operator: fixed ones, then greedy maximum coverage of people.
+    """Site positions per operator: fixed ones, then one per village not yet reached.
 
-    Each step takes the candidate that reaches the most people, counting people
-    the operator already serves at COVER_DECAY per serving site, and keeps
-    SITE_SPACING_M between the operator's sites.
+    Villages are taken from the largest down; for each one the operator's sites do not
+    reach, the candidate near it that reaches it and the most people not yet reached
+    (roadside candidates count ACCESS_BONUS more) becomes a site, SITE_SPACING_M from the
+    operator's others. The leader goes through every village; the followers stop at their
+    share of the sites left by the BTS count, and take the villages nobody reaches first.
     """
-    villages = villages.assign(h=dem.sample(villages["x"], villages["y"]))
-    people = villages["population"].to_numpy(np.float32)
-    frames = []
-    for operator, (_, share) in OPERATORS.items():
-        rng = rng_for(seed, f"sites-{operator}")
-        fixed = _fixed_sites(land, operator, rng)
-        fixed["h"] = dem.sample(fixed["x"], fixed["y"])
-        candidates = _rural_candidates(land, dem, villages, rng)
-        cx, cy = _xy(candidates)
-        cover = _coverage(candidates, villages)
-        bonus = np.where(candidates["beside_village"], ACCESS_BONUS, 1.0)
-        weight = COVER_DECAY ** _coverage(fixed, villages).sum(axis=0)
-        free = _distance((cx, cy), _xy(fixed)).min(axis=1) >= SITE_SPACING_M
-        chosen: list[int] = []
-        for _ in range(round(SITE_TOTAL * share) - len(fixed)):
-            gain = np.where(free, bonus * (cover @ (people * weight)), -1.0)
-            best = int(np.argmax(gain))
-            if gain[best] < 0:
-                logger.warning("operator %s: rural site candidates ran out", operator)
-                break
-            chosen.append(best)
-            weight[cover[best] > 0] *= COVER_DECAY
-            free &= np.hypot(cx - cx[best], cy - cy[best]) >= SITE_SPACING_M
-        rural = candidates.iloc[chosen]
-        frames.append(pd.concat([fixed, rural], ignore_index=True).assign(operator=operator))
-    return pd.concat(frames, ignore_index=True)
+    reach = Reach(dem, villages)
+    order = np.argsort(-villages["population"].to_numpy(), kind="stable")
+    anyone = np.zeros(len(villages), dtype=bool)  # villages some operator reaches
+    frames = {}
+    leader = _operator_sites(
+        land, dem, villages, reach, order, LEADER, seed, budget=None, anyone=anyone
+    )
+    frames[LEADER] = leader
+    five_g_share = _five_g(land, leader).mean()
+    total = round(BTS_UNITS_REPORTED / (1 + LEGACY_UNITS_PER_SITE + five_g_share))
+    followers = {op: share for op, (_, share) in OPERATORS.items() if op != LEADER}
+    left = max(total - len(leader), 0)
+    for operator, share in followers.items():
+        budget = round(left * share / sum(followers.values()))
+        # Villages nobody reaches first (the state's programme against "lõm sóng", signal
+        # holes, hands them to every operator), then the largest.
+        first = np.concatenate([order[~anyone[order]], order[anyone[order]]])
+        frames[operator] = _operator_sites(
+            land, dem, villages, reach, first, operator, seed, budget=budget, anyone=anyone
+        )
+    return pd.concat([frames[op] for op in OPERATORS], ignore_index=True)
+
+
+def _operator_sites(
+    land: Land,
+    dem: Dem,
+    villages: pd.DataFrame,
+    reach: Reach,
+    order: np.ndarray,
+    operator: str,
+    seed: int,
+    *,
+    budget: int | None,
+    anyone: np.ndarray,
+) -> pd.DataFrame:
+    """One operator's sites, villages taken in ``order`` (``budget`` = total sites, None =
+    until every village is tried); marks the villages it reaches in ``anyone``."""
+    rng = rng_for(seed, f"sites-{operator}")
+    fixed = _fixed_sites(land, operator, rng)
+    reached = np.zeros(len(villages), dtype=bool)
+    for x, y in zip(*_xy(fixed), strict=True):
+        reached[reach.villages(x, y)] = True
+    candidates = _rural_candidates(land, dem, villages, rng)
+    cx, cy = _xy(candidates)
+    by_village = candidates.groupby("village").indices
+    people = villages["population"].to_numpy(np.float64)
+    taken_x, taken_y = list(fixed["x"]), list(fixed["y"])
+    chosen: list[int] = []
+    for v in order:
+        if budget is not None and len(fixed) + len(chosen) >= budget:
+            break
+        if reached[v]:
+            continue
+        best, best_gain, best_hits = -1, 0.0, np.empty(0, dtype=np.int64)
+        for i in by_village.get(v, ()):
+            spacing = np.hypot(np.subtract(taken_x, cx[i]), np.subtract(taken_y, cy[i]))
+            if spacing.size and spacing.min() < SITE_SPACING_M:
+                continue
+            hits = reach.villages(cx[i], cy[i])
+            if v not in hits:
+                continue
+            gain = people[hits[~reached[hits]]].sum()
+            gain *= ACCESS_BONUS if candidates["beside_village"].iat[i] else 1.0
+            if gain > best_gain:
+                best, best_gain, best_hits = i, gain, hits
+        if best < 0:
+            continue  # no candidate reaches this village: a gap the registry will show
+        chosen.append(best)
+        reached[best_hits] = True
+        taken_x.append(cx[best])
+        taken_y.append(cy[best])
+    anyone |= reached
+    rural = candidates.iloc[chosen]
+    aim = rural["village"].to_numpy()
+    rural = rural.drop(columns="village").assign(
+        aim_x=villages["x"].to_numpy()[aim], aim_y=villages["y"].to_numpy()[aim]
+    )
+    logger.info(
+        "operator %s: %d sites reach %.1f %% of villages", operator, len(fixed) + len(rural),
+        100 * reached.mean(),
+    )  # fmt: skip
+    return pd.concat([fixed, rural], ignore_index=True).assign(operator=operator)
+
+
+def _five_g(land: Land, sites: pd.DataFrame) -> np.ndarray:
+    """Which sites carry 5G n41: towns, centres of the urban communes, all of Bình Lư."""
+    commune_name = land.communes["name"].loc[sites["commune_code"]].to_numpy()
+    kind = sites["kind"].to_numpy()
+    five_g: np.ndarray = (
+        (kind == "town")
+        | ((kind == "centre") & np.isin(commune_name, URBAN_5G_COMMUNES))
+        | (commune_name == ALL_5G_COMMUNE)
+    )
+    return five_g
 
 
 def _fixed_sites(land: Land, operator: str, rng: np.random.Generator) -> pd.DataFrame:
@@ -229,21 +337,22 @@ def _fixed_sites(land: Land, operator: str, rng: np.random.Generator) -> pd.Data
 def _rural_candidates(
     land: Land, dem: Dem, villages: pd.DataFrame, rng: np.random.Generator
 ) -> pd.DataFrame:
-    """Per village: the highest of a few nearby points (a ridge) and a point beside it."""
+    """Per village: the highest of a few points within each RIDGE_SEARCH_M (hill tops near
+    and farther), and a point beside it (on its access road)."""
     rows = []
-    for v in villages.itertuples():
+    for k, v in enumerate(villages.itertuples()):
         here = (v.commune_code, v.x, v.y, rng)
-        px, py = land.near(*here, max_m=RIDGE_SEARCH_M, count=RIDGE_TRIES)
-        if px.size:
-            top = int(np.argmax(dem.sample(px, py)))
-            rows.append((f"Đồi {place_core(v.name)}", v.commune_code, px[top], py[top], False))
+        for radius_m in RIDGE_SEARCH_M:
+            px, py = land.near(*here, max_m=radius_m, count=RIDGE_TRIES)
+            if px.size:
+                top = int(np.argmax(dem.sample(px, py)))
+                name = f"Đồi {place_core(v.name)}"
+                rows.append((name, v.commune_code, px[top], py[top], False, k))
         px, py = land.near(*here, min_m=NEAR_VILLAGE_M[0], max_m=NEAR_VILLAGE_M[1])
         if px.size:
-            rows.append((v.name, v.commune_code, px[0], py[0], True))
-    columns = ["name", "commune_code", "x", "y", "beside_village"]
-    candidates = pd.DataFrame(rows, columns=columns).assign(kind="rural")
-    candidates["h"] = dem.sample(candidates["x"], candidates["y"])
-    return candidates
+            rows.append((v.name, v.commune_code, px[0], py[0], True, k))
+    columns = ["name", "commune_code", "x", "y", "beside_village", "village"]
+    return pd.DataFrame(rows, columns=columns).assign(kind="rural")
 
 
 @dataclass
@@ -423,7 +532,10 @@ def _links_frame(fibre: _Fibre) -> gpd.GeoDataFrame:
 
 
 def _sectors(sites: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """Three 4G sectors per site (B3, or B28 at some rural Viettel sites); three n41 more if 5G."""
+    """Three 4G sectors per site (B3, or B28 at some rural Viettel sites); three n41 more if 5G.
+
+    A rural site's first sector faces the village it was built for; the others follow at 120°.
+    """
     rows = []
     jitter = (-AZIMUTH_JITTER_DEG, AZIMUTH_JITTER_DEG)
     for site in sites.itertuples():
@@ -431,7 +543,10 @@ def _sectors(sites: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         bands = ["B28" if rural_700 else "B3"]
         if site.five_g:
             bands.append("n41")
-        azimuths = (rng.uniform(0, 120) + 120 * np.arange(3) + rng.uniform(*jitter, 3)) % 360
+        first = rng.uniform(0, 120)
+        if np.isfinite(site.aim_x):
+            first = np.degrees(np.arctan2(site.aim_x - site.x, site.aim_y - site.y))
+        azimuths = (first + 120 * np.arange(3) + rng.uniform(*jitter, 3)) % 360
         for band in bands:
             spec = BANDS[band]
             bandwidth = float(rng.choice(spec.bandwidths_mhz))  # one carrier per band and site

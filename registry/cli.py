@@ -1,5 +1,5 @@
 """`flask` commands: db, jobs, import, export, demo, render-map, coverage, readiness, siting,
-scenario, users. Thin: parse, call one service, report; a `RegistryError` from any command
+scenario, users, region. Thin: parse, call one service, report; a `RegistryError` from any command
 becomes its message (with the details) and exit status 1 (`RegistryCommand`)."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from registry.radio.executors import LOCAL_CLUSTER
 from registry.radio.linkbudget import LIVE_CLASSES
 from registry.services import coverage as coverage_service
 from registry.services import dem as dem_service
-from registry.services import imports, queries, readiness, scenarios, siting
+from registry.services import imports, queries, readiness, regions, scenarios, siting
 from registry.web import mapviews, reasons, sheets
 
 log = logging.getLogger(__name__)
@@ -459,11 +459,12 @@ def _share(value: float | None) -> str:
 @readiness_group.command("report")
 @concurrent_option
 @click.option("--top", default=5, show_default=True, help="Single points of failure to list.")
-def readiness_report(concurrent_streams: int | None, top: int) -> None:
+@click.option("--province", default=None, help="KPIs of this province only (default: all).")
+def readiness_report(concurrent_streams: int | None, top: int, province: str | None) -> None:
     """KPI table, seller verdict counts and the top single points of failure, with wall time."""
     started = time.perf_counter()
     with _sessions()() as session:
-        report = readiness.report(_inputs(session, concurrent_streams), top=top)
+        report = readiness.report(_inputs(session, concurrent_streams), top=top, province=province)
     live = ("hd_live", "fullhd_live")
     click.echo("Coverage KPIs (share of population; villages and sellers with signal)")
     click.echo(
@@ -717,6 +718,46 @@ def users_token(username: str, name: str) -> None:
     click.echo(plain)
 
 
+region_group = RegistryGroup("region", help="Provinces of the registry.")
+
+
+def _field_options(command: Any) -> Any:
+    """One --FIELD-field option per commune field, naming the file's column for it."""
+    for name in reversed(regions.COMMUNE_FIELDS):
+        command = click.option(
+            f"--{name.replace('_', '-')}-field",
+            f"{name}_field",
+            default=None,
+            help=f"The file's column holding the commune {name} (default: {name}).",
+        )(command)
+    return command
+
+
+@region_group.command("init")
+@click.argument("name")
+@click.option(
+    "--boundaries",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="GeoJSON or GeoPackage of the province's commune polygons with codes and names.",
+)
+@click.option("--layer", default=None, help="Layer of a GeoPackage with several.")
+@_field_options
+def region_init(name: str, boundaries: Path, layer: str | None, **fields: str | None) -> None:
+    """Create province NAME and its communes from a boundaries file, all or nothing."""
+    frame = regions.read_boundaries(
+        boundaries,
+        fields={k.removesuffix("_field"): v for k, v in fields.items() if v},
+        layer=layer,
+    )
+    with db.transaction(_sessions()) as session:
+        report = regions.init_region(session, name, frame, actor="cli")
+    click.echo(
+        f"Province {report.province}: {report.communes} communes, {report.area_km2:,} km², "
+        f"population {report.population:,}, bounds {list(report.bounds)}"
+    )
+
+
 def init_app(app: Flask) -> None:
     for command in (
         db_group,
@@ -733,5 +774,6 @@ def init_app(app: Flask) -> None:
         siting_group,
         scenario_group,
         users_group,
+        region_group,
     ):
         app.cli.add_command(command)

@@ -117,6 +117,10 @@ class Commune(Named, Spatial, Record):
     layer = "communes"
     geometry_type = "MultiPolygon"
 
+    # The province is a column, not a table: a province has no attributes of its own (its
+    # boundary is the union of its communes, its population their sum), and as a column it
+    # travels with every commune through import and export.
+    province: Mapped[str] = col(String(80), index=True, doc="province the commune belongs to")
     type: Mapped[str] = col(String(40), doc="Xã or Phường")
     population: Mapped[int] = col(Integer, ge=0, le=10_000_000, doc="people (2025)")
     area_km2: Mapped[float | None] = col(Float, nullable=True, ge=0, le=100_000)

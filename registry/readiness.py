@@ -812,11 +812,12 @@ def place_confidence(
 
 
 def coverage_kpis(
-    items: Sequence[Counted], commune_names: Mapping[str, str]
+    items: Sequence[Counted], commune_names: Mapping[str, str], *, total_name: str
 ) -> list[dict[str, Any]]:
     """Shares of population, villages and sellers per service class, per commune and for the
-    province, for 4G alone, 5G alone and either; plus the share with any signal, and the
-    number of villages and sellers whose wanted class is likely, borderline and unlikely."""
+    whole (first row, named ``total_name``: a province or all of them), for 4G alone, 5G
+    alone and either; plus the share with any signal, and the number of villages and sellers
+    whose wanted class is likely, borderline and unlikely."""
     groups: dict[str, list[Counted]] = {"": list(items)}
     for item in items:
         groups.setdefault(item.commune_code, []).append(item)
@@ -825,7 +826,7 @@ def coverage_kpis(
         members = groups[code]
         row: dict[str, Any] = {
             "commune_code": code or "province",
-            "commune": commune_names.get(code, "Lai Châu (tỉnh)"),
+            "commune": commune_names.get(code, total_name),
         }
         for kind, label in (
             ("village", "population"),

@@ -20,6 +20,7 @@ from shapely.geometry import MultiPolygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Boolean, Float, Integer, String, Text
 
+from registry.area import Area
 from registry.db import UtcDateTime
 from registry.errors import ValidationError
 from registry.models import Record
@@ -224,9 +225,7 @@ def parse_geometry(raw: Any) -> BaseGeometry:
     return shapely.force_2d(geom)  # heights above ground are fields, not Z coordinates
 
 
-def _check_geometry(
-    model: type[Record], geom: BaseGeometry, area_bbox: tuple[float, float, float, float] | None
-) -> str | None:
+def _check_geometry(model: type[Record], geom: BaseGeometry, area: Area | None) -> str | None:
     wanted = model.geometry_type
     if geom.is_empty:
         return "is empty"
@@ -238,19 +237,15 @@ def _check_geometry(
     if not shapely.is_valid(geom):
         return f"is invalid: {shapely.is_valid_reason(geom)}"
     min_lon, min_lat, max_lon, max_lat = geom.bounds
+    # Communes are exempt: they are the provinces' boundaries that make the area.
+    outside = None if area is None or model.layer == "communes" or area.admits(geom) else area
     swapped = ""
-    if area_bbox is not None:
-        a_lon0, a_lat0, a_lon1, a_lat1 = area_bbox
-        inside = a_lon0 <= min_lon and max_lon <= a_lon1 and a_lat0 <= min_lat and max_lat <= a_lat1
-        if a_lon0 <= min_lat and max_lat <= a_lon1 and a_lat0 <= min_lon and max_lon <= a_lat1:
-            swapped = " (longitude and latitude look swapped)"
+    if outside is not None and outside.swapped_admits(geom):
+        swapped = " (longitude and latitude look swapped)"
     if min_lon < -180 or max_lon > 180 or min_lat < -90 or max_lat > 90:
         return f"has coordinates outside longitude −180…180 / latitude −90…90{swapped}"
-    if area_bbox is not None and not inside:
-        return (
-            f"lies outside the registry area {list(area_bbox)}{swapped}; "
-            "set allow_outside_area to store it anyway"
-        )
+    if outside is not None:
+        return f"lies outside {outside.name}{swapped}; set allow_outside_area to store it anyway"
     return None
 
 
@@ -258,13 +253,15 @@ def validate(
     model: type[Record],
     data: dict[str, Any],
     *,
-    area_bbox: tuple[float, float, float, float] | None = None,
+    area_bbox: Area | tuple[float, float, float, float] | None = None,
 ) -> dict[str, Any]:
     """Check and convert one whole record; raise ValidationError listing every problem.
 
     ``data`` holds property values and, for spatial layers, ``geometry`` (GeoJSON, WKT or
-    shapely). ``area_bbox`` (lon/lat) bounds the geometry; None turns that check off.
+    shapely). ``area_bbox`` (an ``Area``, or a lon/lat box) must hold the geometry of every
+    layer but communes (which make the area); None turns that check off.
     """
+    area = Area.from_bbox(area_bbox) if isinstance(area_bbox, tuple) else area_bbox
     columns = input_columns(model)
     errors: list[dict[str, str]] = []
     clean: dict[str, Any] = {}
@@ -325,7 +322,7 @@ def validate(
             except Exception as exc:  # shapely raises several types for malformed input
                 errors.append({"field": "geometry", "reason": f"cannot be read: {exc}"})
             else:
-                problem = _check_geometry(model, geom, area_bbox)
+                problem = _check_geometry(model, geom, area)
                 if problem:
                     errors.append({"field": "geometry", "reason": problem})
                 else:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.exc import StaleDataError
 
 from registry import schemas
+from registry.area import Area
 from registry.db import SRID
 from registry.errors import ConflictError, ImportRejected, NotFoundError, ValidationError
 from registry.models import (
@@ -38,6 +39,10 @@ from registry.models import (
 )
 
 BBox = tuple[float, float, float, float]
+#: The area new records must lie in: an ``Area``; a lon/lat box, which stands for "the registry's
+#: provinces" (``registry_area``) and is used itself only while no province is stored; or None
+#: (no check: ``allow_outside_area``).
+AreaArg = Area | BBox | None
 #: Row key of values a reader supplies only for new records (e.g. OpenCelliD's defaults).
 CREATE_DEFAULTS = "_create_defaults"
 
@@ -340,6 +345,48 @@ def _flush(session: Session, model: type[Record], code: str) -> None:
         ) from None
 
 
+_AREAS: dict[str, tuple[tuple[Any, ...], Area]] = {}
+
+
+def province_boundaries(session: Session, province: str | None = None) -> Iterator[tuple[str, Any]]:
+    """(province, commune polygon) of every stored commune, or of one province's."""
+    stmt = select(Commune.province, Commune.geom)
+    if province is not None:
+        stmt = stmt.where(Commune.province == province)
+    for province, geom in session.execute(stmt):
+        yield province, geom
+
+
+def provinces(session: Session) -> list[str]:
+    """Names of the provinces in the registry, sorted."""
+    return list(session.scalars(select(Commune.province).distinct().order_by(Commune.province)))
+
+
+def registry_area(session: Session, fallback: BBox | None) -> Area | None:
+    """The union of the provinces' boundaries, or ``fallback`` while no commune is stored.
+
+    The union is kept per database until a commune changes (count, versions and last update
+    are its fingerprint), so a 10,000-row import or a busy API does not rebuild it per row.
+    """
+    fingerprint = tuple(
+        session.execute(
+            select(func.count(), func.sum(Commune.version), func.max(Commune.updated_at))
+        ).one()
+    )
+    if not fingerprint[0]:
+        return None if fallback is None else Area.from_bbox(fallback)
+    bind = session.get_bind()
+    key = str(bind.engine.url)
+    cached = _AREAS.get(key)
+    if cached is None or cached[0] != fingerprint:
+        cached = _AREAS[key] = (fingerprint, Area.union(province_boundaries(session)))
+    return cached[1]
+
+
+def _area(session: Session, area_bbox: AreaArg) -> Area | None:
+    return registry_area(session, area_bbox) if isinstance(area_bbox, tuple) else area_bbox
+
+
 def exists(session: Session, model: type[Record], code: str) -> bool:
     return session.scalar(select(model.id).where(model.code == code)) is not None
 
@@ -350,10 +397,10 @@ def create_record(
     data: Mapping[str, Any],
     *,
     actor: str,
-    area_bbox: BBox | None,
+    area_bbox: AreaArg,
     action: str = "create",
 ) -> Record:
-    clean = schemas.validate(model, dict(data), area_bbox=area_bbox)
+    clean = schemas.validate(model, dict(data), area_bbox=_area(session, area_bbox))
     _check_references(session, model, clean)
     if exists(session, model, clean["code"]):
         raise ConflictError(
@@ -375,7 +422,7 @@ def update_record(
     *,
     expected_version: int | None,
     actor: str,
-    area_bbox: BBox | None,
+    area_bbox: AreaArg,
     action: str = "update",
 ) -> Record:
     """Change some fields; ``expected_version`` (required by the API) guards lost updates."""
@@ -393,7 +440,8 @@ def update_record(
         )
     merged = {**schemas.to_properties(record), "geometry": getattr(record, "geom", None), **data}
     # A stored geometry outside the area (kept on purpose) does not block other edits.
-    clean = schemas.validate(model, merged, area_bbox=area_bbox if "geometry" in data else None)
+    area = _area(session, area_bbox) if "geometry" in data else None
+    clean = schemas.validate(model, merged, area_bbox=area)
     _check_references(session, model, clean)
     before = schemas.to_feature(record)
     if _apply(record, clean):
@@ -604,7 +652,7 @@ def import_layers(
     layers: Mapping[str, Sequence[Mapping[str, Any]]],
     *,
     actor: str,
-    area_bbox: BBox | None,
+    area_bbox: AreaArg,
     progress: Any = None,
     bulk_min_rows: int = BULK_MIN_ROWS,
 ) -> ImportReport:
@@ -629,6 +677,7 @@ def import_layers(
                 for n in unknown
             ],
         )
+    area = _area(session, area_bbox)
     report = ImportReport()
     errors: list[dict[str, Any]] = []
     cleaned: dict[str, list[dict[str, Any]]] = {}
@@ -660,7 +709,7 @@ def import_layers(
                 else {**defaults, **row}
             )
             try:
-                clean = schemas.validate(model, merged, area_bbox=area_bbox)
+                clean = schemas.validate(model, merged, area_bbox=area)
             except ValidationError as exc:
                 errors += [{"layer": model.layer, "row": i, **d} for d in exc.details]
                 continue

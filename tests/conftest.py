@@ -221,7 +221,7 @@ def _commune(name: str) -> dict[str, Any]:
             "before_merger",
         )
     }
-    return {**props, "geometry": feature["geometry"]}
+    return {**props, "province": "Lai Châu", "geometry": feature["geometry"]}
 
 
 def point(lon: float, lat: float) -> dict[str, Any]:
@@ -321,7 +321,7 @@ def sample_layers() -> dict[str, list[dict[str, Any]]]:
                 "population": 310,
                 "households": 64,
                 "synthetic": True,
-                "geometry": point(103.475, 22.41),
+                "geometry": point(103.4834, 22.414),  # inside Tân Phong
             },
         ],
         "sellers": [

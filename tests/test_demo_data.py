@@ -17,8 +17,15 @@ from rasterio.transform import rowcol
 from rasterio.warp import transform_bounds
 
 from geodata.build import build_demo, split_population
+from geodata.dem import Dem
 from geodata.land import to_utm
-from geodata.network import MICROWAVE_HOP_M
+from geodata.network import (
+    BTS_UNITS_REPORTED,
+    LEADER,
+    LEGACY_UNITS_PER_SITE,
+    MICROWAVE_HOP_M,
+    Reach,
+)
 
 COARSE_M = 500.0  # fast: the whole build takes about 2 s
 PROVINCE_POPULATION = 512_601  # sum of the real 2025 commune populations
@@ -188,16 +195,40 @@ def test_5g_at_towns_urban_centres_and_throughout_binh_lu(demo: Layers) -> None:
 def test_counts_are_in_the_expected_ranges(demo: Layers) -> None:
     assert len(demo["communes"]) == 38
     assert 900 <= len(demo["villages"]) <= 1_100
-    sites = demo["sites"]
-    assert 650 <= len(sites) <= 750
-    shares = sites["operator"].value_counts(normalize=True)
-    assert abs(shares["452-04"] - 0.45) < 0.03 and abs(shares["452-02"] - 0.30) < 0.03
+    sites, sectors = demo["sites"], demo["sectors"]
+    # The site count follows the published 2,021 BTS units (one unit per technology per
+    # site: a 2G/3G unit and a 4G eNodeB at every site, a gNodeB at 5G sites).
+    five_g = sectors.loc[sectors["technology"] == "5G", "site_code"].nunique()
+    units = len(sites) * (1 + LEGACY_UNITS_PER_SITE) + five_g
+    assert abs(units - BTS_UNITS_REPORTED) <= 0.03 * BTS_UNITS_REPORTED
+    counts = sites["operator"].value_counts()
+    # the leader builds the most; the followers split the rest 30 : 25
+    assert counts.idxmax() == LEADER and 1.0 < counts["452-02"] / counts["452-01"] < 1.4
     assert set(sites["status"]) == {"active", "planned", "down"}
     assert (sites["status"] == "active").mean() > 0.95
     assert 450 <= len(demo["sellers"]) <= 550
     assert 8 <= len(demo["events"]) <= 15
     assert set(demo["fibre_nodes"]["kind"]) == {"core", "pop", "splice", "site"}
     assert (demo["fibre_links"]["status"] == "planned").sum() >= 1
+
+
+def test_sites_reach_the_commune_centres_and_villages(demo: Layers, out_dir: Path) -> None:
+    """Every commune centre has a site of each operator, and the active sites reach (by the
+    siting's path-loss rule) at least 98 % of villages, as the province states."""
+    sites, communes = demo["sites"], demo["communes"]
+    centres = sites[sites["name"].str.startswith("Trung tâm")]
+    assert (centres.groupby("commune_code")["operator"].nunique() == 3).all()
+    assert set(centres["commune_code"]) == set(communes["code"])
+    with rasterio.open(out_dir / "dem.tif") as src:
+        dem = Dem(src.read(1), src.transform)
+    villages = demo["villages"]
+    vx, vy = to_utm(villages.geometry.x, villages.geometry.y)
+    reach = Reach(dem, pd.DataFrame({"x": vx, "y": vy}))
+    active = sites[sites["status"] == "active"]
+    reached = np.zeros(len(villages), dtype=bool)
+    for x, y in zip(*to_utm(active.geometry.x, active.geometry.y), strict=True):
+        reached[reach.villages(x, y)] = True
+    assert reached.mean() >= 0.98
 
 
 def test_layers_are_labelled_and_in_wgs84(demo: Layers) -> None:
@@ -281,5 +312,6 @@ def test_full_30m_build(tmp_path: Path) -> None:
         assert (slope > 30).mean() > 0.25
     assert layers["villages"]["population"].sum() == PROVINCE_POPULATION
     sites = layers["sites"]
-    assert 650 <= len(sites) <= 750
+    # 2,021 BTS units = 2 per site (2G/3G + 4G) + 1 per 5G site
+    assert 950 <= len(sites) <= 1_010
     assert (sites["backhaul_kind"] == "satellite").sum() > 0  # the remote far west

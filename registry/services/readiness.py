@@ -228,11 +228,25 @@ def sellers_near_site(
 
 # ---------------------------------------------------------------- KPIs, cuts, report
 def kpi_table(
-    inputs: ReadinessInputs, verdicts: list[dict[str, Any]] | None = None
+    inputs: ReadinessInputs,
+    verdicts: list[dict[str, Any]] | None = None,
+    *,
+    province: str | None = None,
 ) -> list[dict[str, Any]]:
-    """KPI rows: the province first, then each commune. Sellers count with the confidence of
-    their verdicts (``verdicts``: `seller_rows`, computed here when not given); villages with
-    that of the siting target class (``SITING_TARGET_CLASS``)."""
+    """KPI rows: the province (or all provinces) first, then each of its communes.
+
+    A province's rows count only its communes' villages, sellers and centres, so adding
+    another province to the registry leaves them as they were. Sellers count with the
+    confidence of their verdicts (``verdicts``: `seller_rows`, computed here when not given);
+    villages with that of the siting target class (``SITING_TARGET_CLASS``).
+    """
+    communes = [c for c in inputs.communes if province is None or c.province == province]
+    if province is not None and not communes:
+        known = sorted({c.province for c in inputs.communes})
+        raise NotFoundError(f"no province {province!r}; known: {', '.join(known) or 'none'}")
+    names = {c.code: c.name for c in communes}
+    provinces = sorted({c.province for c in communes})
+    total_name = f"{provinces[0]} (tỉnh)" if len(provinces) == 1 else "all provinces"
     target = inputs.planning.gain.target_class
     sure = {v["code"]: v["confidence"] for v in verdicts or seller_rows(inputs)}
 
@@ -259,6 +273,7 @@ def kpi_table(
             village_confidence(v.code, v.geom.x, v.geom.y),
         )
         for v in inputs.villages
+        if province is None or v.commune_code in names
     ]
     items += [
         readiness.Counted(
@@ -269,12 +284,14 @@ def kpi_table(
             sure.get(s.code),
         )
         for s in inputs.sellers
+        if province is None or inputs.seller_commune[s.code] in names
     ]
     items += [
         readiness.Counted("centre", c.code, 1, classes(c.code, lon, lat))
         for c, lon, lat in inputs.centres()
+        if c.code in names
     ]
-    return readiness.coverage_kpis(items, {c.code: c.name for c in inputs.communes})
+    return readiness.coverage_kpis(items, names, total_name=total_name)
 
 
 @dataclass(frozen=True)
@@ -285,8 +302,13 @@ class Kpis:
     stated_figures: dict[str, Any] | None
 
 
-def kpis(inputs: ReadinessInputs, verdicts: list[dict[str, Any]] | None = None) -> Kpis:
-    rows = kpi_table(inputs, verdicts)
+def kpis(
+    inputs: ReadinessInputs,
+    verdicts: list[dict[str, Any]] | None = None,
+    *,
+    province: str | None = None,
+) -> Kpis:
+    rows = kpi_table(inputs, verdicts, province=province)
     return Kpis(rows, readiness.stated_figures_check(rows[0]))
 
 
@@ -325,11 +347,11 @@ def cuts(inputs: ReadinessInputs, *, link_code: str | None = None) -> list[dict[
     return fibre_cuts(inputs, seller_rows(inputs), link_code=link_code)
 
 
-def report(inputs: ReadinessInputs, *, top: int = 5) -> dict[str, Any]:
-    """Seller verdicts, the KPI table with the province's stated figures checked, and the top
-    single points of failure of the fibre network."""
+def report(inputs: ReadinessInputs, *, top: int = 5, province: str | None = None) -> dict[str, Any]:
+    """Seller verdicts, the KPI table (of one province, or all) with the stated figures
+    checked, and the top single points of failure of the fibre network."""
     verdicts = seller_rows(inputs)
-    table = kpi_table(inputs, verdicts)
+    table = kpi_table(inputs, verdicts, province=province)
     return {
         "verdicts": verdicts,
         "kpis": table,

@@ -44,14 +44,15 @@ class Dashboard:
     kpis: readiness_service.Kpis
     verdict_counts: dict[str, int]
     n_sellers: int
+    provinces: list[str]
 
 
-def dashboard(config: Config, session: Session) -> Dashboard:
-    """Record counts, the KPI table and the sellers' verdicts by class."""
+def dashboard(config: Config, session: Session, *, province: str | None = None) -> Dashboard:
+    """Record counts, the KPI table (of ``province``, or of all) and the sellers' verdicts."""
     inputs = _inputs_or_none(config, session)
     verdicts = readiness_service.seller_rows(inputs) if inputs else []
     kpis = (
-        readiness_service.kpis(inputs, verdicts)
+        readiness_service.kpis(inputs, verdicts, province=province)
         if inputs is not None and inputs.villages
         else readiness_service.Kpis([], None)
     )
@@ -61,7 +62,31 @@ def dashboard(config: Config, session: Session) -> Dashboard:
         kpis=kpis,
         verdict_counts={name: by_class[name] for name in CLASS_ORDER},
         n_sellers=len(verdicts),
+        provinces=store.provinces(session),
     )
+
+
+def province_frames(frames: Mapping[str, Any], province: str) -> dict[str, Any]:
+    """Map layers (GeoDataFrames by layer name) cut to one province: its communes, the
+    villages and sites in them, those villages' sellers and the fibre links reaching it.
+    NotFoundError when no commune is in ``province``."""
+    communes = frames["communes"]
+    mine = communes[communes["province"] == province]
+    if mine.empty:
+        known = ", ".join(sorted(set(communes["province"]))) or "none"
+        raise NotFoundError(f"no province {province!r}; known: {known}")
+    out = dict(frames, communes=mine)
+    codes = set(mine["code"])
+    for layer in ("villages", "sites"):
+        if layer in frames:
+            out[layer] = frames[layer][frames[layer]["commune_code"].isin(codes)]
+    if "sellers" in frames and "villages" in out:
+        sellers = frames["sellers"]
+        out["sellers"] = sellers[sellers["village_code"].isin(set(out["villages"]["code"]))]
+    if "fibre_links" in frames:
+        links = frames["fibre_links"]
+        out["fibre_links"] = links[links.intersects(mine.union_all())]
+    return out
 
 
 def layers_stamp(session: Session, layers: Sequence[str]) -> tuple[Any, ...]:

@@ -615,11 +615,17 @@ def openapi_document(max_page_size: int, server_url: str) -> dict[str, Any]:
     }
     paths["/api/v1/readiness/kpis"] = {
         "get": {
-            "summary": "Coverage KPIs per commune and for the province (first row)",
+            "summary": "Coverage KPIs per commune and for one province or all (first row)",
             "parameters": [
                 streams,
                 {"name": "format", "in": "query", "schema": {"enum": ["json", "csv"]}},
                 lang,
+                {
+                    "name": "province",
+                    "in": "query",
+                    "schema": {"type": "string"},
+                    "description": "one province's communes only (default: every province)",
+                },
             ],
             "responses": {
                 "200": {

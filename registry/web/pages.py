@@ -148,8 +148,9 @@ def _app() -> Any:
 # ---------------------------------------------------------------- dashboard, language
 @bp.get("/")
 def home() -> Any:
+    province = request.args.get("province") or None
     with sessions()() as session:
-        board = record_service.dashboard(current_app.config, session)
+        board = record_service.dashboard(current_app.config, session, province=province)
     maps = sorted(p.name for p in Path(current_app.config["MAPS_DIR"]).glob("*.html"))
     return render_template(
         "dashboard.html",
@@ -163,6 +164,8 @@ def home() -> Any:
             current_app.config["READINESS_LIKELY_MIN_P"],
             current_app.config["READINESS_UNLIKELY_MAX_P"],
         ),
+        provinces=board.provinces,
+        province=province,
     )
 
 
@@ -179,7 +182,9 @@ def set_language(code: str) -> Any:
 # ---------------------------------------------------------------- maps
 @bp.get("/map")
 def map_page() -> Any:
-    """The registry map, live: every layer over the service-class coverage (works offline)."""
+    """The registry map, live: every layer over the service-class coverage (works offline);
+    ``?province=NAME`` shows one province's records and fits the view to it."""
+    province = request.args.get("province") or None
     version = coverage.current_or_none(current_app.config)
     tif = version.path("service_class") if version is not None else None
     header = mapviews.header_links(
@@ -196,6 +201,7 @@ def map_page() -> Any:
             str(tif),
             str(i18n.get_locale()),
             mapviews.dem_stamp(current_app.config),
+            province,
         )
 
         def build() -> str:
@@ -205,6 +211,8 @@ def map_page() -> Any:
                     readiness.load_inputs(current_app.config, session)
                 )
                 frames["sellers"]["confidence"] = frames["sellers"]["code"].map(sure)
+            if province is not None:
+                frames = record_service.province_frames(frames, province)
             return mapviews.registry_map_page(
                 frames,
                 service_class_tif=tif,

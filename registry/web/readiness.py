@@ -61,9 +61,9 @@ def sellers() -> Any:
 
 @bp.get("/readiness/kpis")
 def kpis() -> Any:
-    """Coverage KPIs per commune and for the province (first row)."""
+    """Coverage KPIs per commune and for the province (``?province=``) or all (first row)."""
     with sessions()() as session:
-        kpis = readiness.kpis(_inputs(session))
+        kpis = readiness.kpis(_inputs(session), province=request.args.get("province") or None)
     if request.args.get("format", "json") != "json":
         return _table(kpis.rows, "coverage_kpis", geo=False)
     stated = reasons.explained([kpis.stated_figures])[0] if kpis.stated_figures else None
