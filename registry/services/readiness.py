@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyproj import Transformer
@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from registry import backhaul, readiness, terrain
 from registry.backhaul import SiteBackhaul
 from registry.errors import NotFoundError, ValidationError
-from registry.models import Commune, Seller, Village
+from registry.models import Commune, Measurement, Seller, Village
 from registry.readiness import Place, ReadinessParams, SiteInfo, TechGrid
-from registry.services import queries
+from registry.services import measurements, queries
 from registry.services.coverage import (
     WGS84,
     CoverageVersion,
@@ -56,6 +56,8 @@ class ReadinessInputs:
     seller_commune: dict[str, str]
     to_dem: Transformer
     to_lonlat: Transformer
+    #: Each seller's recent measured uplink (`measurements.recent_uplink`).
+    measured: Mapping[str, Measurement] = field(default_factory=dict)
 
     @property
     def params(self) -> ReadinessParams:
@@ -99,7 +101,7 @@ def load_inputs(
     version (resolved once here). NotFoundError while there is no DEM or coverage."""
     dem = working_dem(config)
     version = current(config)
-    grids = version.grids()
+    grids = measurements.calibrated_grids(version, version.grids(), session)
     graph = fibre_network(session)
     sites = queries.sites(session)
     lonlat_to_dem = to_dem(dem)
@@ -144,6 +146,7 @@ def load_inputs(
         seller_commune={s.code: village_commune.get(s.village_code or "", "") for s in sellers},
         to_dem=lonlat_to_dem,
         to_lonlat=Transformer.from_crs(dem.crs, WGS84, always_xy=True),
+        measured=measurements.recent_uplink(session, sellers),
     )
 
 
@@ -183,7 +186,14 @@ def seller_rows(
                 better_spot_bearing_deg=spot["bearing_deg"],
                 better_spot_climb_m=spot["climb_m"],
             )
-        rows.append(row)
+        rows.append(
+            measurements.apply_measured(
+                row,
+                inputs.measured.get(seller.code),
+                inputs.params.thresholds,
+                inputs.params.required_mbps(seller.wanted_class),
+            )
+        )
     return rows
 
 

@@ -78,13 +78,14 @@ def error_response(exc: RegistryError) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from registry.web import api, auth, coverage, i18n, pages, readiness
+    from registry.web import api, auth, coverage, i18n, measure, pages, readiness
 
     i18n.init_app(app)
     auth.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(coverage.bp)
     app.register_blueprint(readiness.bp)
+    app.register_blueprint(measure.bp)
     app.register_blueprint(pages.bp)
     app.register_error_handler(RegistryError, error_response)
 

@@ -32,6 +32,7 @@ from registry.errors import ConflictError, NotFoundError, RegistryError, Validat
 from registry.models import BY_LAYER
 from registry.radio.linkbudget import LIVE_CLASSES
 from registry.services import coverage, readiness
+from registry.services import measurements as measurement_service
 from registry.services import records as record_service
 from registry.web import forms, i18n, mapviews, safe_next, sessions
 from registry.web.auth import PUBLIC, actor, requires, with_nonce
@@ -277,6 +278,11 @@ def record(layer: str, code: str) -> Any:
     with sessions()() as session:
         detail = record_service.record_detail(current_app.config, session, layer, code)
         values = forms.record_values(detail.record)
+        measured = (
+            measurement_service.seller_measurements(session, detail.record)
+            if layer == "sellers"
+            else []
+        )
     point = (values.get("lat"), values.get("lon")) if "lat" in values else None
     job = _finished_job(request.args.get("job", ""))
     return render_template(
@@ -292,6 +298,7 @@ def record(layer: str, code: str) -> Any:
         point=point,
         coverage_missing=detail.coverage_missing,
         job=job,
+        measured=measured,
     )
 
 
