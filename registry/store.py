@@ -605,16 +605,24 @@ def _copy_new_records(
 def match_cells(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Measurement rows with the sector (and site) whose ``cell_identity`` (ECI/NCI) and
     technology are the row's, where the row names no sector."""
-    wanted = {r["cell_identity"] for r in rows if r.get("cell_identity") is not None}
+
+    def cell(row: Mapping[str, Any]) -> int | None:  # raw values (CSV text); validated later
+        try:
+            return int(str(row.get("cell_identity")).strip())
+        except ValueError:
+            return None
+
+    wanted = {c for c in map(cell, rows) if c is not None}
     if not wanted:
         return list(rows)
     sectors: dict[tuple[int, str], Sector] = {
         (s.cell_identity, s.technology): s
         for s in session.scalars(select(Sector).where(Sector.cell_identity.in_(wanted)))
+        if s.cell_identity is not None
     }
     out: list[Mapping[str, Any]] = []
     for row in rows:
-        sector = sectors.get((row.get("cell_identity"), row.get("technology") or "4G"))
+        sector = sectors.get((cell(row), row.get("technology") or "4G"))
         if sector is not None and not row.get("sector_code"):
             row = {**row, "sector_code": sector.code, "site_code": sector.site_code}
         out.append(row)
