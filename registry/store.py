@@ -615,7 +615,7 @@ def match_cells(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[Map
     wanted = {c for c in map(cell, rows) if c is not None}
     if not wanted:
         return list(rows)
-    sectors: dict[tuple[int, str], Sector] = {
+    sectors: dict[tuple[int | None, str], Sector] = {
         (s.cell_identity, s.technology): s
         for s in session.scalars(select(Sector).where(Sector.cell_identity.in_(wanted)))
         if s.cell_identity is not None

@@ -30,6 +30,7 @@ from registry.errors import ImportRejected, ValidationError
 from registry.store import SOURCE_ROW
 
 Rows = list[dict[str, Any]]
+Raw = dict[str, str]
 #: The phones' clock: Indochina Time, UTC+7 all year.
 DEVICE_TIME_ZONE = timezone(timedelta(hours=7))
 #: Bits of the cell id inside an LTE ECI (TS 36.300 §8.2) and, with a 24-bit gNB id, inside
@@ -66,7 +67,7 @@ def _text(data: bytes, fmt: str) -> str:
         raise _bad(fmt, str(exc)) from None
 
 
-def _table(text: str, fmt: str, delimiter: str = ",") -> tuple[list[str], list[tuple[int, dict]]]:
+def _table(text: str, fmt: str, delimiter: str = ",") -> tuple[list[str], list[tuple[int, Raw]]]:
     """Header (stripped) and ``(line, {column: value})`` rows of a delimited text."""
     try:
         reader = csv.reader(io.StringIO(text), delimiter=delimiter)
@@ -91,7 +92,9 @@ def _column(header: Sequence[str], names: Sequence[str]) -> str | None:
     return next((lower[n.lower()] for n in names if n.lower() in lower), None)
 
 
-def _require(header: Sequence[str], wanted: Mapping[str, Sequence[str]], fmt: str) -> dict:
+def _require(
+    header: Sequence[str], wanted: Mapping[str, Sequence[str]], fmt: str
+) -> dict[str, str | None]:
     found = {key: _column(header, names) for key, names in wanted.items()}
     missing = [names[0] for key, names in wanted.items() if found[key] is None]
     if missing:
@@ -159,8 +162,8 @@ def _row(
 
 def _collect(
     fmt: str,
-    rows: list[tuple[int, dict]],
-    parse: Callable[[int, dict], dict[str, Any] | None],
+    rows: list[tuple[int, Raw]],
+    parse: Callable[[int, Raw], dict[str, Any] | None],
 ) -> dict[str, Rows]:
     """Parse every line; any unreadable line rejects the file, each one reported."""
     out: Rows = []
@@ -217,7 +220,9 @@ SPEEDTEST_HEADER = (
 SPEEDTEST_NOT_MOBILE = ("wifi", "ethernet")
 
 
-def read_speedtest(data: bytes, _layer: str | None = None, *, tz: timezone = DEVICE_TIME_ZONE):
+def read_speedtest(
+    data: bytes, _layer: str | None = None, *, tz: timezone = DEVICE_TIME_ZONE
+) -> dict[str, Rows]:
     """The Ookla Speedtest Android app's "Export results" CSV.
 
     Layout, as the app writes it (header line and sample rows quoted in the parser of
@@ -238,7 +243,7 @@ def read_speedtest(data: bytes, _layer: str | None = None, *, tz: timezone = DEV
     header, rows = _table(text[start:], "Speedtest CSV")
     _require(header, {c: (c,) for c in SPEEDTEST_HEADER[:6]}, "Speedtest CSV")
 
-    def parse(line: int, raw: dict) -> dict[str, Any] | None:
+    def parse(line: int, raw: Raw) -> dict[str, Any] | None:
         conn = raw["ConnType"].strip().lower()
         if conn in SPEEDTEST_NOT_MOBILE:
             return None
@@ -306,7 +311,9 @@ GNETTRACK_COLUMNS = {
 }
 
 
-def read_gnettrack(data: bytes, _layer: str | None = None, *, tz: timezone = DEVICE_TIME_ZONE):
+def read_gnettrack(
+    data: bytes, _layer: str | None = None, *, tz: timezone = DEVICE_TIME_ZONE
+) -> dict[str, Rows]:
     """A G-NetTrack Lite/Pro log (the app's ``.txt`` log: tab-separated, one header line, one
     line per measurement second).
 
@@ -337,10 +344,11 @@ def read_gnettrack(data: bytes, _layer: str | None = None, *, tz: timezone = DEV
         "dl": _column(header, ("DL_bitrate",)),
     }
 
-    def get(raw: dict, key: str) -> str | None:
-        return raw.get(col[key]) if col[key] else None
+    def get(raw: Raw, key: str) -> str | None:
+        name = col[key]
+        return raw.get(name) if name else None
 
-    def parse(line: int, raw: dict) -> dict[str, Any] | None:
+    def parse(line: int, raw: Raw) -> dict[str, Any] | None:
         tech = _technology(get(raw, "tech")) if col["tech"] else "4G"
         lon, lat = _number(raw["Longitude"]), _number(raw["Latitude"])
         if tech is None or lon is None or lat is None or (lon == 0 and lat == 0):
@@ -386,7 +394,9 @@ NETCELLINFO_OPTIONAL = {
 }
 
 
-def read_netcellinfo(data: bytes, _layer: str | None = None, *, tz: timezone = DEVICE_TIME_ZONE):
+def read_netcellinfo(
+    data: bytes, _layer: str | None = None, *, tz: timezone = DEVICE_TIME_ZONE
+) -> dict[str, Rows]:
     """Network Cell Info Lite's CSV export of its measurement log.
 
     The maker (Wilysis) does not publish the export's columns in any source this project
@@ -407,10 +417,11 @@ def read_netcellinfo(data: bytes, _layer: str | None = None, *, tz: timezone = D
     col = _require(header, NETCELLINFO_COLUMNS, fmt)
     col.update({k: _column(header, names) for k, names in NETCELLINFO_OPTIONAL.items()})
 
-    def get(raw: dict, key: str) -> str | None:
-        return raw.get(col[key]) if col[key] else None
+    def get(raw: Raw, key: str) -> str | None:
+        name = col[key]
+        return raw.get(name) if name else None
 
-    def parse(line: int, raw: dict) -> dict[str, Any] | None:
+    def parse(line: int, raw: Raw) -> dict[str, Any] | None:
         tech = _technology(get(raw, "tech")) if col["tech"] else "4G"
         lon, lat, rsrp = (_number(get(raw, k)) for k in ("lon", "lat", "rsrp"))
         if tech is None or lon is None or lat is None or rsrp is None:
@@ -447,7 +458,9 @@ TEMPLATE_HEADER = (
 )
 
 
-def read_template(data: bytes, _layer: str | None = None, *, tz: timezone = DEVICE_TIME_ZONE):
+def read_template(
+    data: bytes, _layer: str | None = None, *, tz: timezone = DEVICE_TIME_ZONE
+) -> dict[str, Rows]:
     """The registry's own measurement template (`TEMPLATE_HEADER`; optional ``seller_code``
     and ``code``): lon/lat in WGS 84 degrees, ``measured_at`` ISO 8601 (without an offset:
     Vietnam time), ``operator`` MCC-MNC (``452-04``), ``technology`` ``4G``/``5G``, RSRP in
@@ -457,7 +470,7 @@ def read_template(data: bytes, _layer: str | None = None, *, tz: timezone = DEVI
     header, rows = _table(_text(data, fmt), fmt)
     _require(header, {c: (c,) for c in TEMPLATE_HEADER[:3]}, fmt)
 
-    def parse(line: int, raw: dict) -> dict[str, Any]:
+    def parse(line: int, raw: Raw) -> dict[str, Any]:
         lon, lat = _number(raw["lon"]), _number(raw["lat"])
         if lon is None or lat is None:
             raise ValueError("lon/lat: required")

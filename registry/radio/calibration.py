@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -177,7 +178,7 @@ class Samples:
         return Samples(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
 
     @classmethod
-    def of(cls, **columns: ArrayLike) -> Samples:
+    def of(cls, **columns: Any) -> Samples:
         """From plain sequences (floats may be None for "not measured")."""
         out = {}
         for name in cls.__dataclass_fields__:
@@ -185,10 +186,7 @@ class Samples:
             if name in ("site", "technology", "commune", "group"):
                 out[name] = np.asarray(values, dtype=object)
             else:
-                out[name] = np.array(
-                    [np.nan if v is None else v for v in values],
-                    dtype=np.float64,  # type: ignore[union-attr]
-                )
+                out[name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
         return cls(**out)
 
 

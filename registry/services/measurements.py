@@ -395,7 +395,9 @@ def _stats(errors: Iterable[float | None]) -> dict[str, Any]:
     }
 
 
-def _table(points: list[dict[str, Any]], key: str, names: Mapping[str, str]) -> list[dict]:
+def _table(
+    points: list[dict[str, Any]], key: str, names: Mapping[str, str]
+) -> list[dict[str, Any]]:
     rows = []
     for value in sorted({p[key] for p in points}):
         mine = [p for p in points if p[key] == value]
