@@ -269,9 +269,11 @@ def registry_map(
     m: folium.Map | None = None,
     *,
     service_class_tif: Path | None = None,
+    measurement_errors: tuple[dict[str, Any], str] | None = None,
 ) -> folium.Map:
     """A map of communes, fibre, sites, villages and sellers with a layer control, over the
-    service-class coverage when its raster is given."""
+    service-class coverage when its raster is given (and the measurements coloured by their
+    prediction error: a GeoJSON collection and the layer's title)."""
     communes = layers.get("communes")
     if m is None:
         m = folium.Map(tiles="OpenStreetMap", control_scale=True)
@@ -345,5 +347,22 @@ def registry_map(
             f'<div style="margin-top:4px;color:#a00">{SYNTHETIC_NOTE}</div></div>'
         )
     )
+    if measurement_errors is not None:
+        add_measurement_errors(measurement_errors[0], m, title=measurement_errors[1])
     folium.LayerControl(collapsed=False).add_to(m)
     return m
+
+
+def add_measurement_errors(collection: dict[str, Any], m: folium.Map, *, title: str) -> None:
+    """Measurements coloured by their prediction error (each feature's ``colour``: red too
+    optimistic, blue too pessimistic; `registry.services.measurements.error_features`)."""
+    if not collection["features"]:
+        return
+    group = folium.FeatureGroup(name=title)
+    folium.GeoJson(
+        collection,
+        marker=folium.CircleMarker(radius=5, fill=True, fill_opacity=0.9, weight=1, color="#333"),
+        style_function=lambda f: {"fillColor": f["properties"]["colour"]},
+        popup=folium.GeoJsonPopup(["code", "measured_at", "rsrp_error_db", "ul_error_mbps"]),
+    ).add_to(group)
+    group.add_to(m)

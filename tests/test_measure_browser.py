@@ -63,3 +63,11 @@ def test_measure_page_records_with_the_phones_position(
     assert page.locator("#scatter-rsrp circle").count() >= 80
     assert page.locator("#calibrations tr[data-status=applied]").count() == 1
     page.screenshot(path=str(shots / "measured-vs-predicted.png"), full_page=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(base + "/map")
+    page.wait_for_function("window.registryMapReady === true")
+    layer = page.locator(".leaflet-control-layers label", has_text="Phép đo: sai số dự báo")
+    assert layer.locator("input").is_checked()
+    assert not errors
+    page.screenshot(path=str(shots / "map-measurement-errors.png"))

@@ -488,3 +488,41 @@ def apply_measured(
             f"{row['explanation']}; measured {rate:.1f} Mbps on {_day(measured.measured_at)}"
         ),
     }
+
+
+#: Error at which the map colour saturates: RSRP (dB) and uplink (Mbps).
+ERROR_SCALE = {"rsrp_error_db": 15.0, "ul_error_mbps": 5.0}
+
+
+def error_colour(error: float | None, scale: float) -> str:
+    """Red where the prediction is too optimistic, blue where too pessimistic, grey unknown.
+
+    >>> error_colour(15.0, 15.0), error_colour(-15.0, 15.0), error_colour(None, 15.0)
+    ('#d7301f', '#2166ac', '#999999')
+    """
+    if error is None:
+        return "#999999"
+    t = max(-1.0, min(1.0, error / scale))
+    white, red, blue = (247, 247, 247), (215, 48, 31), (33, 102, 172)
+    end = red if t > 0 else blue
+    rgb = [round(w + (e - w) * abs(t)) for w, e in zip(white, end, strict=True)]
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def error_features(config: Config, session: Session) -> dict[str, Any]:
+    """The paired measurements as a GeoJSON FeatureCollection with their errors and a
+    ``colour`` by RSRP error (uplink error where there is no RSRP)."""
+    features = []
+    for p in comparison(config, session)["points"]:
+        key = "rsrp_error_db" if p["rsrp_error_db"] is not None else "ul_error_mbps"
+        props = {k: v for k, v in p.items() if k not in ("lon", "lat")}
+        props["colour"] = error_colour(p[key], ERROR_SCALE[key])
+        features.append(
+            {
+                "type": "Feature",
+                "id": p["code"],
+                "geometry": {"type": "Point", "coordinates": [p["lon"], p["lat"]]},
+                "properties": props,
+            }
+        )
+    return {"type": "FeatureCollection", "name": "measurement_errors", "features": features}

@@ -46,10 +46,17 @@ window.addEventListener("DOMContentLoaded", function () { (function (map) {
 
 
 def registry_map_page(
-    layers: Mapping[str, gpd.GeoDataFrame], *, service_class_tif: Path | None, header_html: str
+    layers: Mapping[str, gpd.GeoDataFrame],
+    *,
+    service_class_tif: Path | None,
+    header_html: str,
+    measurement_errors: tuple[dict[str, Any], str] | None = None,
 ) -> str:
-    """The registry map as one offline HTML page with a header bar and client-side focus."""
-    m = maps.registry_map(dict(layers), service_class_tif=service_class_tif)
+    """The registry map as one offline HTML page with a header bar and client-side focus
+    (and the measurements coloured by error: a GeoJSON collection and its layer title)."""
+    m = maps.registry_map(
+        dict(layers), service_class_tif=service_class_tif, measurement_errors=measurement_errors
+    )
     m.get_root().html.add_child(
         folium.Element(
             '<div id="registry-map-header" style="position:fixed;top:10px;left:50px;z-index:9999;'

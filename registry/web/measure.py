@@ -21,8 +21,6 @@ from registry.web import query_number, sessions
 from registry.web.auth import actor, requires
 
 bp = Blueprint("measure", __name__)
-#: Error at which the map's colour saturates: RSRP (dB) and uplink (Mbps).
-ERROR_SCALE = {"rsrp_error_db": 15.0, "ul_error_mbps": 5.0}
 SVG_SIZE_PX = 320
 SVG_MARGIN_PX = 40
 
@@ -130,21 +128,6 @@ def scatter_svg(points: Sequence[dict[str, Any]], measured: str, predicted: str,
     return "".join(parts)
 
 
-def error_colour(error: float | None, scale: float) -> str:
-    """Red where the prediction is too optimistic, blue where too pessimistic, grey unknown.
-
-    >>> error_colour(15.0, 15.0), error_colour(-15.0, 15.0), error_colour(None, 15.0)
-    ('#d7301f', '#2166ac', '#999999')
-    """
-    if error is None:
-        return "#999999"
-    t = max(-1.0, min(1.0, error / scale))
-    white, red, blue = (247, 247, 247), (215, 48, 31), (33, 102, 172)
-    end = red if t > 0 else blue
-    rgb = [round(w + (e - w) * abs(t)) for w, e in zip(white, end, strict=True)]
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
-
-
 def error_map_svg(points: Sequence[dict[str, Any]], key: str) -> str:
     """Measurements at their lon/lat, coloured by their error (a map layer in SVG)."""
     size, pad = SVG_SIZE_PX, 10
@@ -162,7 +145,7 @@ def error_map_svg(points: Sequence[dict[str, Any]], key: str) -> str:
             y = size - pad - (p["lat"] - min(lats)) / span * (size - 2 * pad)
             parts.append(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" stroke="#333" stroke-width="0.5" '
-                f'fill="{error_colour(p[key], ERROR_SCALE[key])}">'
+                f'fill="{measurements.error_colour(p[key], measurements.ERROR_SCALE[key])}">'
                 f"<title>{escape(p['code'])}: {p[key]:+g}</title></circle>"
             )
     parts.append("</svg>")
@@ -199,20 +182,4 @@ def errors_geojson() -> Any:
     """The measurements as a GeoJSON layer with their errors and a colour by RSRP error
     (uplink where there is no RSRP), for QGIS or any web map."""
     with sessions()() as session:
-        points = measurements.comparison(current_app.config, session)["points"]
-    features = []
-    for p in points:
-        key = "rsrp_error_db" if p["rsrp_error_db"] is not None else "ul_error_mbps"
-        props = {k: v for k, v in p.items() if k not in ("lon", "lat")}
-        props["colour"] = error_colour(p[key], ERROR_SCALE[key])
-        features.append(
-            {
-                "type": "Feature",
-                "id": p["code"],
-                "geometry": {"type": "Point", "coordinates": [p["lon"], p["lat"]]},
-                "properties": props,
-            }
-        )
-    return jsonify(
-        {"type": "FeatureCollection", "name": "measurement_errors", "features": features}
-    )
+        return jsonify(measurements.error_features(current_app.config, session))

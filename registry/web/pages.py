@@ -178,14 +178,25 @@ def map_page() -> Any:
     with sessions()() as session:
         key = (
             current_app.config["DATABASE_URL"],
-            record_service.layers_stamp(session, MAP_LAYERS),
+            record_service.layers_stamp(session, (*MAP_LAYERS, "measurements")),
+            measurement_service.correction_in_force(session)[0],
             str(tif),
             str(i18n.get_locale()),
         )
 
         def build() -> str:
             frames = {name: io.layer_frame(session, BY_LAYER[name]) for name in MAP_LAYERS}
-            return mapviews.registry_map_page(frames, service_class_tif=tif, header_html=header)
+            errors = (
+                (
+                    measurement_service.error_features(current_app.config, session),
+                    _("Measurements: prediction error"),
+                )
+                if version is not None
+                else None
+            )
+            return mapviews.registry_map_page(
+                frames, service_class_tif=tif, header_html=header, measurement_errors=errors
+            )
 
         html = mapviews.cached_map_page(key, build)
     return make_response(with_nonce(html))
