@@ -438,14 +438,36 @@ def seller_measurements(session: Session, seller: Seller) -> list[Measurement]:
 def recent_uplink(
     session: Session, sellers: Sequence[Seller], *, days: int = RECENT_DAYS
 ) -> dict[str, Measurement]:
-    """Each seller's newest measured uplink of the last ``days`` days, where there is one."""
+    """Each seller's newest measured uplink of the last ``days`` days (linked to the seller
+    or within `SELLER_RADIUS_M`), where there is one; one query for all sellers."""
     since = now_utc() - timedelta(days=days)
+    recent = session.scalars(
+        select(Measurement).where(
+            Measurement.ul_rate_mbps.is_not(None), Measurement.measured_at >= since
+        )
+    )
+    linked: dict[str, list[Measurement]] = {}
+    cells: dict[tuple[int, int], list[tuple[float, float, Measurement]]] = {}
+    for m in recent:
+        if m.seller_code:
+            linked.setdefault(m.seller_code, []).append(m)
+        x, y = _metres(m.geom.x, m.geom.y)
+        key = (math.floor(x / SELLER_RADIUS_M), math.floor(y / SELLER_RADIUS_M))
+        cells.setdefault(key, []).append((x, y, m))
     out = {}
     for seller in sellers:
-        for m in seller_measurements(session, seller):
-            if m.ul_rate_mbps is not None and m.measured_at >= since:
-                out[seller.code] = m
-                break
+        x0, y0 = _metres(seller.geom.x, seller.geom.y)
+        cx, cy = math.floor(x0 / SELLER_RADIUS_M), math.floor(y0 / SELLER_RADIUS_M)
+        found = list(linked.get(seller.code, []))
+        for dx in (-1, 0, 1):
+            for dy in (-1, 0, 1):
+                found += [
+                    m
+                    for x, y, m in cells.get((cx + dx, cy + dy), [])
+                    if math.hypot(x - x0, y - y0) <= SELLER_RADIUS_M
+                ]
+        if found:
+            out[seller.code] = max(found, key=lambda m: m.measured_at)
     return out
 
 
