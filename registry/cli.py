@@ -29,6 +29,7 @@ from registry.radio.linkbudget import LIVE_CLASSES
 from registry.services import coverage as coverage_service
 from registry.services import dem as dem_service
 from registry.services import imports, queries, readiness, regions, scenarios, siting
+from registry.services import measurements as measurement_service
 from registry.web import mapviews, reasons, sheets
 
 log = logging.getLogger(__name__)
@@ -433,10 +434,27 @@ def coverage_point(lon: float, lat: float) -> None:
 
 
 @coverage.command("calibrate")
-def coverage_calibrate() -> None:
-    """Fit RSRP offsets from the stored measurements; report errors before and after."""
+@click.option("--folds", default=measurement_service.CV_FOLDS, show_default=True, type=int)
+def coverage_calibrate(folds: int) -> None:
+    """Calibrate RSRP (global, per site) and uplink (per technology) on the stored
+    measurements; applied only where the k-fold held-out error drops."""
+    with db.transaction(_sessions()) as session:
+        result = measurement_service.calibrate(current_app.config, session, actor="cli", k=folds)
+    click.echo(json.dumps(result, indent=1))
+
+
+@coverage.command("calibrations")
+def coverage_calibrations() -> None:
+    """Every calibration, newest first (the newest applied one is in force)."""
     with _sessions()() as session:
-        click.echo(json.dumps(coverage_service.calibrate(current_app.config, session), indent=1))
+        click.echo(json.dumps(measurement_service.calibrations(session), indent=1))
+
+
+@coverage.command("revert-calibration")
+def coverage_revert_calibration() -> None:
+    """Take the calibration in force out of force; the previous one is in force again."""
+    with db.transaction(_sessions()) as session:
+        click.echo(json.dumps(measurement_service.revert(session, actor="cli"), indent=1))
 
 
 readiness_group = RegistryGroup("readiness", help="Livestream readiness, events and fibre cuts.")

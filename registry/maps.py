@@ -607,11 +607,14 @@ def registry_map(
     service_class_tif: Path | None = None,
     relief: Hillshade | None = None,
     classes_on_relief: bool = False,
+    measurement_errors: tuple[dict[str, Any], str] | None = None,
 ) -> folium.Map:
     """A map of communes (outlined and named), fibre, sites, villages and sellers with a layer
-    control and a metric scale, over the service-class coverage when its raster is given; a
-    new map's base layer is the offline ``relief`` (OpenStreetMap tiles, online, optional).
-    ``classes_on_relief`` draws the coverage only over the relief's extent (a commune's map)."""
+    control and a metric scale, over the service-class coverage when its raster is given (and
+    the measurements coloured by their prediction error: a GeoJSON collection and the layer's
+    title); a new map's base layer is the offline ``relief`` (OpenStreetMap tiles, online,
+    optional). ``classes_on_relief`` draws the coverage only over the relief's extent (a
+    commune's map)."""
     communes = layers.get("communes")
     if m is None:
         m = base_map(relief)
@@ -706,5 +709,22 @@ def registry_map(
             f'<div style="margin-top:4px;color:#a00">{SYNTHETIC_NOTE}</div></div>'
         )
     )
+    if measurement_errors is not None:
+        add_measurement_errors(measurement_errors[0], m, title=measurement_errors[1])
     folium.LayerControl(collapsed=False).add_to(m)
     return m
+
+
+def add_measurement_errors(collection: dict[str, Any], m: folium.Map, *, title: str) -> None:
+    """Measurements coloured by their prediction error (each feature's ``colour``: red too
+    optimistic, blue too pessimistic; `registry.services.measurements.error_features`)."""
+    if not collection["features"]:
+        return
+    group = folium.FeatureGroup(name=title)
+    folium.GeoJson(
+        collection,
+        marker=folium.CircleMarker(radius=5, fill=True, fill_opacity=0.9, weight=1, color="#333"),
+        style_function=lambda f: {"fillColor": f["properties"]["colour"]},
+        popup=folium.GeoJsonPopup(["code", "measured_at", "rsrp_error_db", "ul_error_mbps"]),
+    ).add_to(group)
+    group.add_to(m)

@@ -13,7 +13,18 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any, ClassVar, get_args
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, event
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    event,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from registry.db import Geometry, UtcDateTime
@@ -26,6 +37,12 @@ TECHNOLOGIES: tuple[Technology, ...] = get_args(Technology)
 SERVICE_CLASSES = SERVICE_CLASSES_BEST_FIRST
 FIBRE_NODE_KINDS = ("core", "pop", "splice", "site")
 MEASUREMENT_KINDS = ("speedtest", "rsrp")
+#: Where a measurement came from: an app's export (`registry.io.measurements`), the plain CSV
+#: template, or the `/measure` phone page.
+MEASUREMENT_SOURCES = ("speedtest_app", "gnettrack", "netcellinfo", "csv", "phone")
+#: Largest cell identity: NR NCI has 36 bits (TS 38.300 §8.2); LTE ECI 28 (TS 36.300 §8.2).
+MAX_CELL_IDENTITY = 2**36 - 1
+CALIBRATION_STATUS = ("applied", "refused", "reverted")
 
 
 def now_utc() -> datetime:
@@ -204,6 +221,14 @@ class Sector(Record):
     gain_dbi: Mapped[float] = col(Float, ge=-10, le=40)
     tx_power_dbm: Mapped[float] = col(Float, ge=0, le=70)
     height_m: Mapped[float] = col(Float, ge=0, le=300, doc="antenna height above ground")
+    cell_identity: Mapped[int | None] = col(
+        BigInteger,
+        nullable=True,
+        index=True,
+        ge=0,
+        le=MAX_CELL_IDENTITY,
+        doc="LTE ECI (eNB id × 256 + cell id) or NR NCI, as phones report it",
+    )
     synthetic: Mapped[bool] = col(Boolean)
 
 
@@ -255,6 +280,37 @@ class Measurement(Spatial, Record):
     rsrp_dbm: Mapped[float | None] = col(Float, nullable=True, ge=-160, le=-20)
     dl_rate_mbps: Mapped[float | None] = col(Float, nullable=True, ge=0, le=100_000)
     ul_rate_mbps: Mapped[float | None] = col(Float, nullable=True, ge=0, le=100_000)
+    source: Mapped[str | None] = col(String(20), nullable=True, choices=MEASUREMENT_SOURCES)
+    cell_identity: Mapped[int | None] = col(
+        BigInteger, nullable=True, ge=0, le=MAX_CELL_IDENTITY, doc="serving cell's ECI or NCI"
+    )
+    sector_code: Mapped[str | None] = col(
+        String(64), nullable=True, doc="serving sector, matched from the cell identity"
+    )
+    seller_code: Mapped[str | None] = col(
+        String(64),
+        ForeignKey("sellers.code"),
+        nullable=True,
+        index=True,
+        doc="the seller whose place was measured",
+    )
+
+
+class Calibration(Base):
+    """One calibration of the predictions against measurements: what it was fitted on, its
+    parameters, its held-out errors and whether it is in force (``registry.services.measurements``).
+    The one in force is the newest ``applied``; reverting marks it ``reverted``."""
+
+    __tablename__ = "calibrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now_utc, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    errors: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reverted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class Audit(Base):

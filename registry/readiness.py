@@ -186,6 +186,7 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "event_best_streams": ("streams", "quality", "place"),
     "event_best_quality": ("streams", "quality", "place"),
     "event_none_possible": ("streams", "quality"),
+    "measured": ("ul_rate_mbps", "date", "predicted"),  # a field measurement overrules
     "claims_agree": ("centres_share", "villages_share"),
     "claims_disagree": ("centres_share", "villages_share"),
 }

@@ -27,6 +27,7 @@ from registry.models import (
     LAYERS,
     Audit,
     Commune,
+    Measurement,
     Named,
     Record,
     Sector,
@@ -45,6 +46,8 @@ BBox = tuple[float, float, float, float]
 AreaArg = Area | BBox | None
 #: Row key of values a reader supplies only for new records (e.g. OpenCelliD's defaults).
 CREATE_DEFAULTS = "_create_defaults"
+#: Row key of the row's line in its file, for the import report (else its position).
+SOURCE_ROW = "_source_row"
 
 
 def references(model: type[Record]) -> dict[str, type[Record]]:
@@ -647,6 +650,33 @@ def _copy_new_records(
         cursor.close()
 
 
+def match_cells(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Measurement rows with the sector (and site) whose ``cell_identity`` (ECI/NCI) and
+    technology are the row's, where the row names no sector."""
+
+    def cell(row: Mapping[str, Any]) -> int | None:  # raw values (CSV text); validated later
+        try:
+            return int(str(row.get("cell_identity")).strip())
+        except ValueError:
+            return None
+
+    wanted = {c for c in map(cell, rows) if c is not None}
+    if not wanted:
+        return list(rows)
+    sectors: dict[tuple[int | None, str], Sector] = {
+        (s.cell_identity, s.technology): s
+        for s in session.scalars(select(Sector).where(Sector.cell_identity.in_(wanted)))
+        if s.cell_identity is not None
+    }
+    out: list[Mapping[str, Any]] = []
+    for row in rows:
+        sector = sectors.get((cell(row), row.get("technology") or "4G"))
+        if sector is not None and not row.get("sector_code"):
+            row = {**row, "sector_code": sector.code, "site_code": sector.site_code}
+        out.append(row)
+    return out
+
+
 def import_layers(
     session: Session,
     layers: Mapping[str, Sequence[Mapping[str, Any]]],
@@ -692,9 +722,12 @@ def import_layers(
         )
         good: list[dict[str, Any]] = []
         seen: dict[str, int] = {}
+        if model is Measurement:
+            rows = match_cells(session, rows)
         for i, raw in enumerate(rows, start=1):
             row = dict(raw)
             defaults = row.pop(CREATE_DEFAULTS, {})
+            i = row.pop(SOURCE_ROW, i)
             stored = existing.get(str(row.get("code")))
             problem = _stale_row(stored, row.get("version"))
             if problem:

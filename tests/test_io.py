@@ -99,6 +99,7 @@ def test_opencellid_import_groups_cells_into_sites(app: Any, api: Any) -> None:
     assert lte["geometry"]["coordinates"] == pytest.approx([103.6792, 22.3521], abs=1e-6)
     sectors = api.get("sectors", params={"q": "OC-452-04-LTE"}).json()["features"]
     assert sorted(s["properties"]["azimuth_deg"] for s in sectors) == [0, 120, 240]
+    assert {s["properties"]["cell_identity"] >> 8 for s in sectors} == {12005}  # ECI = eNB·2⁸+cell
     nr = api.get("sectors/OC-452-04-NR-10501-11907-1").json()["properties"]
     assert (nr["technology"], nr["band"], nr["bandwidth_mhz"]) == ("5G", "n41", 100)
     again = upload(api, OPENCELLID.encode(), "cells.csv", format="opencellid").json()

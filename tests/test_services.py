@@ -209,7 +209,7 @@ def test_terrain_reason_looks_from_the_serving_sector() -> None:
     )
     params = ReadinessParams()
     blocked = readiness_core._terrain_reason(dem, place, site, 10_000.0, params, "low")
-    assert blocked is not None and "blocks site S" in blocked
+    assert blocked is not None and blocked.code == "terrain" and blocked.params["site"] == "S"
     assert readiness_core._terrain_reason(dem, place, site, 10_000.0, params, "high") is None
 
 

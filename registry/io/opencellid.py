@@ -185,12 +185,14 @@ def parse_opencellid(
             }
         )
         lte = tech == "4G"
+        bits = defaults.lte_cell_bits if lte else defaults.nr_cell_bits
         for local_id, *_ in sorted(cells):
             sectors.append(
                 {
                     "code": f"{site_code}-{local_id}",
                     "site_code": site_code,
                     "technology": tech,
+                    "cell_identity": (node << bits) | local_id,  # the ECI / NCI phones report
                     CREATE_DEFAULTS: {
                         "band": defaults.lte_band if lte else defaults.nr_band,
                         "freq_mhz": defaults.lte_freq_mhz if lte else defaults.nr_freq_mhz,

@@ -18,7 +18,7 @@ import pyogrio
 
 from registry import schemas
 from registry.errors import ValidationError
-from registry.io import uploads
+from registry.io import measurements, uploads
 from registry.io.opencellid import read_opencellid
 from registry.models import BY_LAYER
 
@@ -252,6 +252,7 @@ FORMATS: dict[str, Callable[[bytes, str | None], Layers]] = {
     "opencellid": read_opencellid,
     "kmz": read_kmz,
     "shapefile": read_shapefile,
+    **measurements.FORMATS,
 }
 SUFFIXES = {
     ".geojson": "geojson",

@@ -1,4 +1,4 @@
-"""Coverage use cases: compute a new coverage version, read the current one, calibrate.
+"""Coverage use cases: compute a new coverage version, read the current one.
 
 Rasters live under the coverage folder (``COVERAGE_DIR``, default ``DATA_DIR/coverage``), never
 in the database. Each computation writes a complete version into its own folder
@@ -38,7 +38,6 @@ from registry import backhaul, terrain
 from registry.backhaul import SiteBackhaul
 from registry.errors import NotFoundError, ValidationError
 from registry.models import Site
-from registry.radio.calibration import fit_calibration
 from registry.radio.coverage import (
     NO_SERVER,
     CoverageParams,
@@ -526,40 +525,3 @@ def current_or_none(config: Config) -> CoverageVersion | None:
 def coverage_at(config: Config, points_lonlat: list[tuple[float, float]]) -> list[dict[str, Any]]:
     """Every coverage value of the current version at each lon/lat point."""
     return current(config).values_at(points_lonlat)
-
-
-def calibrate(config: Config, session: Session) -> dict[str, Any]:
-    """Fit RSRP offsets (global, per site) from stored RSRP measurements vs the current
-    prediction; the report is also saved beside that version's rasters."""
-    measurements = queries.rsrp_measurements(session)
-    if not measurements:
-        raise ValidationError(
-            "no RSRP measurements to calibrate with",
-            details=[
-                {"field": "measurements", "reason": "import measurements with rsrp_dbm first"}
-            ],
-        )
-    version = current(config)
-    at = version.values_at([(m.geom.x, m.geom.y) for m in measurements])
-    predicted = [p.get(m.technology or "4G", {}) for m, p in zip(measurements, at, strict=True)]
-    used = [
-        (m, p)
-        for m, p in zip(measurements, predicted, strict=True)
-        if p.get("rsrp_dbm") is not None
-    ]
-    if not used:
-        raise ValidationError(
-            "no measurement lies where the prediction has a signal",
-            details=[
-                {"field": "measurements", "reason": "all fall outside the predicted coverage"}
-            ],
-        )
-    fit = fit_calibration(
-        [p["rsrp_dbm"] for _, p in used],
-        [m.rsrp_dbm for m, _ in used],
-        [m.site_code or p["site_code"] for m, p in used],
-    )
-    report = json.loads(json.dumps(asdict(fit)))
-    report["measurements_skipped"] = len(measurements) - len(used)
-    (version.folder / "calibration.json").write_text(json.dumps(report, indent=1), "utf-8")
-    return report

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyproj import Transformer
@@ -21,9 +21,9 @@ from registry import backhaul, readiness, terrain
 from registry.backhaul import SiteBackhaul
 from registry.confidence import SectorUplink, sector_uplinks
 from registry.errors import NotFoundError, ValidationError
-from registry.models import Commune, Seller, Village
+from registry.models import Commune, Measurement, Seller, Village
 from registry.readiness import Place, ReadinessParams, SiteInfo, TechGrid
-from registry.services import queries
+from registry.services import measurements, queries
 from registry.services.coverage import (
     WGS84,
     CoverageVersion,
@@ -59,6 +59,8 @@ class ReadinessInputs:
     uplinks: dict[str, SectorUplink]  # each sector's constants for the confidence
     to_dem: Transformer
     to_lonlat: Transformer
+    #: Each seller's recent measured uplink (`measurements.recent_uplink`).
+    measured: Mapping[str, Measurement] = field(default_factory=dict)
 
     @property
     def params(self) -> ReadinessParams:
@@ -102,7 +104,7 @@ def load_inputs(
     version (resolved once here). NotFoundError while there is no DEM or coverage."""
     dem = working_dem(config)
     version = current(config)
-    grids = version.grids()
+    grids = measurements.calibrated_grids(version, version.grids(), session)
     graph = fibre_network(session)
     sites = queries.sites(session)
     lonlat_to_dem = to_dem(dem)
@@ -152,6 +154,7 @@ def load_inputs(
         ),
         to_dem=lonlat_to_dem,
         to_lonlat=Transformer.from_crs(dem.crs, WGS84, always_xy=True),
+        measured=measurements.recent_uplink(session, sellers),
     )
 
 
@@ -192,7 +195,14 @@ def seller_rows(
                 better_spot_bearing_deg=spot["bearing_deg"],
                 better_spot_climb_m=spot["climb_m"],
             )
-        rows.append(row)
+        rows.append(
+            measurements.apply_measured(
+                row,
+                inputs.measured.get(seller.code),
+                inputs.params.thresholds,
+                inputs.params.required_mbps(seller.wanted_class),
+            )
+        )
     return rows
 
 

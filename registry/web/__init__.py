@@ -117,7 +117,7 @@ def error_response(exc: RegistryError) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from registry.web import api, auth, coverage, i18n, pages, readiness, sheets
+    from registry.web import api, auth, coverage, i18n, measure, pages, readiness, sheets
 
     app.request_class = RegistryRequest
     hops = {
@@ -138,6 +138,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(coverage.bp)
     app.register_blueprint(readiness.bp)
+    app.register_blueprint(measure.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(sheets.bp)
     app.register_error_handler(RegistryError, error_response)

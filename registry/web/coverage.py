@@ -11,8 +11,9 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
 
 from registry import jobs, maps
+from registry.db import transaction
 from registry.errors import NotFoundError, ValidationError
-from registry.services import coverage, scenarios, siting
+from registry.services import coverage, measurements, scenarios, siting
 from registry.web import query_number, sessions
 from registry.web.auth import actor
 
@@ -136,8 +137,24 @@ def point() -> Any:
 
 @bp.post("/coverage/calibration")
 def calibration() -> Any:
+    """Calibrate against the stored measurements (applied only where the held-out error
+    drops); the stored calibration with its errors."""
+    k = query_number("folds", measurements.CV_FOLDS, 2, 20, integer=True)
+    with transaction(sessions()) as session:
+        return jsonify(measurements.calibrate(current_app.config, session, actor=actor(), k=k))
+
+
+@bp.get("/coverage/calibrations")
+def calibrations() -> Any:
     with sessions()() as session:
-        return jsonify(coverage.calibrate(current_app.config, session))
+        return jsonify(measurements.calibrations(session))
+
+
+@bp.post("/coverage/calibration/revert")
+def calibration_revert() -> Any:
+    """Take the calibration in force out of force (the previous one is in force again)."""
+    with transaction(sessions()) as session:
+        return jsonify(measurements.revert(session, actor=actor()))
 
 
 @bp.get("/scenarios")

@@ -55,10 +55,17 @@ def registry_map_page(
     service_class_tif: Path | None,
     header_html: str,
     relief: maps.Hillshade | None = None,
+    measurement_errors: tuple[dict[str, Any], str] | None = None,
 ) -> str:
     """The registry map as one offline HTML page with a header bar and client-side focus,
-    over the offline ``relief`` base layer."""
-    m = maps.registry_map(dict(layers), service_class_tif=service_class_tif, relief=relief)
+    over the offline ``relief`` base layer (and the measurements coloured by error: a GeoJSON
+    collection and its layer title)."""
+    m = maps.registry_map(
+        dict(layers),
+        service_class_tif=service_class_tif,
+        relief=relief,
+        measurement_errors=measurement_errors,
+    )
     m.get_root().html.add_child(
         folium.Element(
             '<div id="registry-map-header" style="position:fixed;top:10px;left:50px;z-index:9999;'

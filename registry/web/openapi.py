@@ -589,8 +589,35 @@ def openapi_document(max_page_size: int, server_url: str) -> dict[str, Any]:
     }
     paths["/api/v1/coverage/calibration"] = {
         "post": {
-            "summary": "Fit RSRP offsets (global and per site) from stored measurements",
+            "summary": "Calibrate RSRP offsets (global, per site) and uplink factors (per "
+            "technology) on the stored measurements; k-fold held-out errors; applied only "
+            "where they drop",
+            "parameters": [{"name": "folds", "in": "query", "schema": {"type": "integer"}}],
             "responses": {"200": _json({"type": "object"}), **_errors(400, 404)},
+        }
+    }
+    paths["/api/v1/coverage/calibrations"] = {
+        "get": {
+            "summary": "Every calibration, newest first (the newest applied one is in force)",
+            "responses": {"200": _json({"type": "array"})},
+        }
+    }
+    paths["/api/v1/coverage/calibration/revert"] = {
+        "post": {
+            "summary": "Take the calibration in force out of force (the previous one returns)",
+            "responses": {"200": _json({"type": "object"}), **_errors(404)},
+        }
+    }
+    paths["/api/v1/measurements/comparison"] = {
+        "get": {
+            "summary": "Measurements beside the prediction; bias and RMSE per commune",
+            "responses": {"200": _json({"type": "object"}), **_errors(404)},
+        }
+    }
+    paths["/api/v1/measurements/errors"] = {
+        "get": {
+            "summary": "Measurements as GeoJSON with their prediction errors and a colour",
+            "responses": {"200": _json({"type": "object"}), **_errors(404)},
         }
     }
     streams = _number(

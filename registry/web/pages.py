@@ -33,6 +33,7 @@ from registry.errors import ConflictError, NotFoundError, RegistryError, Validat
 from registry.models import BY_LAYER
 from registry.radio.linkbudget import LIVE_CLASSES
 from registry.services import coverage, readiness
+from registry.services import measurements as measurement_service
 from registry.services import records as record_service
 from registry.web import forms, i18n, mapviews, reasons, safe_next, sessions
 from registry.web.auth import PUBLIC, actor, requires, with_nonce
@@ -197,7 +198,8 @@ def map_page() -> Any:
     with sessions()() as session:
         key = (
             current_app.config["DATABASE_URL"],
-            record_service.layers_stamp(session, MAP_LAYERS),
+            record_service.layers_stamp(session, (*MAP_LAYERS, "measurements")),
+            measurement_service.correction_in_force(session)[0],
             str(tif),
             str(i18n.get_locale()),
             mapviews.dem_stamp(current_app.config),
@@ -213,11 +215,22 @@ def map_page() -> Any:
                 frames["sellers"]["confidence"] = frames["sellers"]["code"].map(sure)
             if province is not None:
                 frames = record_service.province_frames(frames, province)
+            errors = (
+                (
+                    measurement_service.error_features(
+                        current_app.config, session, province=province
+                    ),
+                    _("Measurements: prediction error"),
+                )
+                if version is not None
+                else None
+            )
             return mapviews.registry_map_page(
                 frames,
                 service_class_tif=tif,
                 header_html=header,
                 relief=mapviews.relief(current_app.config),
+                measurement_errors=errors,
             )
 
         html = mapviews.cached_map_page(key, build)
@@ -318,6 +331,11 @@ def record(layer: str, code: str) -> Any:
         detail = record_service.record_detail(current_app.config, session, layer, code)
         values = forms.record_values(detail.record)
         refs = record_service.reference_names(session, values)
+        measured = (
+            measurement_service.seller_measurements(session, detail.record)
+            if layer == "sellers"
+            else []
+        )
     point = (values.get("lat"), values.get("lon")) if "lat" in values else None
     job = _finished_job(request.args.get("job", ""))
     return render_template(
@@ -334,6 +352,7 @@ def record(layer: str, code: str) -> Any:
         point=point,
         coverage_missing=detail.coverage_missing,
         job=job,
+        measured=measured,
     )
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
+from babel.dates import format_date
 from babel.numbers import format_decimal, format_percent
 from flask import request
 from flask_babel import get_locale
@@ -133,6 +135,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "vi": "Không nơi nào phát được {streams} luồng, kể cả ở mức thấp nhất {quality}.",
         "en": "No place carries {streams} streams, even at the lowest quality, {quality}.",
     },
+    "measured": {
+        "vi": "Đo được {ul_rate_mbps} Mbps ngày {date} (dự báo: {predicted}); kết luận theo số đo.",
+        "en": "Measured {ul_rate_mbps} Mbps on {date} (predicted: {predicted}); the verdict uses "
+        "the measurement.",
+    },
     "claims_agree": {
         "vi": "Dự báo khớp với số liệu của tỉnh: {centres_share} trung tâm xã và "
         "{villages_share} thôn bản có sóng.",
@@ -162,8 +169,10 @@ def language(value: str | None = None) -> str:
 def _format(name: str, value: Any, lang: str, names: Mapping[str, str]) -> str:
     if value is None:
         return "—"
-    if name in ("quality", "wanted"):
+    if name in ("quality", "wanted", "predicted"):
         return LIVE_LABELS.get(value, str(value))
+    if name == "date":
+        return format_date(date.fromisoformat(value), "long", locale=lang)
     if name == "place":
         return f"{names[value]} ({value})" if value in names else str(value)
     if isinstance(value, str):
