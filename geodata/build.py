@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -241,7 +242,10 @@ def _sellers(land: Land, villages: pd.DataFrame, rng: np.random.Generator) -> gp
     weights = _product_weights(land)
     appeal = villages["population"] * weights.mean(axis=1).loc[villages["commune_code"]].values
     counts = rng.multinomial(SELLER_TOTAL, (appeal / appeal.sum()).to_numpy())
-    rows, xs, ys, handles = [], [], [], set()
+    rows: list[dict[str, Any]] = []
+    xs: list[float] = []
+    ys: list[float] = []
+    handles: set[str] = set()
     for village, count in zip(villages.itertuples(), counts, strict=True):
         p_product = weights.loc[village.commune_code].to_numpy()
         p_product = p_product / p_product.sum()

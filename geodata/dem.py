@@ -19,6 +19,8 @@ from affine import Affine
 from rasterio.warp import Resampling, reproject, transform_bounds
 from scipy.ndimage import map_coordinates
 
+from registry.terrain import apply_transform
+
 UTM_CRS = "EPSG:32648"  # UTM 48N: Lai Châu's metric CRS (DESIGN.md)
 PROVINCE_BBOX = (102.32, 21.68, 103.99, 22.82)  # lon/lat bounds of the 38 communes, rounded
 MARGIN_M = 2_000.0  # terrain beyond the border, so profiles near the edge still have ground
@@ -170,7 +172,7 @@ def _calm_settlements(detail: np.ndarray, transform: Affine, x: np.ndarray, y: n
         r0, c0 = max(row - half, 0), max(col - half, 0)
         window = detail[r0 : row + half + 1, c0 : col + half + 1]
         rows, cols = np.ogrid[r0 : r0 + window.shape[0], c0 : c0 + window.shape[1]]
-        cx, cy = transform @ (cols + 0.5, rows + 0.5)
+        cx, cy = apply_transform(transform, cols + 0.5, rows + 0.5)
         window *= -np.expm1(-((cx - px) ** 2 + (cy - py) ** 2) / SETTLEMENT_RADIUS_M**2)
 
 

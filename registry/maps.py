@@ -15,14 +15,14 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
-from branca.element import MacroElement
+from branca.element import Figure, MacroElement
 from folium.plugins import MarkerCluster
 from jinja2 import Template
 from pyproj import Transformer
@@ -400,11 +400,16 @@ def add_base_layers(m: folium.Map, relief: Hillshade | None) -> folium.Map:
     return m
 
 
+def page(m: folium.Map) -> Figure:
+    """The HTML page a map renders into (its header, body and script parts)."""
+    return cast(Figure, m.get_root())
+
+
 class MetricScale(MacroElement):
     """Leaflet's scale bar in metres and kilometres only."""
 
     def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
+        super().__init__()
         self._name = "MetricScale"
 
     _template = Template(
@@ -546,7 +551,7 @@ def base_map(relief: Hillshade | None) -> folium.Map:
     # no tile layer sets the zoom range, so the map does (marker clusters need a maxZoom)
     m = folium.Map(tiles=None, control_scale=False, maxZoom=MAX_TILE_ZOOM)
     m.add_child(MetricScale())
-    m.get_root().header.add_child(folium.Element(BASE_MAP_CSS))
+    page(m).header.add_child(folium.Element(BASE_MAP_CSS))
     return add_base_layers(m, relief)
 
 
@@ -701,7 +706,7 @@ def registry_map(
             f"</span>{title}</div>"
             for name, title in CLASS_TITLES.items()
         )
-    m.get_root().html.add_child(
+    page(m).html.add_child(
         folium.Element(
             '<div class="registry-legend" style="position:fixed;bottom:20px;left:10px;'
             "z-index:9999;background:white;"

@@ -6,13 +6,13 @@ leaves nothing behind (callers run each request or import in one transaction).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, Table, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.exc import StaleDataError
@@ -38,6 +38,8 @@ from registry.models import (
     now_utc,
     search_key,
 )
+
+R = TypeVar("R", bound=Record)
 
 BBox = tuple[float, float, float, float]
 #: The area new records must lie in: an ``Area``; a lon/lat box, which stands for "the registry's
@@ -102,7 +104,7 @@ def _filters(
         if model is Commune:
             where.append(Commune.code == commune)
         elif "commune_code" in model.__table__.c:
-            where.append(model.commune_code == commune)
+            where.append(model.__table__.c.commune_code == commune)
         elif model is Seller:
             where.append(
                 Seller.village_code.in_(select(Village.code).where(Village.commune_code == commune))
@@ -114,7 +116,7 @@ def _filters(
         elif session.get_bind().dialect.name == "postgresql":
             where.append(
                 func.ST_Intersects(
-                    model.geom,
+                    model.__table__.c.geom,
                     select(Commune.geom).where(Commune.code == commune).scalar_subquery(),
                 )
             )
@@ -238,7 +240,7 @@ def list_page(
     )
 
 
-def get_record(session: Session, model: type[Record], code: str) -> Record:
+def get_record(session: Session, model: type[R], code: str) -> R:
     record = session.scalar(select(model).where(model.code == code))
     if record is None:
         raise NotFoundError(f"no {model.layer} record with code {code!r}")
@@ -326,7 +328,7 @@ def _apply(record: Record, clean: Mapping[str, Any]) -> bool:
     return changed
 
 
-def _conflict(model: type[Record], code: str, cause: Exception) -> ConflictError:
+def _conflict(model: type[Record], code: str, cause: BaseException | None) -> ConflictError:
     return ConflictError(
         f"{model.layer} {code!r} conflicts with stored records "
         f"(duplicate code or still referenced): {cause}"
@@ -491,7 +493,7 @@ def restore_record(
     session: Session,
     model: type[Record],
     code: str,
-    audit_id: int,
+    audit_id: object,
     *,
     expected_version: int | None,
     actor: str,
@@ -597,12 +599,14 @@ def _copy_new_records(
     session.flush()  # this import's ORM writes so far go first
     stamp = now_utc()
     dialect = session.get_bind().dialect
-    table, audit = model.__table__, Audit.__table__
+    table: Table = model.__table__  # type: ignore[assignment]  # a declarative model's is one
+    audit: Table = Audit.__table__  # type: ignore[assignment]
     columns = [c for c in table.columns if c.name != "id"]
-    convert = [
+    convert: list[Callable[[Any], Any]] = [
         c.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v) for c in columns
     ]
     to_json = audit.c.after.type.dialect_impl(dialect).bind_processor(dialect)
+    assert to_json is not None  # JSON columns always convert
     records = [
         {
             **row,
@@ -775,21 +779,21 @@ def import_layers(
             f"import rejected: {len(errors)} problem(s); nothing was stored", details=errors
         )
     bulk = session.get_bind().dialect.name == "postgresql"
-    for layer, rows in cleaned.items():
+    for layer, stored_rows in cleaned.items():
         model = BY_LAYER[layer]
         existing = existing_by_layer[layer]
         counts = {"created": 0, "updated": 0, "unchanged": 0}
         touched: list[tuple[str, Record, dict[str, Any] | None]] = []
-        for row in rows:
+        for row in stored_rows:
             row.pop("_row")
-        new = [row for row in rows if row["code"] not in existing]
+        new = [row for row in stored_rows if row["code"] not in existing]
         if bulk and len(new) >= bulk_min_rows:
             _copy_new_records(session, model, new, actor=actor)
             counts["created"] = len(new)
             if progress is not None:
                 progress(len(new))
-            rows = [row for row in rows if row["code"] in existing]
-        for row in rows:
+            stored_rows = [row for row in stored_rows if row["code"] in existing]
+        for row in stored_rows:
             record = existing.get(row["code"])
             if record is None:
                 record = model(**row)
@@ -803,10 +807,10 @@ def import_layers(
                     counts["unchanged"] += 1
             if progress is not None:
                 progress(1)
-        _flush(session, model, f"(import of {len(rows)} rows)")
-        for action, record, before in touched:
+        _flush(session, model, f"(import of {len(stored_rows)} stored_rows)")
+        for action, record, previous in touched:
             counts[action + "d"] += 1
-            _audit(session, model, record.code, action, actor, before, schemas.to_feature(record))
+            _audit(session, model, record.code, action, actor, previous, schemas.to_feature(record))
         for key, n in counts.items():
             getattr(report, key)[layer] = getattr(report, key).get(layer, 0) + n
     return report

@@ -148,6 +148,7 @@ def test_bad_geometry_in_uploads_is_named(api: Any, loaded: Any) -> None:
                 "properties": {
                     "code": "99999",
                     "name": "Xã Nơ",
+                    "province": "Lai Châu",
                     "type": "Xã",
                     "population": 1,
                     "area_km2": 1,

@@ -127,13 +127,13 @@ def parse_opencellid(
         else:
             result.skip("bad row", line_no)
 
-    for line_no, cells in enumerate(lines[start:], start=start + 1):
-        if not cells:
+    for line_no, values in enumerate(lines[start:], start=start + 1):
+        if not values:
             continue
-        if len(cells) != len(HEADER):
-            problem(line_no, "file", f"has {len(cells)} columns, expected {len(HEADER)}")
+        if len(values) != len(HEADER):
+            problem(line_no, "file", f"has {len(values)} columns, expected {len(HEADER)}")
             continue
-        row = dict(zip(HEADER, (c.strip() for c in cells), strict=True))
+        row = dict(zip(HEADER, (v.strip() for v in values), strict=True))
         if row["radio"] not in TECH:
             result.skip("not 4G/5G", line_no)
             continue

@@ -128,7 +128,9 @@ def read_csv(data: bytes, layer: str | None) -> Layers:
     for raw in raw_rows:
         if None in raw:
             raise _bad_file("CSV", f"line {reader.line_num}: more values than header columns")
-        row = {k.strip(): _undefused(v) for k, v in raw.items() if k not in (lon, lat)}
+        row: dict[str, Any] = {
+            k.strip(): _undefused(v) for k, v in raw.items() if k not in (lon, lat)
+        }
         if lon and lat:
             try:
                 row["geometry"] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import pandas as pd
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from registry import schemas, store
 from registry.db import UtcDateTime
 from registry.errors import ValidationError
-from registry.models import BY_LAYER, LAYERS, Record
+from registry.models import BY_LAYER, LAYERS, Record, Spatial
 
 
 def layer_frame(session: Session, model: type[Record]) -> pd.DataFrame:
@@ -46,7 +46,8 @@ def layer_frame(session: Session, model: type[Record]) -> pd.DataFrame:
     frame["version"] = frame["version"].astype("Int64")
     if model.geometry_type is None:
         return frame
-    return gpd.GeoDataFrame(frame, geometry=[r.geom for r in records], crs="EPSG:4326")
+    shapes = [cast(Spatial, r).geom for r in records]  # a layer with a geometry type
+    return gpd.GeoDataFrame(frame, geometry=shapes, crs="EPSG:4326")
 
 
 def export_geojson(session: Session, layer: str) -> bytes:

@@ -14,7 +14,7 @@ import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from matplotlib import rc_context
 from matplotlib.backends.backend_svg import FigureCanvasSVG
@@ -195,7 +195,7 @@ def _serving(config: Config, session: Session, seller: Seller) -> tuple[Site, st
     except NotFoundError:  # no coverage yet
         verdict = None
     if verdict and verdict["site_code"]:
-        site = cast(Site, store.get_record(session, Site, verdict["site_code"]))
+        site = store.get_record(session, Site, verdict["site_code"])
         return site, verdict["sector_code"]
     with_sectors = {s.site_code for s in queries.sectors(session)}
     candidates = [s for s in queries.sites(session) if s.code in with_sectors]
@@ -210,7 +210,7 @@ def _serving(config: Config, session: Session, seller: Seller) -> tuple[Site, st
 
 def seller_profile_svg(config: Config, session: Session, code: str, labels: ProfileLabels) -> bytes:
     """The profile from a seller to its serving site (404 for an unknown seller)."""
-    seller = cast(Seller, store.get_record(session, Seller, code))
+    seller = store.get_record(session, Seller, code)
     site, sector_code = _serving(config, session, seller)
     x, y = to_dem(working_dem(config)).transform(seller.geom.x, seller.geom.y)
     geometry = _ends(config, session, x, y, site, sector_code, field="code")
@@ -226,7 +226,7 @@ def point_profile_svg(
     labels: ProfileLabels,
 ) -> bytes:
     """The profile from a point (lon/lat) to a site (404 for an unknown site)."""
-    site = cast(Site, store.get_record(session, Site, site_code))
+    site = store.get_record(session, Site, site_code)
     x, y = to_dem(working_dem(config)).transform(lon, lat)
     geometry = _ends(config, session, x, y, site, None, field="lon")
     return draw_svg(geometry, site_code=site.code, labels=labels)

@@ -76,7 +76,7 @@ def _bbox_arg() -> tuple[float, float, float, float] | None:
                 }
             ],
         )
-    return bbox  # type: ignore[return-value]
+    return bbox
 
 
 def _body(model: type[Record] | None = None) -> dict[str, Any]:
@@ -215,7 +215,7 @@ def list_layer(layer: str) -> Any:
     if page.number_matched is not None:
         doc["numberMatched"] = page.number_matched
     doc.update(numberReturned=len(features), links=links)
-    extents = [r.geom.bounds for r in page.records if getattr(r, "geom", None) is not None]
+    extents = [g.bounds for r in page.records if (g := getattr(r, "geom", None)) is not None]
     if extents:
         doc["bbox"] = [
             min(e[0] for e in extents),

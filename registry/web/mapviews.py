@@ -66,14 +66,14 @@ def registry_map_page(
         relief=relief,
         measurement_errors=measurement_errors,
     )
-    m.get_root().html.add_child(
+    maps.page(m).html.add_child(
         folium.Element(
             '<div id="registry-map-header" style="position:fixed;top:10px;left:50px;z-index:9999;'
             'background:white;padding:4px 8px;font:14px sans-serif;border:1px solid #999">'
             f"{header_html}</div>"
         )
     )
-    m.get_root().script.add_child(folium.Element(_FOCUS_JS % {"map": m.get_name()}))
+    maps.page(m).script.add_child(folium.Element(_FOCUS_JS % {"map": m.get_name()}))
     return maps.offline_html(m)
 
 

@@ -30,7 +30,7 @@ from registry import io, jobs, schemas, store, tasks
 from registry.confidence import LEVELS
 from registry.db import transaction
 from registry.errors import ConflictError, NotFoundError, RegistryError, ValidationError
-from registry.models import BY_LAYER
+from registry.models import BY_LAYER, Seller
 from registry.radio.linkbudget import LIVE_CLASSES
 from registry.services import coverage, readiness
 from registry.services import measurements as measurement_service
@@ -333,7 +333,7 @@ def record(layer: str, code: str) -> Any:
         refs = record_service.reference_names(session, values)
         measured = (
             measurement_service.seller_measurements(session, detail.record)
-            if layer == "sellers"
+            if isinstance(detail.record, Seller)
             else []
         )
     point = (values.get("lat"), values.get("lon")) if "lat" in values else None
@@ -539,7 +539,7 @@ def import_page() -> Any:
         return render_template("import.html", formats=formats, layers=list(BY_LAYER), error=None)
     upload = request.files.get("file")
     data = upload.read() if upload else b""
-    params = {
+    params: dict[str, Any] = {
         "filename": upload.filename if upload else None,
         "fmt": request.form.get("format") or None,
         "layer": request.form.get("layer") or None,
