@@ -350,16 +350,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"radius {RADIUS_M / 1000:.0f} km, observer {OBSERVER_HEIGHT_M} m, "
         f"target {TARGET_HEIGHT_M} m, k = {K_FACTOR:.4f} (GDAL curvature coeff {1 / K_FACTOR:.2f})"
     )
-    rows = [] if args.only == "cd" else single_thread_rows(args.analysis_step, args.model)
+    if args.only != "cd":
+        print_table(single_thread_rows(args.analysis_step, args.model))
+        sys.stdout.flush()  # (c) may run long: show (a)/(b) first
     if args.only != "ab":
-        rows += province_rows(
-            province_dem,
-            province_sectors,
-            analysis_step=args.analysis_step,
-            workers=args.workers,
-            model=args.model,
+        print_table(
+            province_rows(
+                province_dem,
+                province_sectors,
+                analysis_step=args.analysis_step,
+                workers=args.workers,
+                model=args.model,
+            )
         )
-    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -27,9 +27,10 @@ def defaults(instance_path: Path) -> dict[str, object]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "PERMANENT_SESSION_LIFETIME": 8 * 3600,
         "JSON_SORT_KEYS": False,
-        # Coverage: path-loss model, analysis grid step in DEM cells (odd; 3 = 90 m cells on the
-        # 30 m DEM, profiles still sampled at 30 m) and the radius computed around each site.
-        "COVERAGE_MODEL": "deygout",
+        # Coverage: path-loss model (ITU-R P.1812-8: the stable one, see README "Coverage and
+        # readiness"), analysis grid step in DEM cells (odd; 3 = 90 m cells on the 30 m DEM,
+        # profiles still sampled at 30 m) and the radius computed around each site.
+        "COVERAGE_MODEL": "p1812",
         "COVERAGE_ANALYSIS_STEP": 3,
         "COVERAGE_MAX_RADIUS_M": 20_000.0,
         # Where coverage tasks run: None = threads in this process; "local" = a Dask cluster

@@ -110,7 +110,10 @@ def test_sweep_on_flat_terrain_is_free_space() -> None:
     dem = _flat_dem(161, 161)
     x, y = _cell_xy(dem, 80, 80)
     params = CoverageParams(
-        max_radius_m=2400.0, k_factor=FLAT_EARTH, radio=RadioParams(ue_height_m=30.0)
+        model="deygout",
+        max_radius_m=2400.0,
+        k_factor=FLAT_EARTH,
+        radio=RadioParams(ue_height_m=30.0),
     )
     loss = site_path_loss(
         dem, x, y, antenna_height_m=30.0, freqs_mhz=[900.0, 1800.0], params=params
@@ -131,7 +134,7 @@ def test_sweep_single_knife_edge() -> None:
     z[60, :] = 180.0  # a wall 80 m high across the path, 60 cells from the site
     dem = Dem(z, Affine(CELL, 0.0, 0.0, 0.0, -CELL, 200 * CELL), "EPSG:32648")
     x, y = _cell_xy(dem, 0, 20)
-    params = CoverageParams(max_radius_m=5900.0, k_factor=FLAT_EARTH)
+    params = CoverageParams(model="deygout", max_radius_m=5900.0, k_factor=FLAT_EARTH)
     loss = site_path_loss(dem, x, y, antenna_height_m=30.0, freqs_mhz=[1800.0], params=params)
     for r in (80, 120, 190):
         d_rx = r * CELL
@@ -147,7 +150,10 @@ def test_point_loss_flat_is_free_space_and_a_knife_edge_adds_j() -> None:
     dem = _flat_dem(161, 161)
     x, y = _cell_xy(dem, 80, 80)
     clear = CoverageParams(
-        max_radius_m=2400.0, k_factor=FLAT_EARTH, radio=RadioParams(ue_height_m=30.0)
+        model="deygout",
+        max_radius_m=2400.0,
+        k_factor=FLAT_EARTH,
+        radio=RadioParams(ue_height_m=30.0),
     )
     rows, cols = np.array([80, 80, 10, 150, 100, 0]), np.array([80, 150, 20, 80, 37, 0])
     loss = point_path_loss(
@@ -171,7 +177,7 @@ def test_point_loss_flat_is_free_space_and_a_knife_edge_adds_j() -> None:
         freq_mhz=1800.0,
         rows=rows,
         cols=np.full(3, 20),
-        params=CoverageParams(max_radius_m=5900.0, k_factor=FLAT_EARTH),
+        params=CoverageParams(model="deygout", max_radius_m=5900.0, k_factor=FLAT_EARTH),
     )
     for r, value in zip(rows, loss, strict=True):
         d_rx = r * CELL
@@ -234,7 +240,7 @@ def test_sweep_equals_exact_deygout_on_the_same_profile() -> None:
             y,
             antenna_height_m=25.0,
             freqs_mhz=[f],
-            params=CoverageParams(max_radius_m=11_000.0),
+            params=CoverageParams(model="deygout", max_radius_m=11_000.0),
         )
         for r in range(1, 360):
             prof = terrain_profile(dem, (x, y), _cell_xy(dem, r, 20))
@@ -310,7 +316,7 @@ def test_sweep_against_exact_deygout_on_rough_terrain(rough: Dem) -> None:
         y0,
         antenna_height_m=30.0,
         freqs_mhz=[1800.0],
-        params=CoverageParams(max_radius_m=5000.0),
+        params=CoverageParams(model="deygout", max_radius_m=5000.0),
     )
     n = math.ceil(5000.0 / CELL)
     rng = np.random.default_rng(0)
