@@ -3,8 +3,9 @@
 (a) line-of-sight throughput of `registry.radio.coverage.line_of_sight` vs GDAL's
     `gdal.ViewshedGenerate` in process, one thread each, on a 4000 x 4000 cell
     30 m synthetic mountain DEM, 20 km radius (cells/s = window cells / time);
-(b) per-site path loss with diffraction (free space + Deygout, one frequency),
-    one thread, as a ratio to (a)'s GDAL throughput;
+(b) per-site path loss of the coverage model (`--model`, default REGISTRY_COVERAGE_MODEL
+    as for the app, else free space + Deygout), one frequency, one thread, as a ratio to
+    (a)'s GDAL throughput;
 (c) a full mosaic (best server, RSRP, SINR, uplink rate, service class) for
     about 700 sites x 3 sectors over a province-sized DEM, on 2 threads;
 (d) the incremental update after editing one site.
@@ -19,6 +20,7 @@ Usage::
 
     python benchmarks/coverage.py [--analysis-step 3] [--workers 2] [--dem DEM.tif]
                                   [--sectors SECTORS.csv] [--sites 700] [--only ab|cd]
+                                  [--model deygout|p1812|rma|hata]
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 
@@ -54,6 +57,7 @@ from registry.radio.coverage import (  # noqa: E402
     site_path_loss,
     update_coverage,
 )
+from registry.radio.coverage.types import Model  # noqa: E402
 from registry.terrain import K_FACTOR, Dem, load_dem, synthetic_dem  # noqa: E402
 
 RADIUS_M = 20_000.0
@@ -174,8 +178,8 @@ def edited(sectors: Sequence[SectorSpec], site_code: str) -> list[SectorSpec]:
 Row = tuple[str, str, str, str]  # measure, value, detail, ratio / goal
 
 
-def single_thread_rows(analysis_step: int) -> list[Row]:
-    """(a) line of sight vs GDAL and (b) per-site Deygout loss, one thread each."""
+def single_thread_rows(analysis_step: int, model: Model) -> list[Row]:
+    """(a) line of sight vs GDAL and (b) per-site loss of `model`, one thread each."""
     dem = synthetic_dem((4000, 4000), cell_size_m=30.0, seed=1, relief_m=2500.0)
     x, y = dem.transform @ (2000.25, 2000.25)  # inside the centre cell, same cell for both
     gdal_run = gdal_viewshed(dem, x, y)
@@ -213,7 +217,7 @@ def single_thread_rows(analysis_step: int) -> list[Row]:
         ),
     ]
     for step in sorted({1, analysis_step}):
-        params = CoverageParams(max_radius_m=RADIUS_M, analysis_step=step)
+        params = CoverageParams(max_radius_m=RADIUS_M, analysis_step=step, model=model)
 
         def loss(params: CoverageParams = params) -> object:
             return site_path_loss(
@@ -225,7 +229,7 @@ def single_thread_rows(analysis_step: int) -> list[Row]:
         label = "DEM grid" if step == 1 else f"analysis step {step} ({30 * step} m cells)"
         rows.append(
             (
-                f"(b) site loss, Deygout, 1 thread, {label}",
+                f"(b) site loss, {model}, 1 thread, {label}",
                 f"{rate / 1e6:.2f} Mcells/s",
                 f"{t_loss * 1e3:.0f} ms",
                 f"{rate / gdal_rate:.3f}x GDAL (goal >= 0.25x)",
@@ -240,12 +244,13 @@ def province_rows(
     *,
     analysis_step: int,
     workers: int,
+    model: Model,
 ) -> list[Row]:
     """(c) the full mosaic and (d) the update after editing one site."""
     dem = province_dem()
     sectors = province_sectors(dem)
     n_sites = len({s.site_code for s in sectors})
-    params = CoverageParams(max_radius_m=RADIUS_M, analysis_step=analysis_step)
+    params = CoverageParams(max_radius_m=RADIUS_M, analysis_step=analysis_step, model=model)
     with tempfile.TemporaryDirectory() as cache_dir:
         start = time.perf_counter()
         result = compute_coverage(dem, sectors, params, cache_dir=cache_dir, workers=workers)
@@ -258,7 +263,7 @@ def province_rows(
     grid = "x".join(str(v) for v in result.best_server.shape[::-1])
     return [
         (
-            f"(c) mosaic {n_sites} sites / {len(sectors)} sectors, {workers} threads",
+            f"(c) mosaic {n_sites} sites / {len(sectors)} sectors, {model}, {workers} threads",
             f"{t_full:.1f} s",
             f"DEM {dem.shape[1]}x{dem.shape[0]} @ {dem.cell_size[0]:.0f} m, "
             f"grid {grid} @ {dem.cell_size[0] * analysis_step:.0f} m",
@@ -318,6 +323,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         choices=("ab", "cd"),
         help="run only (a)/(b) (single thread, seconds) or only (c)/(d) (the province)",
     )
+    parser.add_argument(
+        "--model",
+        choices=get_args(Model),
+        default=os.environ.get("REGISTRY_COVERAGE_MODEL", CoverageParams.model),
+        help="path-loss model for (b)-(d) (default: REGISTRY_COVERAGE_MODEL as for the app)",
+    )
     args = parser.parse_args(argv)
 
     def province_dem() -> Dem:
@@ -339,12 +350,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"radius {RADIUS_M / 1000:.0f} km, observer {OBSERVER_HEIGHT_M} m, "
         f"target {TARGET_HEIGHT_M} m, k = {K_FACTOR:.4f} (GDAL curvature coeff {1 / K_FACTOR:.2f})"
     )
-    rows = [] if args.only == "cd" else single_thread_rows(args.analysis_step)
+    if args.only != "cd":
+        print_table(single_thread_rows(args.analysis_step, args.model))
+        sys.stdout.flush()  # (c) may run long: show (a)/(b) first
     if args.only != "ab":
-        rows += province_rows(
-            province_dem, province_sectors, analysis_step=args.analysis_step, workers=args.workers
+        print_table(
+            province_rows(
+                province_dem,
+                province_sectors,
+                analysis_step=args.analysis_step,
+                workers=args.workers,
+                model=args.model,
+            )
         )
-    print_table(rows)
 
 
 if __name__ == "__main__":

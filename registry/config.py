@@ -38,9 +38,10 @@ def defaults(instance_path: Path) -> dict[str, object]:
         "PROXY_FIX_X_HOST": 0,
         "PROXY_FIX_X_PORT": 0,
         "PROXY_FIX_X_PREFIX": 0,
-        # Coverage: path-loss model, analysis grid step in DEM cells (odd; 3 = 90 m cells on the
-        # 30 m DEM, profiles still sampled at 30 m) and the radius computed around each site.
-        "COVERAGE_MODEL": "deygout",
+        # Coverage: path-loss model (ITU-R P.1812-8: the stable one, see README "Coverage and
+        # readiness"), analysis grid step in DEM cells (odd; 3 = 90 m cells on the 30 m DEM,
+        # profiles still sampled at 30 m) and the radius computed around each site.
+        "COVERAGE_MODEL": "p1812",
         "COVERAGE_ANALYSIS_STEP": 3,
         "COVERAGE_MAX_RADIUS_M": 20_000.0,
         # Where coverage tasks run: None = threads in this process; "local" = a Dask cluster

@@ -11,21 +11,19 @@ Pipeline
    plus given points (commune centres, ...), inside the area and at least ``min_spacing_m``
    apart. Given points come first and always stay (if inside the area and spaced).
 2. `candidate_gains`: for each candidate, the path loss to each *unserved* demand point
-   (current class below the target) within the radius, on the point's own profile
-   (`point_path_loss`: all `CandidateDesign` sectors share one antenna position; O(distance)
-   per point instead of a whole coverage window), the TR 36.814 sector gain towards it, and the
-   uplink rate from the link-budget functions, exactly as the mosaic forms it for a
-   candidate's best sector (`registry.radio.coverage._mosaic_tile`): coupling gain = sector
-   gain - loss - clutter margin, best sector = largest coupling gain (all sectors of the
-   design have the same power per RE, so this is also the strongest RSRP). Simplifications,
-   stated: the phone is assumed to attach to the candidate whenever that lifts it (the mosaic
-   would attach it to the strongest DL server, possibly an existing site); the loss is that
-   of the straight profile to the point's analysis-cell centre, where the mosaic takes the
-   nearest ray of its sweep (on the demo the lifted / not-lifted verdicts of the 52,585
-   candidate-point pairs agree at 99.87 %, the lifted pairs overlap at 89 %); the uplink
-   interference margin is the planning constant of `UplinkParams`; the rate is capped by the
-   candidate's backhaul share when a capacity is given. The result is a sparse
-   candidate → lifted-demand matrix (`GainMatrix`) with population and seller weights.
+   (current class below the target) within the radius, the coverage map's loss of the
+   point's analysis cell (`point_path_loss`: all `CandidateDesign` sectors share one antenna
+   position; O(distance) per point instead of a whole coverage window), the TR 36.814 sector
+   gain towards it, and the uplink rate from the link-budget functions, exactly as the
+   mosaic forms it for a candidate's best sector (`registry.radio.coverage._mosaic_tile`):
+   coupling gain = sector gain - loss - clutter margin, best sector = largest coupling gain
+   (all sectors of the design have the same power per RE, so this is also the strongest
+   RSRP). Simplifications, stated: the phone is assumed to attach to the candidate whenever
+   that lifts it (the mosaic would attach it to the strongest DL server, possibly an
+   existing site); the uplink interference margin is the planning constant of
+   `UplinkParams`; the rate is capped by the candidate's backhaul share when a capacity is
+   given. The result is a sparse candidate → lifted-demand matrix (`GainMatrix`) with
+   population and seller weights.
 3. `backhaul_options` / `site_costs`: site cost + the cheapest feasible backhaul: fibre
    extension to the nearest fibre node (straight distance x detour factor x cost per km, up
    to a maximum length; with a `RoadNetwork`, along the roads: the shortest road route to a

@@ -31,7 +31,7 @@ def test_coverage_job_rasters_and_points(loaded: Any, dem: Path, api: Any) -> No
         "4G": {"sectors": 3, "site_groups_computed": 2, "site_groups_reused": 0}
     }
     summary = api.get("coverage").json()
-    assert summary["model"] == "deygout" and summary["cell_size_m"] == 250.0
+    assert summary["model"] == "p1812" and summary["cell_size_m"] == 250.0  # the default
     assert set(summary["rasters"]) == {
         "4g_best_server",
         "4g_rsrp_dbm",
@@ -43,7 +43,7 @@ def test_coverage_job_rasters_and_points(loaded: Any, dem: Path, api: Any) -> No
     raster = api.http.get(summary["rasters"]["service_class"], timeout=30)
     assert raster.status_code == 200
     with rasterio.MemoryFile(raster.content) as mem, mem.open() as src:
-        assert src.crs.to_epsg() == 32648 and src.tags()["model"] == "deygout"
+        assert src.crs.to_epsg() == 32648 and src.tags()["model"] == "p1812"
         assert src.overviews(1) is not None
     at_site = api.get("coverage/point", params={"lon": 103.6795, "lat": 22.3525}).json()
     assert at_site["inside"] and at_site["4G"]["site_code"] == "VT-BL-01"

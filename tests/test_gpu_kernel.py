@@ -46,6 +46,7 @@ LOSS_RUNS: list[tuple[str, Model, int, float, int]] = [
     ("oblong", "deygout", 1, 450.0, 2),
     ("square", "rma", 3, 600.0, 3),
     ("square", "hata", 3, 600.0, 3),
+    ("square", "p1812", 3, 600.0, 3),  # no CUDA kernel: the CPU sweep
 ]
 # (dem, target height, radius): every run of `gpu.line_of_sight_masks` (all sites)
 LOS_RUNS = [("square", 1.5, 600.0), ("square", 10.0, 600.0), ("oblong", 1.5, 450.0)]

@@ -9,6 +9,7 @@ import pytest
 from affine import Affine
 
 from registry.radio import _p1812_kernels as kernels
+from registry.radio._kernels import ray_profile
 from registry.radio.coverage import CoverageParams, point_path_loss, site_path_loss
 from registry.radio.p1812 import p1812_loss
 from registry.terrain import Dem, synthetic_dem
@@ -42,7 +43,7 @@ def per_profile_errors(win: np.ndarray, step: int, freq_mhz: float, p_pct: float
     errors = []
     for i, j in zip(*np.nonzero(np.isfinite(loss)), strict=True):
         dr, dc = step // 2 + i * step - N, step // 2 + j * step - N
-        count = kernels.ray_profile(win, N, step, CELL, CELL, dr, dc, d, z)
+        count = ray_profile(win, N, step, CELL, CELL, dr, dc, d, z)
         if count < 3:  # the site and its neighbours: no intermediate point
             continue
         ref = p1812_loss(

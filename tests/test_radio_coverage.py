@@ -96,7 +96,7 @@ def test_sweep_reaches_every_cell_within_the_radius(mountains: Dem, step: int) -
         y,
         antenna_height_m=30.0,
         freqs_mhz=[900.0],
-        params=CoverageParams(max_radius_m=3000.0, analysis_step=step),
+        params=CoverageParams(model="deygout", max_radius_m=3000.0, analysis_step=step),
     )
     rows, cols = np.mgrid[0 : loss.loss_db.shape[1], 0 : loss.loss_db.shape[2]]
     fine_r = (rows + loss.row0) * step + step // 2  # DEM cell of each analysis cell
@@ -247,7 +247,9 @@ def test_best_server_is_the_nearer_site(mountains: Dem) -> None:
     flat = Dem(np.full((200, 300), 200.0), mountains.transform, mountains.crs)
     a, b = _xy(flat, 100, 60), _xy(flat, 100, 240)
     sectors = _site("A", a) + _site("B", b, freq_mhz=2600.0, technology="5G", bandwidth_mhz=100.0)
-    result = compute_coverage(flat, sectors, CoverageParams(max_radius_m=5000.0), workers=1)
+    result = compute_coverage(
+        flat, sectors, CoverageParams(model="deygout", max_radius_m=5000.0), workers=1
+    )
     assert values_at(result, *_xy(flat, 100, 90)).site_code == "A"
     assert values_at(result, *_xy(flat, 100, 200)).site_code == "B"
     codes = np.array([s.site_code for s in result.sectors])
@@ -263,7 +265,7 @@ def test_best_server_is_the_nearer_site(mountains: Dem) -> None:
 def test_rsrp_sinr_and_classes_follow_the_link_budget(mountains: Dem) -> None:
     site = _xy(mountains, 150, 150)
     sector = _sector("S", "1", site, 45.0, mech_tilt_deg=2.0)
-    params = CoverageParams(max_radius_m=3000.0, clutter_margin_db=4.0)
+    params = CoverageParams(model="deygout", max_radius_m=3000.0, clutter_margin_db=4.0)
     result = compute_coverage(mountains, [sector], params, workers=1)
     loss = result.site_losses[next(iter(result.site_losses))]
     r, c = 120, 180  # north-east of the site, in the beam
@@ -299,10 +301,16 @@ def test_co_channel_interference_lowers_sinr(mountains: Dem) -> None:
     flat = Dem(np.full((200, 300), 200.0), mountains.transform, mountains.crs)
     a = _site("A", _xy(flat, 100, 100))
     far = _site("B", _xy(flat, 100, 160))
-    alone = compute_coverage(flat, a, CoverageParams(max_radius_m=3000.0), workers=1)
-    cochannel = compute_coverage(flat, a + far, CoverageParams(max_radius_m=3000.0), workers=1)
+    alone = compute_coverage(
+        flat, a, CoverageParams(model="deygout", max_radius_m=3000.0), workers=1
+    )
+    cochannel = compute_coverage(
+        flat, a + far, CoverageParams(model="deygout", max_radius_m=3000.0), workers=1
+    )
     other = [dataclasses.replace(s, freq_mhz=1900.0) for s in far]
-    separate = compute_coverage(flat, a + other, CoverageParams(max_radius_m=3000.0), workers=1)
+    separate = compute_coverage(
+        flat, a + other, CoverageParams(model="deygout", max_radius_m=3000.0), workers=1
+    )
     cell = (100, 120)
     assert cochannel.sinr_db[cell] < alone.sinr_db[cell] - 3.0
     assert separate.best_server[cell] == alone.best_server[cell]
@@ -323,7 +331,7 @@ def _assert_same(a: object, b: object) -> None:
 
 
 def test_cache_hit_and_incremental_update(mountains: Dem, tmp_path: Path) -> None:
-    params = CoverageParams(max_radius_m=3000.0)
+    params = CoverageParams(model="deygout", max_radius_m=3000.0)
     sectors = _network(mountains)
     calls: list[tuple[int, int]] = []
     first = compute_coverage(
@@ -389,7 +397,7 @@ def test_dask_and_streamed_runs_equal_the_single_process_run(
         dst.write(np.nan_to_num(elevation, nan=-9999.0), 1)
     dem_file = DemFile(path)
     assert dem_file.fingerprint == dem.fingerprint  # so both share the loss cache
-    params = CoverageParams(max_radius_m=5000.0)
+    params = CoverageParams(model="deygout", max_radius_m=5000.0)
     sectors = _network(dem)
     reference = compute_coverage(dem, sectors, params, workers=1)
     assert len(coverage.mosaic.tiles(reference.best_server.shape)) == 9
@@ -429,7 +437,7 @@ def test_dask_and_streamed_runs_equal_the_single_process_run(
 
 
 def test_geotiffs_and_values_at_a_point(mountains: Dem, tmp_path: Path) -> None:
-    params = CoverageParams(max_radius_m=3000.0, analysis_step=3)
+    params = CoverageParams(model="deygout", max_radius_m=3000.0, analysis_step=3)
     result = compute_coverage(mountains, _network(mountains), params, workers=1)
     assert result.best_server.shape == (100, 100)
     assert result.transform == mountains.transform @ Affine.scale(3)
@@ -462,7 +470,7 @@ def test_geotiffs_and_values_at_a_point(mountains: Dem, tmp_path: Path) -> None:
 
 
 def test_service_class_raster_has_colours_and_names(mountains: Dem, tmp_path: Path) -> None:
-    params = CoverageParams(max_radius_m=3000.0, analysis_step=3)
+    params = CoverageParams(model="deygout", max_radius_m=3000.0, analysis_step=3)
     result = compute_coverage(mountains, _network(mountains), params, workers=1)
     paths = write_coverage_geotiffs(result, tmp_path)
     path = paths["service_class"]
@@ -489,7 +497,7 @@ def test_backends_choose_the_site_loss_and_executor(
     mountains: Dem, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A backend supplies the per-site loss (where a GPU kernel plugs in); the rest is shared."""
-    params = CoverageParams(max_radius_m=3000.0, analysis_step=3)
+    params = CoverageParams(model="deygout", max_radius_m=3000.0, analysis_step=3)
     sectors = _network(mountains)
     reference = compute_coverage(mountains, sectors, params, workers=1)
     calls: list[tuple[float, ...]] = []
@@ -509,14 +517,14 @@ def test_backends_choose_the_site_loss_and_executor(
 
 @pytest.mark.slow
 def test_dask_backend_by_name(mountains: Dem) -> None:
-    params = CoverageParams(max_radius_m=3000.0, analysis_step=3)
+    params = CoverageParams(model="deygout", max_radius_m=3000.0, analysis_step=3)
     sectors = _network(mountains)
     reference = compute_coverage(mountains, sectors, params, workers=1)
     _assert_same(compute_coverage(mountains, sectors, params, backend="dask", workers=2), reference)
 
 
 def test_loss_cache_is_bounded_and_travels_empty(mountains: Dem, tmp_path: Path) -> None:
-    params = CoverageParams(max_radius_m=1500.0)
+    params = CoverageParams(model="deygout", max_radius_m=1500.0)
     cache = LossCache(tmp_path, lru_size=2)
     keys = []
     for r in (50, 100, 150):

@@ -30,7 +30,8 @@ from registry.terrain import Dem
 
 CELL_M = 30.0
 X0, Y0 = 300_000.0, 2_500_000.0  # upper-left corner (UTM 48N)
-PARAMS = CoverageParams(max_radius_m=8_000.0)
+# the scenarios (distances, feasibility) were laid out on the Deygout losses
+PARAMS = CoverageParams(max_radius_m=8_000.0, model="deygout")
 
 
 def plain(rows: int = 80, cols: int = 240, height_m: float = 500.0) -> np.ndarray:

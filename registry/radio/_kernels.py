@@ -66,14 +66,12 @@ series, within 1e-10 dB of the library's) and the J(v) table reads follow in
 loops over the ray's cells without branches, independent from cell to cell.
 The results are those of the plain per-cell evaluation.
 
-Point profiles (`point_losses`)
-===============================
-For a few receivers (siting's demand points) a whole window is wasted work.
-Each receiver gets its own straight profile from the site cell centre to its
-cell centre, sampled as `registry.terrain.terrain_profile` samples it (equally
-spaced, at most one cell apart, bilinear, earth bulge d1 d2 / (2 k R)), and the
-exact Deygout of `registry.radio.diffraction.deygout_profile_db`; free space
-as in the sweep. Cost O(profile length) per receiver.
+Point losses (`deygout_point_losses`)
+=====================================
+For a few receivers (siting's demand points) a whole window is wasted work, but
+they must get the map's value. Each receiver's owning ray (`ray_profile`, the
+rule above) is walked alone up to its row, through the same hull and edge search
+as the sweep: the sweep's value at O(distance) per receiver.
 
 The scalar model functions (path loss, J(v), antenna pattern) are the public
 ones, made callable from compiled code by `numba.extending.register_jitable`.
@@ -97,7 +95,7 @@ from numba.core.typing.templates import Signature
 from numba.extending import intrinsic
 
 from registry.radio.antenna import sector_gain_dbi
-from registry.radio.diffraction import KNIFE_EDGE_V_MIN, deygout_profile_db, knife_edge_loss_db
+from registry.radio.diffraction import KNIFE_EDGE_V_MIN, knife_edge_loss_db
 from registry.radio.pathloss import (
     SPEED_OF_LIGHT_M_S,
     cost231_hata_db,
@@ -114,7 +112,6 @@ _inline = njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy", 
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
-Floats = npt.NDArray[np.floating[Any]]  # float32 or float64
 I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
 
@@ -391,6 +388,43 @@ def _best_edge(
     return p, 2.0 * length * best
 
 
+@_inline
+def _deygout_edges(
+    hd: F64,
+    hz: F64,
+    m: int,
+    left: F64,
+    z_tx: float,
+    d_rx: float,
+    z_rx: float,
+    sc: F64,
+) -> tuple[float, float, float]:
+    """Deygout's three edges for a receiver at (d_rx, z_rx) behind the hull hd/hz[:m].
+
+    Returns v|v| lambda of the main and of the right edge and v sqrt(lambda) of the
+    left one (0 and -inf without a main edge). `left[p]` caches the left edge of
+    vertex p (NaN = not yet known): it depends only on the vertices before p, which
+    stay while p is on the hull.
+    """
+    p, x_main = _best_edge(hd, hz, 0, m, 0.0, z_tx, d_rx, z_rx, sc)
+    if p < 0:
+        return x_main, 0.0, -math.inf
+    if left[p] != left[p]:
+        left[p] = _signed_sqrt(_best_edge(hd, hz, 0, p, 0.0, z_tx, hd[p], hz[p], sc)[1])
+    x_right = _best_edge(hd, hz, p + 1, m, hd[p], hz[p], d_rx, z_rx, sc)[1]
+    return x_main, left[p], x_right
+
+
+@_inline
+def _edges_db(v_main: float, v_left: float, v_right: float) -> float:
+    """Deygout's diffraction loss from its edges' v: the sum of J(v) when the main edge
+    diffracts (J > 0), else 0."""
+    j_main = _knife_edge_fast(v_main)
+    if j_main > 0.0:
+        return j_main + _knife_edge_fast(v_left) + _knife_edge_fast(v_right)
+    return 0.0
+
+
 @intrinsic
 def _float_bits(typingctx: object, x: types.Type) -> tuple[Signature, Callable[..., Any]]:
     """The IEEE 754 bits of a float64 as an int64 (a register move)."""
@@ -579,18 +613,9 @@ def deygout_sweep(
                     ):
                         d_rx = math.sqrt(dist2)
                         z_rx = z_cell - dist2 * inv_2kr + rx_h
-                        p, x_main[q] = _best_edge(hd, hz, 0, m, 0.0, z_tx, d_rx, z_rx, sc)
-                        x_right[q] = -math.inf
-                        g_left[q] = 0.0
-                        if p >= 0:
-                            if left[p] != left[p]:
-                                left[p] = _signed_sqrt(
-                                    _best_edge(hd, hz, 0, p, 0.0, z_tx, hd[p], hz[p], sc)[1]
-                                )
-                            g_left[q] = left[p]
-                            x_right[q] = _best_edge(hd, hz, p + 1, m, hd[p], hz[p], d_rx, z_rx, sc)[
-                                1
-                            ]
+                        x_main[q], g_left[q], x_right[q] = _deygout_edges(
+                            hd, hz, m, left, z_tx, d_rx, z_rx, sc
+                        )
                         d3sq[q] = max(dist2 + (z_tx - z_rx) ** 2, 1.0)
                         cell_i[q] = int((r - phase_r) * inv_step + 0.5)
                         cell_j[q] = int((c - phase_c) * inv_step + 0.5)
@@ -623,88 +648,124 @@ def deygout_sweep(
                     loss_q[i] = fspl_1m[f] + d3sq[i] + (edges if j_main > 0.0 else 0.0)
                 for i in range(q):
                     if max(x_main[i], g_left[i], x_right[i]) * isl >= _J_V_END:  # rare
-                        loss_q[i] = fspl_1m[f] + d3sq[i]
-                        j_main = _knife_edge_fast(x_main[i] * isl)
-                        if j_main > 0.0:
-                            loss_q[i] += (
-                                j_main
-                                + _knife_edge_fast(g_left[i] * isl)
-                                + _knife_edge_fast(x_right[i] * isl)
-                            )
+                        loss_q[i] = (
+                            fspl_1m[f]
+                            + d3sq[i]
+                            + _edges_db(x_main[i] * isl, g_left[i] * isl, x_right[i] * isl)
+                        )
                     out[f, cell_i[i], cell_j[i]] = loss_q[i]
 
 
 @_inline
-def _bilinear(elev: Floats, r: float, c: float) -> float:
-    """Bilinear terrain at fractional cell (r, c) inside the grid, as `terrain.elevation_at`."""
-    r0 = min(int(r), elev.shape[0] - 2)
-    c0 = min(int(c), elev.shape[1] - 2)
-    fr = r - r0
-    fc = c - c0
-    top = elev[r0, c0] * (1.0 - fc) + elev[r0, c0 + 1] * fc
-    bottom = elev[r0 + 1, c0] * (1.0 - fc) + elev[r0 + 1, c0 + 1] * fc
-    return top * (1.0 - fr) + bottom * fr
+def _owner(n: int, step: int, dr: int, dc: int) -> tuple[int, int, int, int]:
+    """(cone, t, j, k): the cone, row, offset and ray of the sweeps owning cell (dr, dc)."""
+    if dr > 0 and abs(dc) <= dr:
+        cone, t, j = 0, dr, dc
+    elif dr < 0 and abs(dc) <= -dr:
+        cone, t, j = 1, -dr, dc
+    elif dc > 0:
+        cone, t, j = 2, dc, dr
+    else:
+        cone, t, j = 3, -dc, dr
+    return cone, t, j, step * ((2 * j * n + t * step) // (2 * t * step))
 
 
 @_jit
-def point_losses(
-    elev: Floats,
-    r0: int,
-    c0: int,
-    rows: I64,
-    cols: I64,
+def ray_profile(
+    win: F32,
+    n: int,
+    step: int,
+    d_row: float,
+    d_col: float,
+    dr: int,
+    dc: int,
+    d_out: F64,
+    z_out: F64,
+) -> int:
+    """The profile the sweeps evaluate for cell (dr, dc) of the window (offsets from the site).
+
+    Fills d_out (m from the site) and z_out (terrain, m, without the earth bulge) with
+    the site, the owning ray's samples at rows 1..t-1 and the cell centre; returns the
+    number of points, 0 where a sample has no terrain (the sweeps leave such cells NaN).
+    Arrays of n + 1 suffice; (dr, dc) must not be the site.
+    """
+    cone, t, j, k = _owner(n, step, dr, dc)
+    ar, ac, br, bc, d_major, d_minor, _, _, _ = _cone(cone, n, step, 0, 0, d_row, d_col)
+    seg = math.sqrt(d_major * d_major + (k / n * d_minor) ** 2)
+    d_out[0] = 0.0
+    z_out[0] = win[n, n]
+    j0 = 0
+    rem = 0
+    for s in range(1, t):
+        rem += k
+        carry = int(rem >= n) - int(rem < 0)
+        j0 += carry
+        rem -= carry * n
+        z = _sample(win, n, s, ar, ac, br, bc, j0, rem / n)
+        if z != z:
+            return 0
+        d_out[s] = s * seg
+        z_out[s] = z
+    d_out[t] = math.sqrt((j * d_minor) ** 2 + (t * d_major) ** 2)
+    z_out[t] = win[n + t * ar + j * br, n + t * ac + j * bc]
+    return t + 1
+
+
+@_jit
+def deygout_point_losses(
+    win: F32,
+    n: int,
+    step: int,
     d_row: float,
     d_col: float,
     z_tx: float,
     rx_h: float,
     inv_2kr: float,
     r_max: float,
+    drs: I64,
+    dcs: I64,
     freq: float,
     out: F64,
 ) -> None:
-    """Free-space + Deygout (3 edges) loss from cell [r0, c0] to cells (rows[p], cols[p]).
+    """`deygout_sweep`'s loss at a few cells (dr, dc) of the window, one frequency (MHz).
 
-    Parameters
-    ----------
-    elev : float[H, W]
-        Terrain of the whole DEM (at least 2 x 2), NaN = no data.
-    r0, c0 : int
-        Site cell.
-    rows, cols : int64[np]
-        Receiver cells.
-    d_row, d_col, z_tx, rx_h, inv_2kr, r_max
-        As in `deygout_sweep`.
-    freq : float
-        Frequency, MHz.
-    out : float64[np]
-        Loss in dB; NaN beyond the radius or where the profile meets no-data terrain.
+    Walks only each cell's owning ray (`ray_profile`) through the sweep's hull and edge
+    search, so a receiver gets the sweep's value in O(distance). NaN beyond the radius
+    or without terrain. Other parameters as in `deygout_sweep`.
     """
-    spacing = min(d_row, d_col)
-    d = np.empty(int(r_max / spacing) + 3)
-    z = np.empty_like(d)
+    isl = 1.0 / math.sqrt(SPEED_OF_LIGHT_M_S / (freq * 1e6))
     fspl_1m = free_space_loss_db(1.0, freq)
-    for p in range(rows.shape[0]):
-        out[p] = math.nan
-        dr = rows[p] - r0
-        dc = cols[p] - c0
+    hd = np.empty(n + 1)
+    hz = np.empty(n + 1)
+    sc = np.empty(n + 1)
+    left = np.empty(n + 1)
+    d = np.empty(n + 1)
+    z = np.empty(n + 1)
+    h1 = win[n, n]
+    for q in range(drs.shape[0]):
+        out[q] = math.nan
+        dr, dc = drs[q], dcs[q]
         dist2 = (dr * d_row) ** 2 + (dc * d_col) ** 2
-        z_cell = elev[rows[p], cols[p]]
-        if dist2 > r_max * r_max or z_cell != z_cell:
+        if dist2 > r_max * r_max or max(abs(dr), abs(dc)) > n:
             continue
-        length = math.sqrt(dist2)
-        n = max(2, math.ceil(length / spacing) + 1)
-        for s in range(n):
-            frac = s / (n - 1)
-            ds = frac * length
-            d[s] = ds
-            z[s] = _bilinear(elev, r0 + frac * dr, c0 + frac * dc) + ds * (length - ds) * inv_2kr
-        if np.isnan(z[:n]).any():
+        if dr == 0 and dc == 0:
+            if h1 == h1:
+                out[q] = free_space_loss_db(max(abs(z_tx - h1 - rx_h), 1.0), freq)
             continue
-        dz = z_tx - (z_cell - dist2 * inv_2kr + rx_h)  # curvature as in the sweep
-        out[p] = (
+        count = ray_profile(win, n, step, d_row, d_col, dr, dc, d, z)
+        if count == 0 or z[count - 1] != z[count - 1]:
+            continue
+        m = 0
+        for s in range(1, count - 1):
+            m = _hull_push(hd, hz, m, d[s], z[s] - d[s] * d[s] * inv_2kr)
+        left[:m] = math.nan
+        d_rx = d[count - 1]
+        z_rx = z[count - 1] - dist2 * inv_2kr + rx_h
+        x_main, g_left, x_right = _deygout_edges(hd, hz, m, left, z_tx, d_rx, z_rx, sc)
+        out[q] = (
             fspl_1m
-            + 10.0 * math.log10(max(dist2 + dz * dz, 1.0))
-            + deygout_profile_db(d[:n], z[:n], z_tx, z[n - 1] + rx_h, freq)
+            + _db10(max(dist2 + (z_tx - z_rx) ** 2, 1.0))
+            + _edges_db(_signed_sqrt(x_main) * isl, g_left * isl, _signed_sqrt(x_right) * isl)
         )
 
 

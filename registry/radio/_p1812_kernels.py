@@ -39,8 +39,12 @@ eq. (90) and the roughness hm of eq. (93), the largest height above that surface
 the two horizons, scanned over the ray's stored samples. The paths are inland (ω = 0,
 dtm = dlm = d, coast far away) and without clutter.
 
-Cost: about 1 µs per cell and frequency, 3–6 times `deygout_sweep` (0.4–0.8 s against
-0.08–0.15 s for a 12 km radius over 30 m cells, one thread).
+Cost: the per-cell formulas, not the walk. Measured (`benchmarks/coverage.py`, 20 km
+radius, one thread): 1.9 s against Deygout's 0.16 s on the 30 m grid, 0.19 s against
+0.03 s on the 90 m analysis grid (about 1.2 µs per cell). Of the scalar formulas' time
+per cell, ducting (Lba, §4.5, evaluated on 98 % of the cells of mountainous terrain) takes
+about 45 %, β0 (eq. 5) 23 %, the two Bullington losses 13 %, spherical-Earth diffraction
+9 %, the blend (eqs. 57–63) 6 %.
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ import math
 import numpy as np
 
 from registry.radio._kernels import (
+    F32,
+    F64,
+    I64,
     _best_edge,
     _cone,
     _hull_push,
@@ -58,6 +65,7 @@ from registry.radio._kernels import (
     _ray_end,
     _sample,
     _signed_sqrt,
+    ray_profile,
 )
 from registry.radio.diffraction import knife_edge_loss_db
 from registry.radio.p1812 import (
@@ -90,7 +98,7 @@ _V1, _V2, _D_PREV, _H_PREV = 0, 1, 2, 3
 
 
 @_inline
-def _tangent_from_left(hd, hz, m, x0, z0):
+def _tangent_from_left(hd: F64, hz: F64, m: int, x0: float, z0: float) -> int:
     """Vertex of hd/hz[:m] (all right of x0) with the largest slope from (x0, z0); first on ties."""
     lo, hi = 0, m - 1
     while lo < hi:
@@ -103,7 +111,7 @@ def _tangent_from_left(hd, hz, m, x0, z0):
 
 
 @_inline
-def _tangent_from_right(hd, hz, m, x0, z0):
+def _tangent_from_right(hd: F64, hz: F64, m: int, x0: float, z0: float) -> int:
     """Vertex of hd/hz[:m] (all left of x0) with the largest slope seen from (x0, z0)."""
     lo, hi = 0, m - 1
     while lo < hi:
@@ -116,7 +124,7 @@ def _tangent_from_right(hd, hz, m, x0, z0):
 
 
 @_inline
-def _highest_above(hd, hz, m, slope):
+def _highest_above(hd: F64, hz: F64, m: int, slope: float) -> int:
     """Vertex of hd/hz[:m] with the largest hz - slope hd (a concave chain: bisection)."""
     lo, hi = 0, m - 1
     while lo < hi:
@@ -129,7 +137,7 @@ def _highest_above(hd, hz, m, slope):
 
 
 @_inline
-def _before(hd, m, d):
+def _before(hd: F64, m: int, d: float) -> int:
     """Number of leading vertices of hd[:m] strictly before distance d."""
     while m > 0 and hd[m - 1] >= d:
         m -= 1
@@ -137,7 +145,9 @@ def _before(hd, m, d):
 
 
 @_inline
-def _real_geometry(hd, hz, m, sc, d, z_tx, z_rx):
+def _real_geometry(
+    hd: F64, hz: F64, m: int, sc: F64, d: float, z_tx: float, z_rx: float
+) -> tuple[bool, float, float, float, int, int]:
     """Bullington geometry of the real profile on a hull lowered for radius a.
 
     `z_rx` is the receiver lowered like the hull. Returns (los, x, s_t, s_r, i_t, i_r):
@@ -163,7 +173,9 @@ def _real_geometry(hd, hz, m, sc, d, z_tx, z_rx):
 
 
 @_inline
-def _smooth_geometry(count, seg_km, d_km, a_km, htc, hrc):
+def _smooth_geometry(
+    count: int, seg_km: float, d_km: float, a_km: float, htc: float, hrc: float
+) -> tuple[bool, float, float, float]:
     """Bullington geometry of the smooth (zero-height) profile at samples i seg, i = 1..count.
 
     Returns (los, x, stim, srim) as `_real_geometry`, slopes in m/km (eqs. 14, 18).
@@ -172,11 +184,11 @@ def _smooth_geometry(count, seg_km, d_km, a_km, htc, hrc):
         return True, -math.inf, 0.0, 0.0
     c = 500.0 / a_km
 
-    def stim_at(i):
+    def stim_at(i: int) -> float:
         x = i * seg_km
         return c * (d_km - x) - htc / x
 
-    def srim_at(i):
+    def srim_at(i: int) -> float:
         x = i * seg_km
         return c * x - hrc / (d_km - x)
 
@@ -184,7 +196,7 @@ def _smooth_geometry(count, seg_km, d_km, a_km, htc, hrc):
     stim = max(stim_at(i), stim_at(min(i + 1, count)))
     if stim < (hrc - htc) / d_km:
 
-        def nu_at(i):  # ν sqrt(λ), eq. (16)
+        def nu_at(i: int) -> float:  # ν sqrt(λ), eq. (16)
             x = i * seg_km
             h = c * x * (d_km - x) - (htc * (d_km - x) + hrc * x) / d_km
             return h * math.sqrt(0.002 * d_km / (x * (d_km - x)))
@@ -202,7 +214,16 @@ def _smooth_geometry(count, seg_km, d_km, a_km, htc, hrc):
 
 
 @_inline
-def _bullington(los, x, stim, srim, hts, hrs, d_km, lam):
+def _bullington(
+    los: bool,
+    x: float,
+    stim: float,
+    srim: float,
+    hts: float,
+    hrs: float,
+    d_km: float,
+    lam: float,
+) -> float:
     """Lbull (eq. 21) from a geometry of `_real_geometry` / `_smooth_geometry`."""
     nu = x / math.sqrt(lam) if los else bullington_point_nu(stim, srim, hts, hrs, d_km, lam)
     return bullington_tail_db(knife_edge_loss_db(nu), d_km)
@@ -210,29 +231,29 @@ def _bullington(los, x, stim, srim, hts, hrs, d_km, lam):
 
 @_inline
 def _cell_loss(
-    hulls,
-    sizes,
-    sc,
-    acc,
-    zs,
-    count,
-    seg,
-    d,
-    z_cell,
-    z_tx,
-    h1,
-    rx_h,
-    a_m,
-    freqs,
-    p_pct,
-    pl_pct,
-    lat_deg,
-    n0,
-    vertical,
-    sigma_l_db,
-    area_width_m,
-    out,
-):
+    hulls: F64,
+    sizes: I64,
+    sc: F64,
+    acc: F64,
+    zs: F64,
+    count: int,
+    seg: float,
+    d: float,
+    z_cell: float,
+    z_tx: float,
+    h1: float,
+    rx_h: float,
+    a_m: F64,
+    freqs: F64,
+    p_pct: float,
+    pl_pct: float,
+    lat_deg: float,
+    n0: float,
+    vertical: bool,
+    sigma_l_db: float,
+    area_width_m: float,
+    out: F64,
+) -> None:
     """P.1812 loss at a receiver at distance d (m) from the walked ray state, per frequency.
 
     `hulls[k]` (k = 0 raw heights, 1 lowered for ae, 2 for aβ) are (distance, height)
@@ -343,7 +364,7 @@ def _cell_loss(
 
 
 @_inline
-def _push_sample(hulls, sizes, acc, a_m, ds, z):
+def _push_sample(hulls: F64, sizes: I64, acc: F64, a_m: F64, ds: float, z: float) -> None:
     """Add a ray sample (ds metres, terrain z) to the hulls and the smooth-Earth sums."""
     for k in range(sizes.shape[0]):
         lowered = z - ds * ds / (2.0 * a_m[k]) if k > 0 else z
@@ -359,7 +380,7 @@ def _push_sample(hulls, sizes, acc, a_m, ds, z):
 
 
 @_inline
-def _radii(delta_n, p_pct):
+def _radii(delta_n: float, p_pct: float) -> F64:
     """Effective Earth radii in m: index 0 unused (raw heights), 1 ae, 2 aβ when p < 50 %."""
     a_m = np.empty(3 if p_pct < 50.0 else 2)
     a_m[0] = math.inf
@@ -370,7 +391,7 @@ def _radii(delta_n, p_pct):
 
 
 @_inline
-def _check(freqs, p_pct, pl_pct):
+def _check(freqs: F64, p_pct: float, pl_pct: float) -> None:
     for f in range(freqs.shape[0]):
         if not FREQ_MIN_GHZ * 1000.0 <= freqs[f] <= FREQ_MAX_GHZ * 1000.0:
             raise ValueError("P.1812 covers 30-6000 MHz")
@@ -381,35 +402,35 @@ def _check(freqs, p_pct, pl_pct):
 
 
 @_inline
-def _site_loss(f_ghz, z_tx, z_rx):
+def _site_loss(f_ghz: float, z_tx: float, z_rx: float) -> float:
     """The site's own cell: free space over the height difference (at least 1 m)."""
     return free_space_db(f_ghz, 0.0, z_tx, z_tx - max(abs(z_tx - z_rx), 1.0))
 
 
 @_jit
 def p1812_sweep(
-    win,
-    n,
-    step,
-    phase_r,
-    phase_c,
-    d_row,
-    d_col,
-    z_tx,
-    rx_h,
-    inv_2kr,
-    r_max,
-    freqs,
-    out,
-    p_pct=50.0,
-    pl_pct=50.0,
-    lat_deg=LAT_DEFAULT_DEG,
-    delta_n=DELTA_N_DEFAULT,
-    n0=N0_DEFAULT,
-    vertical=True,
-    sigma_l_db=-1.0,
-    area_width_m=AREA_WIDTH_DEFAULT_M,
-):
+    win: F32,
+    n: int,
+    step: int,
+    phase_r: int,
+    phase_c: int,
+    d_row: float,
+    d_col: float,
+    z_tx: float,
+    rx_h: float,
+    inv_2kr: float,
+    r_max: float,
+    freqs: F64,
+    out: F32,
+    p_pct: float = 50.0,
+    pl_pct: float = 50.0,
+    lat_deg: float = LAT_DEFAULT_DEG,
+    delta_n: float = DELTA_N_DEFAULT,
+    n0: float = N0_DEFAULT,
+    vertical: bool = True,
+    sigma_l_db: float = -1.0,
+    area_width_m: float = AREA_WIDTH_DEFAULT_M,
+) -> None:
     """P.1812-8 basic transmission loss from the site to every lattice cell of the window.
 
     Parameters
@@ -505,73 +526,29 @@ def p1812_sweep(
                 _push_sample(hulls, sizes, acc, a_m, t * seg, z)
 
 
-@_inline
-def _owner(n, step, dr, dc):
-    """(cone, t, j, k): the cone, row, offset and ray of `p1812_sweep` owning cell (dr, dc)."""
-    if dr > 0 and abs(dc) <= dr:
-        cone, t, j = 0, dr, dc
-    elif dr < 0 and abs(dc) <= -dr:
-        cone, t, j = 1, -dr, dc
-    elif dc > 0:
-        cone, t, j = 2, dc, dr
-    else:
-        cone, t, j = 3, -dc, dr
-    return cone, t, j, step * ((2 * j * n + t * step) // (2 * t * step))
-
-
-@_jit
-def ray_profile(win, n, step, d_row, d_col, dr, dc, d_out, z_out):
-    """The profile `p1812_sweep` evaluates for cell (dr, dc) of the window (offsets from the site).
-
-    Fills d_out (m from the site) and z_out (terrain, m) with the site, the owning ray's
-    samples at rows 1..t-1 and the cell centre; returns the number of points, 0 where a
-    sample has no terrain (the sweep leaves such cells NaN). Arrays of n + 1 suffice.
-    """
-    cone, t, j, k = _owner(n, step, dr, dc)
-    ar, ac, br, bc, d_major, d_minor, _, _, _ = _cone(cone, n, step, 0, 0, d_row, d_col)
-    seg = math.sqrt(d_major * d_major + (k / n * d_minor) ** 2)
-    d_out[0] = 0.0
-    z_out[0] = win[n, n]
-    j0 = 0
-    rem = 0
-    for s in range(1, t):
-        rem += k
-        carry = int(rem >= n) - int(rem < 0)
-        j0 += carry
-        rem -= carry * n
-        z = _sample(win, n, s, ar, ac, br, bc, j0, rem / n)
-        if z != z:
-            return 0
-        d_out[s] = s * seg
-        z_out[s] = z
-    d_out[t] = math.sqrt((j * d_minor) ** 2 + (t * d_major) ** 2)
-    z_out[t] = win[n + t * ar + j * br, n + t * ac + j * bc]
-    return t + 1
-
-
 @_jit
 def p1812_point_losses(
-    win,
-    n,
-    step,
-    d_row,
-    d_col,
-    z_tx,
-    rx_h,
-    r_max,
-    drs,
-    dcs,
-    freq,
-    out,
-    p_pct=50.0,
-    pl_pct=50.0,
-    lat_deg=LAT_DEFAULT_DEG,
-    delta_n=DELTA_N_DEFAULT,
-    n0=N0_DEFAULT,
-    vertical=True,
-    sigma_l_db=-1.0,
-    area_width_m=AREA_WIDTH_DEFAULT_M,
-):
+    win: F32,
+    n: int,
+    step: int,
+    d_row: float,
+    d_col: float,
+    z_tx: float,
+    rx_h: float,
+    r_max: float,
+    drs: I64,
+    dcs: I64,
+    freq: float,
+    out: F64,
+    p_pct: float = 50.0,
+    pl_pct: float = 50.0,
+    lat_deg: float = LAT_DEFAULT_DEG,
+    delta_n: float = DELTA_N_DEFAULT,
+    n0: float = N0_DEFAULT,
+    vertical: bool = True,
+    sigma_l_db: float = -1.0,
+    area_width_m: float = AREA_WIDTH_DEFAULT_M,
+) -> None:
     """`p1812_sweep`'s loss at a few cells (dr, dc) of the window, one frequency (MHz).
 
     Walks only each cell's owning ray, so a receiver gets the sweep's value (any cell, on

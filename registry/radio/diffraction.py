@@ -1,8 +1,7 @@
 """Terrain diffraction: ITU-R P.526 knife edge and the Deygout construction.
 
 `deygout_loss_db` is the exact reference on one terrain profile: it looks at
-every profile point. Its compiled core, `deygout_profile_db`, is also what
-`registry.radio.coverage.point_path_loss` runs on each point's own profile.
+every profile point (its compiled core is `deygout_profile_db`).
 The coverage sweep (`registry.radio._kernels`) computes the same construction
 incrementally along rays; see its module docstring for how the two relate.
 """

@@ -38,6 +38,7 @@ from registry.radio.coverage.losses import (
     Window,
     bulge_factor,
     loss_key,
+    site_path_loss,
     site_window,
     window,
 )
@@ -46,6 +47,7 @@ from registry.radio.pathloss import SPEED_OF_LIGHT_M_S, free_space_loss_db
 from registry.terrain import EARTH_RADIUS_M, K_FACTOR, DemSource
 
 BACKENDS: tuple[str, ...] = get_args(KernelBackend)
+GPU_MODELS = ("deygout", "rma", "hata")  # models with CUDA kernels; P.1812 runs on the CPU
 
 # Device memory one launch may use for its windows, horizon states, masks and losses; the
 # sites of a call are cut into batches that fit (about 250 sites at 20 km radius and 30 m,
@@ -239,10 +241,24 @@ def site_path_losses(
     -------
     list of SiteLoss
         In the order of `antennas`; the same keys, lattices and (within 0.1 dB) losses as
-        `site_path_loss`.
+        `site_path_loss`, which computes them for the models without CUDA kernels
+        (`GPU_MODELS`).
     """
     cuda = _cuda()
     p = params or CoverageParams()
+    if p.model not in GPU_MODELS:
+        return [
+            site_path_loss(
+                dem,
+                a.x_m,
+                a.y_m,
+                antenna_height_m=a.height_m,
+                freqs_mhz=a.freqs_mhz,
+                ground_elevation_m=a.ground_elevation_m,
+                params=p,
+            )
+            for a in antennas
+        ]
     if not antennas:
         return []
     n = window(dem, 0, 0, p.max_radius_m, p.analysis_step).n

@@ -199,13 +199,16 @@ def beta0_pct(phi_deg: float, dtm_km: float, dlm_km: float) -> float:
     18.815
     """
     tau = 1.0 - math.exp(-4.12e-4 * dlm_km**2.41)
-    mu1 = (10.0 ** (-dtm_km / (16.0 - 6.6 * tau)) + 10.0 ** (-5.0 * (0.496 + 0.354 * tau))) ** 0.2
+    mu1 = math.pow(
+        math.pow(10.0, -dtm_km / (16.0 - 6.6 * tau)) + math.pow(10.0, -5.0 * (0.496 + 0.354 * tau)),
+        0.2,
+    )
     mu1 = min(mu1, 1.0)
     lat = abs(phi_deg)
     if lat <= 70.0:
-        mu4 = 10.0 ** ((-0.935 + 0.0176 * lat) * math.log10(mu1))
-        return 10.0 ** (-0.015 * lat + 1.67) * mu1 * mu4
-    return 4.17 * mu1 * 10.0 ** (0.3 * math.log10(mu1))
+        mu4 = math.pow(10.0, (-0.935 + 0.0176 * lat) * math.log10(mu1))
+        return math.pow(10.0, -0.015 * lat + 1.67) * mu1 * mu4
+    return 4.17 * mu1 * math.pow(10.0, 0.3 * math.log10(mu1))
 
 
 @register_jitable
@@ -262,17 +265,17 @@ def _first_term_one(
 ) -> float:
     """First-term spherical-Earth diffraction for one ground type, eqs. (29)–(36)."""
     s = 18.0 * sigma_s_m / f_ghz
-    k = 0.036 * (ap_km * f_ghz) ** (-1.0 / 3.0) * ((eps_r - 1.0) ** 2 + s * s) ** -0.25
+    k = 0.036 * math.pow(ap_km * f_ghz, -1.0 / 3.0) * math.pow((eps_r - 1.0) ** 2 + s * s, -0.25)
     if vertical:
         k *= math.sqrt(eps_r * eps_r + s * s)
     k2 = k * k
     b = (1.0 + 1.6 * k2 + 0.67 * k2 * k2) / (1.0 + 4.5 * k2 + 1.53 * k2 * k2)
-    x = 21.88 * b * (f_ghz / (ap_km * ap_km)) ** (1.0 / 3.0) * d_km
-    y_scale = 0.9575 * b * (f_ghz * f_ghz / ap_km) ** (1.0 / 3.0)
+    x = 21.88 * b * math.pow(f_ghz / (ap_km * ap_km), 1.0 / 3.0) * d_km
+    y_scale = 0.9575 * b * math.pow(f_ghz * f_ghz / ap_km, 1.0 / 3.0)
     if x >= 1.6:
         fx = 11.0 + 10.0 * math.log10(x) - 17.6 * x
     else:
-        fx = -20.0 * math.log10(x) - 5.6488 * x**1.425
+        fx = -20.0 * math.log10(x) - 5.6488 * math.pow(x, 1.425)
     g_min = 2.0 + 20.0 * math.log10(k)
     total = -fx
     for h in (hte_m, hre_m):
@@ -360,7 +363,7 @@ def troposcatter_db(f_ghz: float, d_km: float, theta_mrad: float, n0: float, p_p
         + 20.0 * math.log10(d_km)
         + 0.573 * theta_mrad
         - 0.15 * n0
-        - 10.125 * math.log10(50.0 / p_pct) ** 0.7
+        - 10.125 * math.pow(math.log10(50.0 / p_pct), 0.7)
     )
 
 
@@ -416,7 +419,7 @@ def location_sigma_db(f_ghz: float, hrg_m: float, clutter_m: float, area_width_m
     >>> round(location_sigma_db(1.8, 1.5, 0.0, 100.0), 3)
     1.738
     """
-    sigma = (0.024 * f_ghz + 0.52) * area_width_m**0.28
+    sigma = (0.024 * f_ghz + 0.52) * math.pow(area_width_m, 0.28)
     if hrg_m < clutter_m:
         return sigma
     if hrg_m >= clutter_m + CLUTTER_FADE_M:
@@ -607,8 +610,8 @@ def _site_shielding_db(f_ghz: float, theta_mrad: float, dl_km: float) -> float:
     t2 = theta_mrad - 0.1 * dl_km
     if t2 <= 0.0:
         return 0.0
-    return 20.0 * math.log10(1.0 + 0.361 * t2 * math.sqrt(f_ghz * dl_km)) + 0.264 * t2 * f_ghz ** (
-        1.0 / 3.0
+    return 20.0 * math.log10(1.0 + 0.361 * t2 * math.sqrt(f_ghz * dl_km)) + 0.264 * t2 * math.pow(
+        f_ghz, 1.0 / 3.0
     )
 
 
@@ -653,24 +656,28 @@ def ducting_db(
         + _sea_coupling_db(omega, dct_km, dlt_km, hts_m)
         + _sea_coupling_db(omega, dcr_km, dlr_km, hrs_m)
     )  # eq. (47)
-    gamma_d = 5e-5 * ae_km * f_ghz ** (1.0 / 3.0)  # eq. (51)
+    gamma_d = 5e-5 * ae_km * math.pow(f_ghz, 1.0 / 3.0)  # eq. (51)
     theta_p = (
         1000.0 * d_km / ae_km + min(theta_t_mrad, 0.1 * dlt_km) + min(theta_r_mrad, 0.1 * dlr_km)
     )  # eqs. (52), (52a)
     tau = 1.0 - math.exp(-4.12e-4 * dlm_km**2.41)
-    alpha = max(-0.6 - 3.5e-9 * d_km**3.1 * tau, -3.4)  # eq. (55a)
-    mu2 = min((500.0 / ae_km * d_km**2 / (math.sqrt(hte_m) + math.sqrt(hre_m)) ** 2) ** alpha, 1.0)
+    alpha = max(-0.6 - 3.5e-9 * math.pow(d_km, 3.1) * tau, -3.4)  # eq. (55a)
+    mu2 = min(
+        math.pow(500.0 / ae_km * d_km**2 / (math.sqrt(hte_m) + math.sqrt(hre_m)) ** 2, alpha), 1.0
+    )
     d_i = min(d_km - dlt_km - dlr_km, 40.0)  # eq. (56a)
     mu3 = 1.0 if hm_m <= 10.0 else math.exp(-4.6e-5 * (hm_m - 10.0) * (43.0 + 6.0 * d_i))
     beta = beta0 * mu2 * mu3  # eq. (54)
     lb = math.log10(beta)
     gamma = (
         1.076
-        / (2.0058 - lb) ** 1.012
-        * math.exp(-(9.51 - 4.8 * lb + 0.198 * lb * lb) * 1e-6 * d_km**1.13)
+        / math.pow(2.0058 - lb, 1.012)
+        * math.exp(-(9.51 - 4.8 * lb + 0.198 * lb * lb) * 1e-6 * math.pow(d_km, 1.13))
     )  # eq. (53a)
     a_p = (
-        -12.0 + (1.2 + 3.7e-3 * d_km) * math.log10(p_pct / beta) + 12.0 * (p_pct / beta) ** gamma
+        -12.0
+        + (1.2 + 3.7e-3 * d_km) * math.log10(p_pct / beta)
+        + 12.0 * math.pow(p_pct / beta, gamma)
     )  # eq. (53)
     return af + gamma_d * theta_p + a_p
 

@@ -10,8 +10,8 @@ Pipeline
    from the propagation of `line_of_sight`). Losses are cached on disk by
    the hash of their inputs (DEM fingerprint, antenna position and height,
    frequencies, loss parameters), so an unchanged site is never recomputed.
-   (`point_path_loss` gives the loss at a few cells only, each on its own
-   straight profile: siting's demand points.)
+   (`point_path_loss` gives the same loss at a few cells only, walking each
+   cell's own sweep ray: siting's demand points.)
 2. Each sector's pattern (TR 36.814) and power per resource element turn the
    loss into RSRP; the mosaic keeps, per cell, the best server (strongest
    RSRP) and the received power summed per frequency, tile by tile.

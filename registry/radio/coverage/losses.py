@@ -329,7 +329,7 @@ def site_path_loss(
 
 
 def point_path_loss(
-    dem: Dem,
+    dem: DemSource,
     x_m: float,
     y_m: float,
     *,
@@ -342,12 +342,12 @@ def point_path_loss(
 ) -> np.ndarray:
     """Basic transmission loss from one antenna to a few analysis cells (one frequency).
 
-    With the "deygout" model each cell gets the exact Deygout of its own straight
-    profile from the site to the cell centre (`registry.radio._kernels.point_losses`),
-    O(distance) per cell instead of a whole window: the same model as `site_path_loss`,
-    but on the straight line rather than on the sweep's nearest ray, so values can
-    differ where the two profiles cross ridges differently. Other models read the
-    `site_path_loss` window (cheap for them).
+    Each cell gets exactly the value `site_path_loss` maps there, so maps and siting
+    agree. For "deygout" and "p1812" only each cell's own sweep ray is walked
+    (`registry.radio._kernels.deygout_point_losses`,
+    `registry.radio._p1812_kernels.p1812_point_losses`): O(distance) per cell instead
+    of the whole window. The empirical models read the `site_path_loss` window (cheap
+    for them).
 
     Parameters
     ----------
@@ -366,7 +366,7 @@ def point_path_loss(
     p = params or CoverageParams()
     rows = np.asarray(rows, dtype=np.int64)
     cols = np.asarray(cols, dtype=np.int64)
-    if p.model != "deygout":
+    if p.model not in ("deygout", "p1812"):
         loss = site_path_loss(
             dem,
             x_m,
@@ -382,28 +382,37 @@ def point_path_loss(
         out = np.full(rows.size, np.nan)
         out[inside] = loss.loss_db[0, lr[inside], lc[inside]]
         return out
+    step = p.analysis_step
+    w, win, z_tx = site_window(
+        dem, x_m, y_m, antenna_height_m, ground_elevation_m, p.max_radius_m, step
+    )
     r, c = site_cell(dem, x_m, y_m)
-    ground = float(dem.elevation_m[r, c]) if ground_elevation_m is None else ground_elevation_m
-    if not math.isfinite(ground):
-        raise ValueError(f"no ground elevation at ({x_m}, {y_m})")
-    half = p.analysis_step // 2
+    # DEM offsets of the cells from the site (the window centre)
+    drs = step // 2 + rows * step - r
+    dcs = step // 2 + cols * step - c
     out = np.empty(rows.size)
     dx, dy = dem.cell_size
-    _kernels.point_losses(
-        dem.elevation_m,
-        r,
-        c,
-        half + rows * p.analysis_step,
-        half + cols * p.analysis_step,
-        dy,
-        dx,
-        ground + antenna_height_m,
-        p.radio.ue_height_m,
-        bulge_factor(p.k_factor, p.earth_radius_m),
-        p.max_radius_m,
-        float(freq_mhz),
-        out,
-    )
+    rx_h = p.radio.ue_height_m
+    if p.model == "deygout":
+        _kernels.deygout_point_losses(
+            win,
+            w.n,
+            step,
+            dy,
+            dx,
+            z_tx,
+            rx_h,
+            bulge_factor(p.k_factor, p.earth_radius_m),
+            p.max_radius_m,
+            drs,
+            dcs,
+            float(freq_mhz),
+            out,
+        )
+    else:
+        _p1812_kernels.p1812_point_losses(
+            win, w.n, step, dy, dx, z_tx, rx_h, p.max_radius_m, drs, dcs, float(freq_mhz), out
+        )
     return out
 
 

@@ -83,7 +83,7 @@ class CoverageParams:
     """Model choice and every coverage constant (see the linked dataclasses for the rest)."""
 
     max_radius_m: float = 20_000.0  # path loss computed up to this distance from each site
-    model: Model = "deygout"  # free space + Deygout | TR 38.901 RMa | COST-231 Hata | P.1812
+    model: Model = "p1812"  # ITU-R P.1812-8 | free space + Deygout | TR 38.901 RMa | COST-231 Hata
     clutter_margin_db: float = 0.0  # extra loss for foliage/clutter, all cells
     analysis_step: int = 1  # odd; evaluate every n-th DEM cell (profiles stay at DEM resolution)
     k_factor: float = K_FACTOR  # effective earth-radius factor, ITU-R P.453
