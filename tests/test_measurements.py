@@ -288,7 +288,7 @@ def test_compare_page_scatter_parses(app: Any, covered: Any, client: Any) -> Non
     assert 'data-commune="03390"' in html
     seller = client.get("/records/sellers/SEL-1").data.decode()
     assert 'id="seller-measurements"' in seller
-    layer = client.get("/api/v1/measurements/errors").get_json()
+    layer = client.get("/api/v1/coverage/measured/errors").get_json()
     assert len(layer["features"]) >= 30
     assert all(f["properties"]["colour"].startswith("#") for f in layer["features"])
     assert "Measurements: prediction error" in client.get("/map?lang=en").data.decode() or (

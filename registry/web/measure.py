@@ -171,13 +171,13 @@ def compare() -> Any:
     )
 
 
-@bp.get("/api/v1/measurements/comparison")
+@bp.get("/api/v1/coverage/measured")
 def comparison_json() -> Any:
     with sessions()() as session:
         return jsonify(measurements.comparison(current_app.config, session))
 
 
-@bp.get("/api/v1/measurements/errors")
+@bp.get("/api/v1/coverage/measured/errors")
 def errors_geojson() -> Any:
     """The measurements as a GeoJSON layer with their errors and a colour by RSRP error
     (uplink where there is no RSRP), for QGIS or any web map."""

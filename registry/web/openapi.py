@@ -608,13 +608,13 @@ def openapi_document(max_page_size: int, server_url: str) -> dict[str, Any]:
             "responses": {"200": _json({"type": "object"}), **_errors(404)},
         }
     }
-    paths["/api/v1/measurements/comparison"] = {
+    paths["/api/v1/coverage/measured"] = {
         "get": {
             "summary": "Measurements beside the prediction; bias and RMSE per commune",
             "responses": {"200": _json({"type": "object"}), **_errors(404)},
         }
     }
-    paths["/api/v1/measurements/errors"] = {
+    paths["/api/v1/coverage/measured/errors"] = {
         "get": {
             "summary": "Measurements as GeoJSON with their prediction errors and a colour",
             "responses": {"200": _json({"type": "object"}), **_errors(404)},
