@@ -92,6 +92,11 @@ OSM = """<?xml version="1.0" encoding="UTF-8"?>
     <nd ref="91"/><nd ref="92"/><nd ref="93"/>
     <tag k="telecom" v="line"/><tag k="telecom:medium" v="fibre"/>
   </way>
+  <node id="94" lat="22.4000" lon="104.4000" version="1"/>
+  <way id="97" version="1">
+    <nd ref="93"/><nd ref="94"/>
+    <tag k="telecom" v="line"/>
+  </way>
   <way id="96" version="1">
     <nd ref="91"/><nd ref="92"/>
     <tag k="highway" v="tertiary"/>
@@ -187,7 +192,10 @@ def test_a_second_province_from_open_data_leaves_the_first_unchanged(
         "sites": 1,
         "roads": 1,
     }
-    assert report["skipped"] == {"places outside the communes": 1}
+    assert report["skipped"] == {
+        "places outside the communes": 1,
+        "telecom lines with an end outside the communes": 1,  # way 97, on to the east
+    }
     villages = {
         f["properties"]["code"]: f["properties"] for f in api.get("villages").json()["features"]
     }
