@@ -251,7 +251,13 @@ def test_a_second_province_from_open_data_leaves_the_first_unchanged(
     # are fibre-fed without a fibre node, so cut off, and transmit nothing
     flask(runner, "coverage", "compute")
     cut_off = verdicts(api)
-    assert [cut_off[c]["service_class"] for c in ("SEL-M1", "SEL-M2")] == ["none", "none"]
+    for code, site in (
+        ("SEL-M1", "OC-452-04-LTE-9001-9000"),
+        ("SEL-M2", "OC-452-04-LTE-9001-9001"),
+    ):
+        assert cut_off[code]["service_class"] == "none"
+        assert cut_off[code]["limiting_factor"] == "backhaul"
+        assert cut_off[code]["reason"] == {"code": "backhaul_cut", "params": {"site": site}}
     # the planner's step: the telecom line's west end is the province's core node, and the
     # OpenCelliD sites hang on its ends
     assert api.patch("fibre_nodes/OSM-W95-A", json={"kind": "core", "version": 1}).ok
