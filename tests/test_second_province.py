@@ -10,8 +10,9 @@ The first province's results must not move. That holds when its DEM came from th
 the import's grid snaps to a lattice in the UTM zone's metres and samples each cell at its
 centre, so the larger DEM has the first one's cells with the same elevations. (A DEM from
 other data, e.g. the synthetic test DEM, is replaced terrain: its coverage changes, as it
-should.) So the test first builds Lai Châu's DEM from its tile, computes its coverage, then adds
-the province and the neighbouring tile.
+should.) So the test first builds Lai Châu's DEM from its tile (replacing the `dem` fixture's
+synthetic one; the fixture is there for the quick coverage settings), computes its coverage,
+then adds the province and the neighbouring tile.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import rasterio
 from affine import Affine
 from shapely.geometry import box, mapping
 
+from registry.terrain import load_dem
 from tests.conftest import point
 from tests.test_io import snapshot
 
@@ -165,6 +167,8 @@ def test_a_second_province_from_open_data_leaves_the_first_unchanged(
     kpis_before = api.get("readiness/kpis", params={"province": "Lai Châu"}).json()
     verdicts_before = verdicts(api)
     assert set(verdicts_before) == {"SEL-1"}
+    assert verdicts_before["SEL-1"]["site_code"] == "VT-BL-01"  # served: the check means much
+    dem_before = load_dem(dem, crs=None, voids="error")
 
     # boundaries
     out = flask(
@@ -180,6 +184,14 @@ def test_a_second_province_from_open_data_leaves_the_first_unchanged(
     assert refused.exit_code != 0 and "missing N22E104" in refused.output
     out = flask(runner, "dem", "import", str(lai_chau_tile), str(new_tile), "--resolution-m", "250")
     assert "in EPSG:32648 from 2 tile(s); filled 400 void cells" in out
+    # the larger DEM holds the first one's cells, with the same elevations
+    dem_after = load_dem(dem, crs=None, voids="error")
+    col = round((dem_before.transform.c - dem_after.transform.c) / 250)
+    row = round((dem_after.transform.f - dem_before.transform.f) / 250)
+    rows, cols = dem_before.shape
+    assert dem_after.shape[1] > cols + 100  # ~50 km further east
+    window = dem_after.elevation_m[row : row + rows, col : col + cols]
+    np.testing.assert_allclose(window, dem_before.elevation_m, rtol=0, atol=1e-3)
 
     # OpenStreetMap: villages, a telecom line, a communication tower, a road
     osm_file = tmp_path / "tinh_moi.osm"
