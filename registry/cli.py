@@ -281,6 +281,11 @@ def population_import(raster: Path, scale_to_commune_totals: bool) -> None:
             f"{row['commune']:<10}{row['villages']:>9}{row['grid_population']:>12,.0f}"
             f"{stored:>10}{scale:>8}{row['villages_population']:>10,}"
         )
+    if result["outside_grid"]:
+        click.echo(
+            f"Kept the stored population of {sum(result['outside_grid'].values())} village(s) "
+            f"the grid does not cover (by commune: {result['outside_grid']})"
+        )
     click.echo(json.dumps({k: result[k] for k in ("created", "updated", "unchanged")}))
 
 

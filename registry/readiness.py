@@ -405,7 +405,10 @@ def _explain_no_signal(
     dem: Dem,
     sites: Sequence[SiteInfo],
     params: ReadinessParams,
+    cut_off: Collection[str] = (),
 ) -> tuple[str, Reason]:
+    """Why a place has no signal; ``cut_off``: sites with no backhaul route, which coverage
+    leaves silent (a seller beside one is cut off, not too far)."""
     if place.phone_tech != "5G" and "5G" in grids:
         five = radio_link(
             Place(place.code, place.x_m, place.y_m, "5G"), {"5G": grids["5G"]}, params
@@ -437,6 +440,8 @@ def _explain_no_signal(
     if nearest is None:
         return "distance", reason("no_site_within", radius_km=params.search_radius_m / 1000)
     site, d = nearest
+    if site.code in cut_off:
+        return "backhaul", reason("backhaul_cut", site=site.code)
     blocked = _terrain_reason(dem, place, site, d, params)
     if blocked:
         return "terrain", blocked
@@ -474,6 +479,7 @@ def seller_verdicts(
         for code, b in backhaul.items()
         if b.reachable
     }
+    cut_off = {code for code, b in backhaul.items() if not b.reachable}
     out = []
     for place, link in zip(places, links, strict=True):
         if only is not None and place.code not in only:
@@ -493,7 +499,7 @@ def seller_verdicts(
         meets = usable >= wanted
         text: Reason
         if link.technology is None:
-            factor, text = _explain_no_signal(place, grids, dem, sites, p)
+            factor, text = _explain_no_signal(place, grids, dem, sites, p, cut_off)
         elif b is None or not b.reachable:
             factor = "backhaul"
             text = reason("backhaul_cut", site=link.site_code)

@@ -18,7 +18,9 @@ from affine import Affine
 from pyproj import Transformer
 from shapely.geometry import Point, box
 
+from registry.area import Area
 from registry.io import dem as dem_io
+from registry.io.opencellid import CellScope, parse_opencellid
 from registry.io.population import village_parts, village_populations
 from registry.terrain import elevation_at, load_dem
 from tests.test_io import OPENCELLID, snapshot, upload
@@ -260,6 +262,39 @@ def test_voronoi_parts_split_a_commune_between_its_villages(tmp_path: Path) -> N
     assert scaled.communes[0]["scale"] == 0.1
 
 
+def test_villages_the_grid_does_not_cover_keep_their_population(tmp_path: Path) -> None:
+    """A grid over one commune (of two) and half of the other: the villages whose part holds
+    no grid value are left out and counted; a commune with such villages is not scaled."""
+    communes = gpd.GeoDataFrame(
+        {"code": ["C1", "C2"], "population": [1000, 800]},
+        geometry=[box(100.0, 10.0, 100.1, 10.1), box(100.1, 10.0, 100.3, 10.1)],
+        crs="EPSG:4326",
+    )
+    villages = gpd.GeoDataFrame(
+        {"code": ["A", "B", "C"], "commune_code": ["C1", "C2", "C2"]},
+        geometry=[Point(100.05, 10.05), Point(100.15, 10.05), Point(100.25, 10.05)],
+        crs="EPSG:4326",
+    )
+    grid = tmp_path / "pop.tif"
+    with rasterio.open(
+        grid,
+        "w",
+        driver="GTiff",
+        width=200,
+        height=100,
+        count=1,
+        dtype="float32",
+        crs="EPSG:4326",
+        transform=Affine(0.001, 0, 100.0, 0, -0.001, 10.1),  # 100.0–100.2: C1 and half of C2
+    ) as dst:
+        dst.write(np.ones((100, 200), dtype=np.float32), 1)
+    result = village_populations(villages, communes, grid, scale_to_commune_totals=True)
+    assert result.populations == {"A": 1000, "B": 10000}  # C1 scaled; C2 not (C is outside)
+    assert result.outside_grid == {"C2": 1}
+    assert [r["scale"] for r in result.communes] == [0.1, None]
+    assert [r["villages_outside_grid"] for r in result.communes] == [0, 1]
+
+
 def test_population_import_sets_villages_and_scales_to_communes(
     runner: Any, app: Any, loaded: Any, api: Any, tmp_path: Path
 ) -> None:
@@ -341,6 +376,24 @@ def test_nationwide_opencellid_extract_skips_cells_by_reason(
     assert again.status_code == 200, again.text
     assert again.json()["unchanged"] == {"sites": 2, "sectors": 4}
     assert again.json()["skipped"]["wrong MCC"] == 1
+
+
+def test_opencellid_scope_is_the_provinces_union_not_their_box() -> None:
+    """Two provinces with a gap between them: a cell in the gap is outside the area, and so
+    is an eNodeB whose cells lie one in each province (its site, at their mean, is in the
+    gap); the cells inside are kept."""
+    area = Area.union([("A", box(103.0, 22.0, 103.2, 22.2)), ("B", box(103.4, 22.0, 103.6, 22.2))])
+    rows = (
+        "LTE,452,4,1,256001,0,103.10,22.10,1,1,1,1,1,0\n"  # eNB 1000 in A
+        "LTE,452,4,1,256002,0,103.11,22.10,1,1,1,1,1,0\n"
+        "LTE,452,4,1,256257,0,103.30,22.10,1,1,1,1,1,0\n"  # eNB 1001 in the gap
+        "LTE,452,4,1,256513,0,103.15,22.10,1,1,1,1,1,0\n"  # eNB 1002: one cell in A,
+        "LTE,452,4,1,256514,0,103.45,22.10,1,1,1,1,1,0\n"  # one in B, mean in the gap
+    )
+    read = parse_opencellid(rows.encode(), scope=CellScope(area=area))
+    assert [s["code"] for s in read.layers["sites"]] == ["OC-452-04-LTE-1-1000"]
+    assert read.skipped == {"outside the area": 3}
+    assert read.skipped_lines == {"outside the area": [3, 4, 5]}
 
 
 # ---------------------------------------------------------------- fibre routes along roads

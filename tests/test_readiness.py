@@ -328,3 +328,16 @@ def test_reasons_carry_exactly_their_declared_parameters() -> None:
 def test_spof_graph_is_networkx() -> None:
     graph = backhaul.fibre_graph([{"code": "C", "kind": "core"}], [])
     assert isinstance(graph, nx.Graph) and backhaul.single_points_of_failure(graph) == {}
+
+
+def test_a_site_cut_off_from_the_core_is_the_reason_not_the_distance() -> None:
+    """Coverage leaves a site without a backhaul route silent: a seller beside it is told the
+    site is cut off, not that it is too far."""
+    dem = dem_of(plain())
+    grids = grids_of(dem, [sector("E", 20, 40, active=False)])
+    cut = {"E": SiteBackhaul("E", "fibre", False, 0.0, reason="no fibre node")}
+    [verdict] = seller_verdicts(
+        [place("S1", 22, 40, phone_tech="4G")], grids, dem, [site("E", 20, 40, dem)], cut
+    )
+    assert verdict.service_class == "none" and verdict.limiting_factor == "backhaul"
+    assert verdict.reason == Reason("backhaul_cut", {"site": "E"})

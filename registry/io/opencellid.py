@@ -14,6 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import shapely
+
+from registry.area import Area
 from registry.errors import ImportRejected, ValidationError
 from registry.store import CREATE_DEFAULTS
 
@@ -71,10 +74,12 @@ SKIPPED_LINES_KEPT = 20
 @dataclass(frozen=True)
 class CellScope:
     """Which cells of a large (nationwide) extract to keep; the others are skipped, not
-    refused: cells outside ``area_bbox`` (lon/lat; a site, at its cells' mean, is then inside
-    too), of an MCC not in ``mccs``, and malformed rows."""
+    refused: cells outside ``area`` (the registry's, `registry.area.Area`: the union of its
+    provinces), of an MCC not in ``mccs``, and malformed rows. A site stands at its cells'
+    mean, which can fall outside a non-convex area even when its cells do not: such a site's
+    cells are skipped too, as outside the area."""
 
-    area_bbox: tuple[float, float, float, float]
+    area: Area
     mccs: tuple[int, ...] = (VIETNAM_MCC,)
 
 
@@ -119,7 +124,7 @@ def parse_opencellid(
     start = 1 if lines and [c.strip() for c in lines[0]][: len(HEADER)] == list(HEADER) else 0
     errors: list[dict[str, Any]] = []
     result = OpenCellIdRead(layers={})
-    groups: dict[tuple[str, str, int, int], list[tuple[int, float, float]]] = defaultdict(list)
+    groups: dict[tuple[str, str, int, int], list[tuple[int, float, float, int]]] = defaultdict(list)
 
     def problem(line_no: int, field_name: str, reason: str) -> None:
         if scope is None:
@@ -147,17 +152,16 @@ def parse_opencellid(
             problem(line_no, "mcc/net/area/cell", "out of range")
             continue
         if scope is not None:
-            x0, y0, x1, y1 = scope.area_bbox
             if mcc not in scope.mccs:
                 result.skip("wrong MCC", line_no)
                 continue
-            if not (x0 <= lon <= x1 and y0 <= lat <= y1):
+            if not scope.area.admits(shapely.Point(lon, lat)):
                 result.skip("outside the area", line_no)
                 continue
         bits = defaults.lte_cell_bits if row["radio"] == "LTE" else defaults.nr_cell_bits
         operator = f"{mcc}-{net:02d}"
         groups[(operator, row["radio"], area, cell >> bits)].append(
-            (cell & ((1 << bits) - 1), lon, lat)
+            (cell & ((1 << bits) - 1), lon, lat, line_no)
         )
     if errors:
         raise ImportRejected(
@@ -170,6 +174,10 @@ def parse_opencellid(
         site_code = f"OC-{operator}-{radio}-{area}-{node}"
         lon = sum(c[1] for c in cells) / len(cells)
         lat = sum(c[2] for c in cells) / len(cells)
+        if scope is not None and not scope.area.admits(shapely.Point(lon, lat)):
+            for *_, line_no in cells:
+                result.skip("outside the area", line_no)
+            continue
         sites.append(
             {
                 "code": site_code,

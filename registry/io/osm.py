@@ -10,7 +10,9 @@ Read through GDAL's OSM driver (pyogrio, tags as JSON). What is taken, and the O
   approved 2018) or ``communication=line`` (the older key, still used for long-distance and
   submarine cables), or ``telecom=path`` (draft proposal: a path carrying telecom cables),
   unless ``telecom:medium`` says the medium is not fibre (``copper``, ``coaxial``). Each line
-  end becomes a fibre node (``splice``); ends at the same position are one node.
+  end becomes a fibre node (``splice``); ends at the same position are one node. A line with
+  an end outside the communes (a backbone on to the next province) is skipped and counted:
+  its end's node could not be stored, and one such line must not refuse the whole extract.
 - **sites**: ``man_made=mast`` or ``man_made=tower`` with ``tower:type=communication``, of
   unknown operator (`UNKNOWN_OPERATOR`) and without sectors: OSM says where a tower stands,
   not what transmits on it. ``height=*`` (metres) seeds the tower height.
@@ -36,6 +38,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from registry.area import Area
 from registry.errors import ValidationError
 from registry.store import CREATE_DEFAULTS
 
@@ -254,7 +257,8 @@ def read_osm(
         f"highway IN ({_quoted(ROAD_CLASSES)}) OR other_tags LIKE '%telecom%' "
         "OR other_tags LIKE '%communication%'",
     )
-    area = shapely.union_all(communes.geometry.to_numpy()) if len(communes) else None
+    # the area records must lie in, as the store checks it: fibre nodes at both ends inside
+    area = Area.union(("communes", g) for g in communes.geometry) if len(communes) else None
     nodes: dict[tuple[float, float], dict[str, Any]] = {}
     links = []
     telecom = lines[
@@ -265,13 +269,15 @@ def read_osm(
         if tags.get("telecom:medium") in NOT_FIBRE:
             skip("telecom lines not of fibre")
             continue
-        if area is None or not row.geometry.intersects(area):
+        if area is None or not area.reaches(row.geometry):
             skip("telecom lines outside the communes")
             continue
+        line_ends = (row.geometry.coords[0], row.geometry.coords[-1])
+        if not all(area.covers(shapely.Point(xy)) for xy in line_ends):
+            skip("telecom lines with an end outside the communes")
+            continue
         ends = []
-        for end, (x, y) in zip(
-            "AB", (row.geometry.coords[0], row.geometry.coords[-1]), strict=True
-        ):
+        for end, (x, y) in zip("AB", line_ends, strict=True):
             key = (round(x, 7), round(y, 7))
             if key not in nodes:
                 nodes[key] = {

@@ -5,8 +5,10 @@ split into the Voronoi cells of its villages, each clipped to the commune polygo
 is summed over each part (a grid cell counts for the part holding its centre; villages sharing
 one position share their part equally). Optionally the villages of each commune are scaled so
 that they add up to the commune's stored population (census totals), keeping the grid's spatial
-pattern. The grid must hold people per cell (WorldPop "ppp", GHSL "POP"), in any CRS. Pure: no
-Flask, no database.
+pattern. The grid must hold people per cell (WorldPop "ppp", GHSL "POP"), in any CRS. Villages
+whose part holds no grid value (outside the grid, e.g. another province's, or all nodata) are
+left out, keeping their stored population, and counted; a commune with such villages is not
+scaled (its total would be spread over only some of its villages). Pure: no Flask, no database.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class PopulationResult:
 
     populations: dict[str, int]
     communes: list[dict[str, Any]] = field(default_factory=list)
+    #: Villages left as they were, per commune: their part holds no grid value.
+    outside_grid: dict[str, int] = field(default_factory=dict)
 
 
 def _bad_raster(reason: str) -> ValidationError:
@@ -133,18 +137,26 @@ def village_populations(
     valid = np.isfinite(values) & (ids > 0)
     if not valid.any():
         raise _bad_raster(f"{raster.name} has no population value over the communes")
-    sums = np.bincount(ids[valid], weights=values[valid], minlength=int(parts["part"].max()) + 2)
+    size = int(parts["part"].max()) + 2
+    sums = np.bincount(ids[valid], weights=values[valid], minlength=size)
+    cells = np.bincount(ids[valid], minlength=size)
     raw = dict(
         zip(parts["code"], sums[parts["part"] + 1] / parts["shared"].to_numpy(), strict=True)
     )
+    parts["covered"] = cells[parts["part"] + 1] > 0
     result = PopulationResult(populations={})
     totals = dict(zip(communes["code"], communes["population"], strict=True))
     for commune_code, group in parts.groupby("commune_code", sort=True):
-        codes = list(group["code"])
+        outside = int((~group["covered"]).sum())
+        if outside:
+            result.outside_grid[commune_code] = outside
+        codes = list(group.loc[group["covered"], "code"])
+        if not codes:
+            continue
         grid = np.array([raw[c] for c in codes])
         stored = totals.get(commune_code)
         factor = None
-        if scale_to_commune_totals and stored is not None:
+        if scale_to_commune_totals and stored is not None and not outside:
             factor = stored / grid.sum() if grid.sum() > 0 else None
             target = (
                 grid * factor if factor is not None else np.full(len(codes), stored / len(codes))
@@ -157,6 +169,7 @@ def village_populations(
             {
                 "commune": commune_code,
                 "villages": len(codes),
+                "villages_outside_grid": outside,
                 "grid_population": round(float(grid.sum()), 1),
                 "stored_population": stored,
                 "scale": None if factor is None else round(float(factor), 4),

@@ -57,7 +57,7 @@ def _store(
     layers: Mapping[str, list[dict[str, Any]]],
     *,
     actor: str,
-    area_bbox: BBox | None,
+    area_bbox: store.AreaArg,
     progress: Progress | None,
 ) -> store.ImportReport:
     total = sum(len(rows) for rows in layers.values())
@@ -130,9 +130,13 @@ def import_opencellid_extract(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """An OpenCelliD extract larger than the area (e.g. a whole country's): the cells outside
-    the area, of another MCC, or on malformed rows are skipped and reported by reason."""
-    read = opencellid.parse_opencellid(data, scope=opencellid.CellScope(area_bbox=area_bbox))
-    report = _store(sessions, read.layers, actor=actor, area_bbox=area_bbox, progress=progress)
+    the area (the union of the provinces, as for every record; ``area_bbox`` while there is no
+    province), of another MCC, or on malformed rows are skipped and reported by reason."""
+    with sessions() as session:
+        area = store.registry_area(session, area_bbox)
+    assert area is not None  # a box was given
+    read = opencellid.parse_opencellid(data, scope=opencellid.CellScope(area=area))
+    report = _store(sessions, read.layers, actor=actor, area_bbox=area, progress=progress)
     return {
         **report.to_dict(),
         "skipped": read.skipped,
@@ -169,4 +173,4 @@ def import_population(
     )
     rows = [{"code": code, "population": n} for code, n in result.populations.items()]
     report = _store(sessions, {"villages": rows}, actor=actor, area_bbox=None, progress=None)
-    return {**report.to_dict(), "communes": result.communes}
+    return {**report.to_dict(), "communes": result.communes, "outside_grid": result.outside_grid}
