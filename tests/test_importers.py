@@ -204,10 +204,18 @@ def test_osm_without_places_is_refused(runner: Any, app: Any, loaded: Any, tmp_p
 
 
 # ---------------------------------------------------------------- population
-def write_population(path: Path, value: float, *, nodata: float | None = -99999.0) -> Path:
-    """A WorldPop-like grid: people per 3″ cell, lon/lat, over both test communes."""
+def write_population(
+    path: Path,
+    value: float,
+    *,
+    nodata: float | None = -99999.0,
+    west_north_size: tuple[float, float, float, float] = (103.35, 22.5, 0.5, 0.3),
+) -> Path:
+    """A WorldPop-like grid: ``value`` people per 3″ cell, lon/lat, over (west, north, width,
+    height in degrees; default: both test communes)."""
     res = 1.0 / 1200
-    width, height = round(0.5 / res), round(0.3 / res)
+    west, north, width_deg, height_deg = west_north_size
+    width, height = round(width_deg / res), round(height_deg / res)
     with rasterio.open(
         path,
         "w",
@@ -217,7 +225,7 @@ def write_population(path: Path, value: float, *, nodata: float | None = -99999.
         count=1,
         dtype="float32",
         crs="EPSG:4326",
-        transform=Affine(res, 0, 103.35, 0, -res, 22.5),
+        transform=Affine(res, 0, west, 0, -res, north),
         nodata=nodata,
     ) as dst:
         dst.write(np.full((height, width), value, dtype=np.float32), 1)

@@ -28,6 +28,7 @@ from shapely.geometry import box, mapping
 
 from registry.terrain import load_dem
 from tests.conftest import point
+from tests.test_importers import write_population
 from tests.test_io import snapshot
 
 #: 1″ SRTM tile: 3601 × 3601 samples on whole-degree edges.
@@ -121,27 +122,6 @@ CELLS = (
 )
 
 
-def write_population(path: Path) -> Path:
-    """A WorldPop-like grid over the new province only: 2 people per 3″ cell, lon/lat."""
-    res = 1.0 / 1200
-    west, north = 104.10, 22.40
-    width, height = round(0.2 / res), round(0.15 / res)
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=width,
-        height=height,
-        count=1,
-        dtype="float32",
-        crs="EPSG:4326",
-        transform=Affine(res, 0, west, 0, -res, north),
-        nodata=-99999.0,
-    ) as dst:
-        dst.write(np.full((height, width), 2.0, dtype=np.float32), 1)
-    return path
-
-
 def flask(runner: Any, *args: str) -> str:
     result = runner.invoke(args=list(args))
     assert result.exit_code == 0, result.output
@@ -218,7 +198,14 @@ def test_a_second_province_from_open_data_leaves_the_first_unchanged(
     assert (tower["operator"], tower["tower_height_m"]) == ("999-99", 36.0)
 
     # population grid over the new province only: Lai Châu's villages keep theirs
-    out = flask(runner, "population", "import", str(write_population(tmp_path / "pop.tif")))
+    out = flask(
+        runner,
+        "population",
+        "import",
+        str(
+            write_population(tmp_path / "pop.tif", 2.0, west_north_size=(104.10, 22.40, 0.2, 0.15))
+        ),
+    )
     assert last_json(out)["updated"] == {"villages": 2}
     villages = {
         f["properties"]["code"]: f["properties"] for f in api.get("villages").json()["features"]
