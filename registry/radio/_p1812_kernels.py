@@ -79,11 +79,14 @@ from registry.radio.p1812 import (
     LAT_DEFAULT_DEG,
     N0_DEFAULT,
     SPEED_OF_LIGHT_GM_S,
+    beta0_max_pct,
     beta0_pct,
     blend_db,
     bullington_point_nu,
     bullington_tail_db,
-    ducting_db,
+    ducting_fixed_db,
+    ducting_time_db,
+    ducting_time_floor_db,
     free_space_db,
     interpolation_factor,
     location_loss_db,
@@ -92,6 +95,9 @@ from registry.radio.p1812 import (
     spherical_earth_db,
     troposcatter_db,
 )
+
+# rounding allowance of the ducting floor test (dB): its terms are computed, not exact
+DUCTING_SKIP_MARGIN_DB = 1e-9
 
 # per-ray scalars kept in one array (passed by reference between the walk and the cells)
 _V1, _V2, _D_PREV, _H_PREV = 0, 1, 2, 3
@@ -329,13 +335,16 @@ def _cell_loss(
             1000.0 * (s_rb - d / (2.0 * a_m[2])),
         )
         geo_bs = _smooth_geometry(n_s, seg_km, d_km, a_m[2] / 1000.0, htc, hrc)
-    beta0 = beta0_pct(lat_deg, d_km, d_km)
+    # β0 (eq. 5) only where a value needs it: Fi and Esβ for p < 50 %, else ducting that
+    # can reach the blend; elsewhere the blend only compares p = 50 % with β0 <= β0max
+    # (false either way) and weights Esβ by Fi = 0
+    beta0_max = beta0_max_pct(lat_deg)
+    beta0 = beta0_pct(lat_deg, d_km, d_km) if use_beta else math.nan
     for f in range(freqs.shape[0]):
         f_ghz = freqs[f] / 1000.0
         lam = SPEED_OF_LIGHT_GM_S / f_ghz
         lbfs = free_space_db(f_ghz, d_km, hts, hrs)
         lb0p = lbfs + multipath_correction_db(p_pct, dlt_km + dlr_km)
-        lb0b = lbfs + multipath_correction_db(beta0, dlt_km + dlr_km)
         lbulla = _bullington(geo_a[0], geo_a[1], geo_a[2], geo_a[3], hts, hrs, d_km, lam)
         lbulls = _bullington(geo_as[0], geo_as[1], geo_as[2], geo_as[3], htc, hrc, d_km, lam)
         ldsph = spherical_earth_db(d_km, htc, hrc, ae_km, f_ghz, lam, 0.0, vertical)
@@ -352,11 +361,23 @@ def _cell_loss(
         lbs = troposcatter_db(f_ghz, d_km, theta, n0, p_pct)
         lba = math.inf  # no intermediate point: no horizon to couple into a duct
         if i_t >= 0:
-            lba = ducting_db(
-                f_ghz, p_pct, d_km, dlt_km, dlr_km, theta_t, theta_r, hts, hrs, hts - hst_d,
-                hrs - hsr_d, hm, ae_km, beta0, d_km, 0.0, COAST_FAR_KM, COAST_FAR_KM,
+            lba_fixed = ducting_fixed_db(
+                f_ghz, d_km, dlt_km, dlr_km, theta_t, theta_r, hts, hrs, ae_km, 0.0,
+                COAST_FAR_KM, COAST_FAR_KM,
             )  # fmt: skip
-        lbc = blend_db(lbfs, lb0p, lb0b, ld50, ldp, lba, lbs, theta, d_km, 0.0, p_pct, beta0, fi)[6]
+            # Lminbap (eq. 60) >= Lba >= this floor: above Lbd = Lb0p + Ldp the blend takes
+            # Lbda = Lbd (eq. 61) whatever Lba is, the same as for Lba = inf
+            floor = lba_fixed + ducting_time_floor_db(p_pct, d_km, beta0_max)
+            if floor <= lb0p + ldp + DUCTING_SKIP_MARGIN_DB:
+                if beta0 != beta0:
+                    beta0 = beta0_pct(lat_deg, d_km, d_km)
+                lba = lba_fixed + ducting_time_db(
+                    p_pct, d_km, dlt_km, dlr_km, hts - hst_d, hrs - hsr_d, hm, ae_km, beta0,
+                    d_km,
+                )  # fmt: skip
+        b0 = beta0 if beta0 == beta0 else beta0_max
+        lb0b = lbfs + multipath_correction_db(b0, dlt_km + dlr_km)
+        lbc = blend_db(lbfs, lb0p, lb0b, ld50, ldp, lba, lbs, theta, d_km, 0.0, p_pct, b0, fi)[6]
         sigma = sigma_l_db
         if sigma < 0.0:
             sigma = location_sigma_db(f_ghz, rx_h, 0.0, area_width_m)

@@ -624,6 +624,96 @@ def _sea_coupling_db(omega: float, dc_km: float, dl_km: float, hs_m: float) -> f
 
 
 @register_jitable
+def ducting_fixed_db(
+    f_ghz: float,
+    d_km: float,
+    dlt_km: float,
+    dlr_km: float,
+    theta_t_mrad: float,
+    theta_r_mrad: float,
+    hts_m: float,
+    hrs_m: float,
+    ae_km: float,
+    omega: float,
+    dct_km: float,
+    dcr_km: float,
+) -> float:
+    """Af + Ad(θ'), §4.5 eqs. (47)–(52a): the time-independent part of Lba."""
+    alf = 45.375 - 137.0 * f_ghz + 92.5 * f_ghz**2 if f_ghz < 0.5 else 0.0  # eq. (47a)
+    af = (
+        102.45
+        + 20.0 * math.log10(f_ghz)
+        + 20.0 * math.log10(dlt_km + dlr_km)
+        + alf
+        + _site_shielding_db(f_ghz, theta_t_mrad, dlt_km)
+        + _site_shielding_db(f_ghz, theta_r_mrad, dlr_km)
+        + _sea_coupling_db(omega, dct_km, dlt_km, hts_m)
+        + _sea_coupling_db(omega, dcr_km, dlr_km, hrs_m)
+    )  # eq. (47)
+    gamma_d = 5e-5 * ae_km * math.pow(f_ghz, 1.0 / 3.0)  # eq. (51)
+    theta_p = (
+        1000.0 * d_km / ae_km + min(theta_t_mrad, 0.1 * dlt_km) + min(theta_r_mrad, 0.1 * dlr_km)
+    )  # eqs. (52), (52a)
+    return af + gamma_d * theta_p
+
+
+@register_jitable
+def ducting_time_db(
+    p_pct: float,
+    d_km: float,
+    dlt_km: float,
+    dlr_km: float,
+    hte_m: float,
+    hre_m: float,
+    hm_m: float,
+    ae_km: float,
+    beta0: float,
+    dlm_km: float,
+) -> float:
+    """Ap(p), §4.5 eqs. (53)–(56a): the time-percentage part of Lba."""
+    tau = 1.0 - math.exp(-4.12e-4 * dlm_km**2.41)
+    alpha = max(-0.6 - 3.5e-9 * math.pow(d_km, 3.1) * tau, -3.4)  # eq. (55a)
+    mu2 = min(
+        math.pow(500.0 / ae_km * d_km**2 / (math.sqrt(hte_m) + math.sqrt(hre_m)) ** 2, alpha), 1.0
+    )
+    d_i = min(d_km - dlt_km - dlr_km, 40.0)  # eq. (56a)
+    mu3 = 1.0 if hm_m <= 10.0 else math.exp(-4.6e-5 * (hm_m - 10.0) * (43.0 + 6.0 * d_i))
+    beta = beta0 * mu2 * mu3  # eq. (54)
+    lb = math.log10(beta)
+    gamma = (
+        1.076
+        / math.pow(2.0058 - lb, 1.012)
+        * math.exp(-(9.51 - 4.8 * lb + 0.198 * lb * lb) * 1e-6 * math.pow(d_km, 1.13))
+    )  # eq. (53a)
+    return (
+        -12.0
+        + (1.2 + 3.7e-3 * d_km) * math.log10(p_pct / beta)
+        + 12.0 * math.pow(p_pct / beta, gamma)
+    )  # eq. (53)
+
+
+@register_jitable
+def beta0_max_pct(phi_deg: float) -> float:
+    """Upper bound of β0 (eq. 5) over all path lengths at latitude φ: its value for μ1 = 1
+    (μ1 <= 1, and β0 grows with μ1)."""
+    lat = abs(phi_deg)
+    return math.pow(10.0, -0.015 * lat + 1.67) if lat <= 70.0 else 4.17
+
+
+@register_jitable
+def ducting_time_floor_db(p_pct: float, d_km: float, beta0_max: float) -> float:
+    """Lower bound of Ap (eq. 53) for any β <= β0 <= `beta0_max` (β = β0 μ2 μ3, μ2, μ3 <= 1).
+
+    With x = p / β and Γ > 0 (β < 10^2.0058): Ap >= 0 for x >= 1 (every term), and
+    Ap > -12 + (1.2 + 3.7e-3 d) log10(p / β0max) otherwise.
+    """
+    x0 = p_pct / beta0_max
+    if x0 >= 1.0:
+        return 0.0
+    return -12.0 + (1.2 + 3.7e-3 * d_km) * math.log10(x0)
+
+
+@register_jitable
 def ducting_db(
     f_ghz: float,
     p_pct: float,
@@ -645,41 +735,13 @@ def ducting_db(
     dcr_km: float,
 ) -> float:
     """Lba, §4.5 eqs. (45)–(56): ducting / layer reflection loss for p % of the time."""
-    alf = 45.375 - 137.0 * f_ghz + 92.5 * f_ghz**2 if f_ghz < 0.5 else 0.0  # eq. (47a)
-    af = (
-        102.45
-        + 20.0 * math.log10(f_ghz)
-        + 20.0 * math.log10(dlt_km + dlr_km)
-        + alf
-        + _site_shielding_db(f_ghz, theta_t_mrad, dlt_km)
-        + _site_shielding_db(f_ghz, theta_r_mrad, dlr_km)
-        + _sea_coupling_db(omega, dct_km, dlt_km, hts_m)
-        + _sea_coupling_db(omega, dcr_km, dlr_km, hrs_m)
-    )  # eq. (47)
-    gamma_d = 5e-5 * ae_km * math.pow(f_ghz, 1.0 / 3.0)  # eq. (51)
-    theta_p = (
-        1000.0 * d_km / ae_km + min(theta_t_mrad, 0.1 * dlt_km) + min(theta_r_mrad, 0.1 * dlr_km)
-    )  # eqs. (52), (52a)
-    tau = 1.0 - math.exp(-4.12e-4 * dlm_km**2.41)
-    alpha = max(-0.6 - 3.5e-9 * math.pow(d_km, 3.1) * tau, -3.4)  # eq. (55a)
-    mu2 = min(
-        math.pow(500.0 / ae_km * d_km**2 / (math.sqrt(hte_m) + math.sqrt(hre_m)) ** 2, alpha), 1.0
+    fixed = ducting_fixed_db(
+        f_ghz, d_km, dlt_km, dlr_km, theta_t_mrad, theta_r_mrad, hts_m, hrs_m, ae_km, omega,
+        dct_km, dcr_km,
+    )  # fmt: skip
+    return fixed + ducting_time_db(
+        p_pct, d_km, dlt_km, dlr_km, hte_m, hre_m, hm_m, ae_km, beta0, dlm_km
     )
-    d_i = min(d_km - dlt_km - dlr_km, 40.0)  # eq. (56a)
-    mu3 = 1.0 if hm_m <= 10.0 else math.exp(-4.6e-5 * (hm_m - 10.0) * (43.0 + 6.0 * d_i))
-    beta = beta0 * mu2 * mu3  # eq. (54)
-    lb = math.log10(beta)
-    gamma = (
-        1.076
-        / math.pow(2.0058 - lb, 1.012)
-        * math.exp(-(9.51 - 4.8 * lb + 0.198 * lb * lb) * 1e-6 * math.pow(d_km, 1.13))
-    )  # eq. (53a)
-    a_p = (
-        -12.0
-        + (1.2 + 3.7e-3 * d_km) * math.log10(p_pct / beta)
-        + 12.0 * math.pow(p_pct / beta, gamma)
-    )  # eq. (53)
-    return af + gamma_d * theta_p + a_p
 
 
 # --------------------------------------------------------------------------- public entry
