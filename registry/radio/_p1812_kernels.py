@@ -67,7 +67,7 @@ from registry.radio._kernels import (
     _signed_sqrt,
     ray_profile,
 )
-from registry.radio.diffraction import knife_edge_loss_db
+from registry.radio.diffraction import KNIFE_EDGE_V_MIN, knife_edge_loss_db
 from registry.radio.p1812 import (
     AREA_WIDTH_DEFAULT_M,
     COAST_FAR_KM,
@@ -96,8 +96,9 @@ from registry.radio.p1812 import (
     troposcatter_db,
 )
 
-# rounding allowance of the ducting floor test (dB): its terms are computed, not exact
-DUCTING_SKIP_MARGIN_DB = 1e-9
+# rounding allowance of the bounds that skip exact work (dB, or ν sqrt(λ)): far above the
+# rounding of the computed terms, far below any effect on a loss
+ROUNDING_MARGIN = 1e-9
 
 # per-ray scalars kept in one array (passed by reference between the walk and the cells)
 _V1, _V2, _D_PREV, _H_PREV = 0, 1, 2, 3
@@ -180,11 +181,14 @@ def _real_geometry(
 
 @_inline
 def _smooth_geometry(
-    count: int, seg_km: float, d_km: float, a_km: float, htc: float, hrc: float
+    count: int, seg_km: float, d_km: float, a_km: float, htc: float, hrc: float, x_zero: float
 ) -> tuple[bool, float, float, float]:
     """Bullington geometry of the smooth (zero-height) profile at samples i seg, i = 1..count.
 
-    Returns (los, x, stim, srim) as `_real_geometry`, slopes in m/km (eqs. 14, 18).
+    Returns (los, x, stim, srim) as `_real_geometry`, slopes in m/km (eqs. 14, 18). On a
+    line-of-sight path whose x is bounded by `x_zero` (where J(ν) = 0 at every frequency)
+    x is that bound, not the largest: with t² = x / (d - x), ν sqrt(λ) / sqrt(0.002 d) is
+    c d t / (1 + t²) - (htc / t + hrc t) / d <= c d / 2 - 2 sqrt(htc hrc) / d.
     """
     if count == 0:
         return True, -math.inf, 0.0, 0.0
@@ -201,6 +205,10 @@ def _smooth_geometry(
     i = min(max(int(math.sqrt(htc / c) / seg_km), 1), count)
     stim = max(stim_at(i), stim_at(min(i + 1, count)))
     if stim < (hrc - htc) / d_km:
+        if htc > 0.0 and hrc > 0.0:
+            bound = (0.5 * c * d_km - 2.0 * math.sqrt(htc * hrc) / d_km) * math.sqrt(0.002 * d_km)
+            if bound < x_zero - ROUNDING_MARGIN:
+                return True, bound, 0.0, 0.0
 
         def nu_at(i: int) -> float:  # ν sqrt(λ), eq. (16)
             x = i * seg_km
@@ -296,11 +304,7 @@ def _cell_loss(
     # ducting's effective heights and the roughness between the horizons (eqs. 90–93)
     hst_d = min(hst, h1)
     hsr_d = min(hsr, z_cell)
-    hm = -math.inf
-    if i_t >= 0:
-        slope_km = (hsr_d - hst_d) / d_km
-        for smp in range(int(he_d[i_t] / seg + 0.5), int(he_d[i_r] / seg + 0.5) + 1):
-            hm = max(hm, zs[smp] - (hst_d + slope_km * smp * seg / 1000.0))
+    hm = math.nan  # scanned only where ducting is evaluated
     h0_d, h0_z = hulls[0, 0], hulls[0, 1]
     m_0 = _before(h0_d, sizes[0], d)
     if m_0 > 0:
@@ -321,7 +325,11 @@ def _cell_loss(
     while n_s > 0 and n_s * seg >= d:
         n_s -= 1
     seg_km = seg / 1000.0
-    geo_as = _smooth_geometry(n_s, seg_km, d_km, ae_km, htc, hrc)
+    # ν sqrt(λ) at or below which J(ν) = 0 at every frequency (the shortest wavelength)
+    x_zero = math.inf
+    for f in range(freqs.shape[0]):
+        x_zero = min(x_zero, KNIFE_EDGE_V_MIN * math.sqrt(SPEED_OF_LIGHT_GM_S * 1000.0 / freqs[f]))
+    geo_as = _smooth_geometry(n_s, seg_km, d_km, ae_km, htc, hrc, x_zero)
     geo_b, geo_bs = geo_a, geo_as
     if use_beta:
         hb_d, hb_z = hulls[2, 0], hulls[2, 1]
@@ -334,7 +342,7 @@ def _cell_loss(
             1000.0 * (s_tb + d / (2.0 * a_m[2])),
             1000.0 * (s_rb - d / (2.0 * a_m[2])),
         )
-        geo_bs = _smooth_geometry(n_s, seg_km, d_km, a_m[2] / 1000.0, htc, hrc)
+        geo_bs = _smooth_geometry(n_s, seg_km, d_km, a_m[2] / 1000.0, htc, hrc, x_zero)
     # β0 (eq. 5) only where a value needs it: Fi and Esβ for p < 50 %, else ducting that
     # can reach the blend; elsewhere the blend only compares p = 50 % with β0 <= β0max
     # (false either way) and weights Esβ by Fi = 0
@@ -368,9 +376,14 @@ def _cell_loss(
             # Lminbap (eq. 60) >= Lba >= this floor: above Lbd = Lb0p + Ldp the blend takes
             # Lbda = Lbd (eq. 61) whatever Lba is, the same as for Lba = inf
             floor = lba_fixed + ducting_time_floor_db(p_pct, d_km, beta0_max)
-            if floor <= lb0p + ldp + DUCTING_SKIP_MARGIN_DB:
+            if floor <= lb0p + ldp + ROUNDING_MARGIN:
                 if beta0 != beta0:
                     beta0 = beta0_pct(lat_deg, d_km, d_km)
+                if hm != hm:
+                    hm = -math.inf
+                    slope_km = (hsr_d - hst_d) / d_km
+                    for smp in range(int(he_d[i_t] / seg + 0.5), int(he_d[i_r] / seg + 0.5) + 1):
+                        hm = max(hm, zs[smp] - (hst_d + slope_km * smp * seg / 1000.0))
                 lba = lba_fixed + ducting_time_db(
                     p_pct, d_km, dlt_km, dlr_km, hts - hst_d, hrs - hsr_d, hm, ae_km, beta0,
                     d_km,
