@@ -90,15 +90,20 @@ from registry.radio.p1812 import (
     free_space_db,
     interpolation_factor,
     location_loss_db,
+    location_margin_db,
     location_sigma_db,
     multipath_correction_db,
     spherical_earth_db,
+    troposcatter_base_db,
     troposcatter_db,
 )
 
 # rounding allowance of the bounds that skip exact work (dB, or ν sqrt(λ)): far above the
 # rounding of the computed terms, far below any effect on a loss
 ROUNDING_MARGIN = 1e-9
+
+# columns of `_freq_terms`
+_T_TROPO, _T_MARGIN, _T_X_ZERO = 0, 1, 2
 
 # per-ray scalars kept in one array (passed by reference between the walk and the cells)
 _V1, _V2, _D_PREV, _H_PREV = 0, 1, 2, 3
@@ -259,20 +264,18 @@ def _cell_loss(
     rx_h: float,
     a_m: F64,
     freqs: F64,
+    terms: F64,
     p_pct: float,
-    pl_pct: float,
     lat_deg: float,
-    n0: float,
     vertical: bool,
-    sigma_l_db: float,
-    area_width_m: float,
     out: F64,
 ) -> None:
     """P.1812 loss at a receiver at distance d (m) from the walked ray state, per frequency.
 
     `hulls[k]` (k = 0 raw heights, 1 lowered for ae, 2 for aβ) are (distance, height)
     rows of the upper hulls with sizes `sizes[k]`; `acc` holds the smooth-Earth running
-    sums up to the last sample; `zs[s]` is sample s (s = 1..count, `seg` metres apart).
+    sums up to the last sample; `zs[s]` is sample s (s = 1..count, `seg` metres apart);
+    `terms` the site's per-frequency constants of `_freq_terms`.
     """
     use_beta = sizes.shape[0] > 2
     hts = z_tx
@@ -325,10 +328,9 @@ def _cell_loss(
     while n_s > 0 and n_s * seg >= d:
         n_s -= 1
     seg_km = seg / 1000.0
-    # ν sqrt(λ) at or below which J(ν) = 0 at every frequency (the shortest wavelength)
-    x_zero = math.inf
+    x_zero = math.inf  # ν sqrt(λ) at or below which J(ν) = 0 at every frequency
     for f in range(freqs.shape[0]):
-        x_zero = min(x_zero, KNIFE_EDGE_V_MIN * math.sqrt(SPEED_OF_LIGHT_GM_S * 1000.0 / freqs[f]))
+        x_zero = min(x_zero, terms[f, _T_X_ZERO])
     geo_as = _smooth_geometry(n_s, seg_km, d_km, ae_km, htc, hrc, x_zero)
     geo_b, geo_bs = geo_a, geo_as
     if use_beta:
@@ -366,7 +368,7 @@ def _cell_loss(
             ldb = lbulla + max(ldsph - lbulls, 0.0)
             fi = interpolation_factor(p_pct, beta0)
         ldp = ld50 + fi * (ldb - ld50)
-        lbs = troposcatter_db(f_ghz, d_km, theta, n0, p_pct)
+        lbs = troposcatter_db(terms[f, _T_TROPO], d_km, theta)
         lba = math.inf  # no intermediate point: no horizon to couple into a duct
         if i_t >= 0:
             lba_fixed = ducting_fixed_db(
@@ -389,12 +391,11 @@ def _cell_loss(
                     d_km,
                 )  # fmt: skip
         b0 = beta0 if beta0 == beta0 else beta0_max
-        lb0b = lbfs + multipath_correction_db(b0, dlt_km + dlr_km)
+        lb0b = lbfs  # Esβ weighs in the blend only through Fi (eq. 59)
+        if fi > 0.0:
+            lb0b += multipath_correction_db(b0, dlt_km + dlr_km)
         lbc = blend_db(lbfs, lb0p, lb0b, ld50, ldp, lba, lbs, theta, d_km, 0.0, p_pct, b0, fi)[6]
-        sigma = sigma_l_db
-        if sigma < 0.0:
-            sigma = location_sigma_db(f_ghz, rx_h, 0.0, area_width_m)
-        out[f] = location_loss_db(lb0p, lbc, pl_pct, sigma)
+        out[f] = location_loss_db(lb0p, lbc, terms[f, _T_MARGIN])
 
 
 @_inline
@@ -433,6 +434,30 @@ def _check(freqs: F64, p_pct: float, pl_pct: float) -> None:
         raise ValueError("P.1812 time percentage must be within 1-50 %")
     if not 1.0 <= pl_pct <= 99.0:
         raise ValueError("P.1812 location percentage must be within 1-99 %")
+
+
+@_inline
+def _freq_terms(
+    freqs: F64,
+    p_pct: float,
+    pl_pct: float,
+    n0: float,
+    rx_h: float,
+    sigma_l_db: float,
+    area_width_m: float,
+) -> F64:
+    """Per-frequency constants of a site's cells: rows of (troposcatter's path-independent
+    terms, the location margin of eq. 69, ν sqrt(λ) at J(ν) = 0)."""
+    terms = np.empty((freqs.shape[0], 3))
+    for f in range(freqs.shape[0]):
+        f_ghz = freqs[f] / 1000.0
+        sigma = sigma_l_db
+        if sigma < 0.0:
+            sigma = location_sigma_db(f_ghz, rx_h, 0.0, area_width_m)
+        terms[f, _T_TROPO] = troposcatter_base_db(f_ghz, n0, p_pct)
+        terms[f, _T_MARGIN] = location_margin_db(pl_pct, sigma)
+        terms[f, _T_X_ZERO] = KNIFE_EDGE_V_MIN * math.sqrt(SPEED_OF_LIGHT_GM_S / f_ghz)
+    return terms
 
 
 @_inline
@@ -494,6 +519,7 @@ def p1812_sweep(
     acc = np.empty(4)
     zs = np.empty(n + 1)  # the ray's samples by row
     vals = np.empty(nf)
+    terms = _freq_terms(freqs, p_pct, pl_pct, n0, rx_h, sigma_l_db, area_width_m)
     inv_step = 1.0 / step
     r_max2 = r_max * r_max
     if (n - phase_r) % step == 0 and (n - phase_c) % step == 0 and h1 == h1:
@@ -543,8 +569,7 @@ def p1812_sweep(
                     ):
                         _cell_loss(
                             hulls, sizes, sc, acc, zs, t - 1, seg, math.sqrt(dist2), z_cell, z_tx,
-                            h1, rx_h, a_m, freqs, p_pct, pl_pct, lat_deg, n0, vertical,
-                            sigma_l_db, area_width_m, vals,
+                            h1, rx_h, a_m, freqs, terms, p_pct, lat_deg, vertical, vals,
                         )  # fmt: skip
                         ci = int((r - phase_r) * inv_step + 0.5)
                         cj = int((c - phase_c) * inv_step + 0.5)
@@ -601,6 +626,7 @@ def p1812_point_losses(
     d = np.empty(n + 1)
     z = np.empty(n + 1)
     val = np.empty(1)
+    terms = _freq_terms(freqs, p_pct, pl_pct, n0, rx_h, sigma_l_db, area_width_m)
     for q in range(drs.shape[0]):
         out[q] = math.nan
         dr, dc = drs[q], dcs[q]
@@ -622,7 +648,6 @@ def p1812_point_losses(
         seg = d[1] if count > 2 else 0.0
         _cell_loss(
             hulls, sizes, sc, acc, z, count - 2, seg, d[count - 1], z[count - 1], z_tx, h1,
-            rx_h, a_m, freqs, p_pct, pl_pct, lat_deg, n0, vertical, sigma_l_db,
-            area_width_m, val,
+            rx_h, a_m, freqs, terms, p_pct, lat_deg, vertical, val,
         )  # fmt: skip
         out[q] = val[0]

@@ -354,17 +354,17 @@ def spherical_earth_db(
 
 
 @register_jitable
-def troposcatter_db(f_ghz: float, d_km: float, theta_mrad: float, n0: float, p_pct: float) -> float:
-    """Lbs, eq. (44): troposcatter loss not exceeded for p % of the time."""
+def troposcatter_base_db(f_ghz: float, n0: float, p_pct: float) -> float:
+    """The path-independent terms of Lbs, eq. (44): frequency, N0 and time percentage."""
     lf = 25.0 * math.log10(f_ghz) - 2.5 * math.log10(0.5 * f_ghz) ** 2
-    return (
-        190.1
-        + lf
-        + 20.0 * math.log10(d_km)
-        + 0.573 * theta_mrad
-        - 0.15 * n0
-        - 10.125 * math.pow(math.log10(50.0 / p_pct), 0.7)
-    )
+    return 190.1 + lf - 0.15 * n0 - 10.125 * math.pow(math.log10(50.0 / p_pct), 0.7)
+
+
+@register_jitable
+def troposcatter_db(base_db: float, d_km: float, theta_mrad: float) -> float:
+    """Lbs, eq. (44): troposcatter loss not exceeded for p % of the time, from
+    `troposcatter_base_db`."""
+    return base_db + 20.0 * math.log10(d_km) + 0.573 * theta_mrad
 
 
 @register_jitable
@@ -428,9 +428,16 @@ def location_sigma_db(f_ghz: float, hrg_m: float, clutter_m: float, area_width_m
 
 
 @register_jitable
-def location_loss_db(lb0p: float, lbc: float, pl_pct: float, sigma_l_db: float) -> float:
-    """Lb, eq. (69): the loss not exceeded at pL % of locations (outdoors), never below Lb0p."""
-    return max(lb0p, lbc - inverse_normal_q(pl_pct / 100.0) * sigma_l_db)
+def location_margin_db(pl_pct: float, sigma_l_db: float) -> float:
+    """I(pL / 100) σL: the shift of eq. (69) from the median to pL % of locations."""
+    return inverse_normal_q(pl_pct / 100.0) * sigma_l_db
+
+
+@register_jitable
+def location_loss_db(lb0p: float, lbc: float, margin_db: float) -> float:
+    """Lb, eq. (69): the loss not exceeded at pL % of locations (outdoors), never below Lb0p;
+    `margin_db` from `location_margin_db`."""
+    return max(lb0p, lbc - margin_db)
 
 
 @register_jitable
@@ -899,7 +906,7 @@ def p1812_loss(
     fi = interpolation_factor(p_pct, beta0)
     ldp = ld50 + fi * (ldb - ld50)  # eq. (41)
 
-    lbs = troposcatter_db(f_ghz, dd, geo.theta, n0, p_pct)
+    lbs = troposcatter_db(troposcatter_base_db(f_ghz, n0, p_pct), dd, geo.theta)
     hte = hts - geo.hst
     hre = hrs - geo.hsr
     lba = ducting_db(
@@ -911,7 +918,7 @@ def p1812_loss(
     )
     if sigma_l_db is None:
         sigma_l_db = location_sigma_db(f_ghz, hrg_m, float(r[-1]), area_width_m)
-    lb = location_loss_db(lb0p, lbc, pl_pct, sigma_l_db)
+    lb = location_loss_db(lb0p, lbc, location_margin_db(pl_pct, sigma_l_db))
     return P1812Result(
         d_km=dd,
         dlt_km=geo.dlt,
