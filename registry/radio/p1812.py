@@ -223,12 +223,14 @@ def interpolation_factor(p_pct: float, beta0: float) -> float:
 def free_space_db(f_ghz: float, d_km: float, hts_m: float, hrs_m: float) -> float:
     """Lbfs, eq. (8): free space over the slant distance between the antennas."""
     dfs = math.sqrt(d_km * d_km + ((hts_m - hrs_m) / 1000.0) ** 2)
-    return 92.4 + 20.0 * math.log10(f_ghz) + 20.0 * math.log10(dfs)
+    return 92.4 + 20.0 * math.log10(f_ghz * dfs)
 
 
 @register_jitable
 def multipath_correction_db(pct: float, dlt_plus_dlr_km: float) -> float:
     """Esp (or Esβ with β0), eq. (9): multipath and focusing correction to free space."""
+    if pct == 50.0:  # log10(pct / 50) = 0
+        return 0.0
     return 2.6 * (1.0 - math.exp(-0.1 * dlt_plus_dlr_km)) * math.log10(pct / 50.0)
 
 
@@ -403,7 +405,9 @@ def blend_db(
         )
     lbda = lbd if lminbap > lbd else lminbap + (lbd - lminbap) * fk
     lbam = lbda + (lminb0p - lbda) * fj
-    lbc = -5.0 * math.log10(10.0 ** (-0.2 * lbs) + 10.0 ** (-0.2 * lbam))
+    # -5 log10(10^(-0.2 Lbs) + 10^(-0.2 Lbam)), from the smaller term (one power, no overflow)
+    low = min(lbs, lbam)
+    lbc = low - 5.0 * math.log10(1.0 + 10.0 ** (-0.2 * (max(lbs, lbam) - low)))
     return fj, fk, lminb0p, lminbap, lbda, lbam, lbc
 
 
@@ -612,14 +616,12 @@ def _geometry(
 
 
 @register_jitable
-def _site_shielding_db(f_ghz: float, theta_mrad: float, dl_km: float) -> float:
-    """Ast or Asr, eq. (48): site-shielding loss of a terminal's horizon."""
+def _site_shielding_db(f_ghz: float, f_cbrt: float, theta_mrad: float, dl_km: float) -> float:
+    """Ast or Asr, eq. (48): site-shielding loss of a terminal's horizon (f_cbrt = f^(1/3))."""
     t2 = theta_mrad - 0.1 * dl_km
     if t2 <= 0.0:
         return 0.0
-    return 20.0 * math.log10(1.0 + 0.361 * t2 * math.sqrt(f_ghz * dl_km)) + 0.264 * t2 * math.pow(
-        f_ghz, 1.0 / 3.0
-    )
+    return 20.0 * math.log10(1.0 + 0.361 * t2 * math.sqrt(f_ghz * dl_km)) + 0.264 * t2 * f_cbrt
 
 
 @register_jitable
@@ -647,17 +649,17 @@ def ducting_fixed_db(
 ) -> float:
     """Af + Ad(θ'), §4.5 eqs. (47)–(52a): the time-independent part of Lba."""
     alf = 45.375 - 137.0 * f_ghz + 92.5 * f_ghz**2 if f_ghz < 0.5 else 0.0  # eq. (47a)
+    f_cbrt = math.pow(f_ghz, 1.0 / 3.0)
     af = (
         102.45
-        + 20.0 * math.log10(f_ghz)
-        + 20.0 * math.log10(dlt_km + dlr_km)
+        + 20.0 * math.log10(f_ghz * (dlt_km + dlr_km))
         + alf
-        + _site_shielding_db(f_ghz, theta_t_mrad, dlt_km)
-        + _site_shielding_db(f_ghz, theta_r_mrad, dlr_km)
+        + _site_shielding_db(f_ghz, f_cbrt, theta_t_mrad, dlt_km)
+        + _site_shielding_db(f_ghz, f_cbrt, theta_r_mrad, dlr_km)
         + _sea_coupling_db(omega, dct_km, dlt_km, hts_m)
         + _sea_coupling_db(omega, dcr_km, dlr_km, hrs_m)
     )  # eq. (47)
-    gamma_d = 5e-5 * ae_km * math.pow(f_ghz, 1.0 / 3.0)  # eq. (51)
+    gamma_d = 5e-5 * ae_km * f_cbrt  # eq. (51)
     theta_p = (
         1000.0 * d_km / ae_km + min(theta_t_mrad, 0.1 * dlt_km) + min(theta_r_mrad, 0.1 * dlr_km)
     )  # eqs. (52), (52a)
