@@ -39,12 +39,22 @@ eq. (90) and the roughness hm of eq. (93), the largest height above that surface
 the two horizons, scanned over the ray's stored samples. The paths are inland (ω = 0,
 dtm = dlm = d, coast far away) and without clutter.
 
-Cost: the per-cell formulas, not the walk. Measured (`benchmarks/coverage.py`, 20 km
-radius, one thread): 1.9 s against Deygout's 0.16 s on the 30 m grid, 0.19 s against
-0.03 s on the 90 m analysis grid (about 1.2 µs per cell). Of the scalar formulas' time
-per cell, ducting (Lba, §4.5, evaluated on 98 % of the cells of mountainous terrain) takes
-about 45 %, β0 (eq. 5) 23 %, the two Bullington losses 13 %, spherical-Earth diffraction
-9 %, the blend (eqs. 57–63) 6 %.
+Exact shortcuts (each leaves every loss as the full formulas give it):
+
+- Lba's time part Ap (eqs. 53–56), β0 (eq. 5) and hm are evaluated only where Lba can
+  reach the blend: Lminbap (eq. 60) >= Lba >= Af + Ad + a floor of Ap over every
+  β <= β0max (`ducting_time_floor_db`), and above Lbd the blend takes Lbda = Lbd (eq. 61)
+  whatever Lba is. On mountainous terrain that skips 96 % of the trans-horizon cells.
+- For p = 50 % β0 is otherwise needed only as "p < β0" (false: β0 <= β0max < 50 %) and
+  through Esβ weighted by Fi = 0.
+- The smooth profile's line-of-sight ν has a closed-form upper bound (`_smooth_geometry`);
+  where it is below ν = -0.78 at every frequency J(ν) = 0 without the bisection.
+- Troposcatter's path-independent terms and the location margin are computed per site.
+
+Cost: measured on a 1400 x 1400 synthetic DEM (30 m, relief 1500 m), 20 km radius, step
+3, one thread, CPU time: 126 ms before these shortcuts, 77–81 ms after, against 15 ms for
+GDAL's viewshed (0.12x to 0.19–0.20x). About a third is the walk itself (the two hulls),
+a sixth reference counting of the arrays passed to the inlined helpers, a third libm.
 """
 
 from __future__ import annotations

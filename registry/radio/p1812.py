@@ -406,7 +406,7 @@ def blend_db(
     lbda = lbd if lminbap > lbd else lminbap + (lbd - lminbap) * fk
     lbam = lbda + (lminb0p - lbda) * fj
     # -5 log10(10^(-0.2 Lbs) + 10^(-0.2 Lbam)), from the smaller term (one power, no overflow)
-    low = min(lbs, lbam)
+    low = float(min(lbs, lbam))
     lbc = low - 5.0 * math.log10(1.0 + 10.0 ** (-0.2 * (max(lbs, lbam) - low)))
     return fj, fk, lminb0p, lminbap, lbda, lbam, lbc
 
