@@ -223,12 +223,14 @@ def interpolation_factor(p_pct: float, beta0: float) -> float:
 def free_space_db(f_ghz: float, d_km: float, hts_m: float, hrs_m: float) -> float:
     """Lbfs, eq. (8): free space over the slant distance between the antennas."""
     dfs = math.sqrt(d_km * d_km + ((hts_m - hrs_m) / 1000.0) ** 2)
-    return 92.4 + 20.0 * math.log10(f_ghz) + 20.0 * math.log10(dfs)
+    return 92.4 + 20.0 * math.log10(f_ghz * dfs)
 
 
 @register_jitable
 def multipath_correction_db(pct: float, dlt_plus_dlr_km: float) -> float:
     """Esp (or Esβ with β0), eq. (9): multipath and focusing correction to free space."""
+    if pct == 50.0:  # log10(pct / 50) = 0
+        return 0.0
     return 2.6 * (1.0 - math.exp(-0.1 * dlt_plus_dlr_km)) * math.log10(pct / 50.0)
 
 
@@ -354,17 +356,17 @@ def spherical_earth_db(
 
 
 @register_jitable
-def troposcatter_db(f_ghz: float, d_km: float, theta_mrad: float, n0: float, p_pct: float) -> float:
-    """Lbs, eq. (44): troposcatter loss not exceeded for p % of the time."""
+def troposcatter_base_db(f_ghz: float, n0: float, p_pct: float) -> float:
+    """The path-independent terms of Lbs, eq. (44): frequency, N0 and time percentage."""
     lf = 25.0 * math.log10(f_ghz) - 2.5 * math.log10(0.5 * f_ghz) ** 2
-    return (
-        190.1
-        + lf
-        + 20.0 * math.log10(d_km)
-        + 0.573 * theta_mrad
-        - 0.15 * n0
-        - 10.125 * math.pow(math.log10(50.0 / p_pct), 0.7)
-    )
+    return 190.1 + lf - 0.15 * n0 - 10.125 * math.pow(math.log10(50.0 / p_pct), 0.7)
+
+
+@register_jitable
+def troposcatter_db(base_db: float, d_km: float, theta_mrad: float) -> float:
+    """Lbs, eq. (44): troposcatter loss not exceeded for p % of the time, from
+    `troposcatter_base_db`."""
+    return base_db + 20.0 * math.log10(d_km) + 0.573 * theta_mrad
 
 
 @register_jitable
@@ -403,7 +405,9 @@ def blend_db(
         )
     lbda = lbd if lminbap > lbd else lminbap + (lbd - lminbap) * fk
     lbam = lbda + (lminb0p - lbda) * fj
-    lbc = -5.0 * math.log10(10.0 ** (-0.2 * lbs) + 10.0 ** (-0.2 * lbam))
+    # -5 log10(10^(-0.2 Lbs) + 10^(-0.2 Lbam)), from the smaller term (one power, no overflow)
+    low = float(min(lbs, lbam))
+    lbc = low - 5.0 * math.log10(1.0 + 10.0 ** (-0.2 * (max(lbs, lbam) - low)))
     return fj, fk, lminb0p, lminbap, lbda, lbam, lbc
 
 
@@ -428,9 +432,16 @@ def location_sigma_db(f_ghz: float, hrg_m: float, clutter_m: float, area_width_m
 
 
 @register_jitable
-def location_loss_db(lb0p: float, lbc: float, pl_pct: float, sigma_l_db: float) -> float:
-    """Lb, eq. (69): the loss not exceeded at pL % of locations (outdoors), never below Lb0p."""
-    return max(lb0p, lbc - inverse_normal_q(pl_pct / 100.0) * sigma_l_db)
+def location_margin_db(pl_pct: float, sigma_l_db: float) -> float:
+    """I(pL / 100) σL: the shift of eq. (69) from the median to pL % of locations."""
+    return inverse_normal_q(pl_pct / 100.0) * sigma_l_db
+
+
+@register_jitable
+def location_loss_db(lb0p: float, lbc: float, margin_db: float) -> float:
+    """Lb, eq. (69): the loss not exceeded at pL % of locations (outdoors), never below Lb0p;
+    `margin_db` from `location_margin_db`."""
+    return max(lb0p, lbc - margin_db)
 
 
 @register_jitable
@@ -605,14 +616,12 @@ def _geometry(
 
 
 @register_jitable
-def _site_shielding_db(f_ghz: float, theta_mrad: float, dl_km: float) -> float:
-    """Ast or Asr, eq. (48): site-shielding loss of a terminal's horizon."""
+def _site_shielding_db(f_ghz: float, f_cbrt: float, theta_mrad: float, dl_km: float) -> float:
+    """Ast or Asr, eq. (48): site-shielding loss of a terminal's horizon (f_cbrt = f^(1/3))."""
     t2 = theta_mrad - 0.1 * dl_km
     if t2 <= 0.0:
         return 0.0
-    return 20.0 * math.log10(1.0 + 0.361 * t2 * math.sqrt(f_ghz * dl_km)) + 0.264 * t2 * math.pow(
-        f_ghz, 1.0 / 3.0
-    )
+    return 20.0 * math.log10(1.0 + 0.361 * t2 * math.sqrt(f_ghz * dl_km)) + 0.264 * t2 * f_cbrt
 
 
 @register_jitable
@@ -621,6 +630,96 @@ def _sea_coupling_db(omega: float, dc_km: float, dl_km: float, hs_m: float) -> f
     if omega >= 0.75 and dc_km <= dl_km and dc_km <= 5.0:
         return -3.0 * math.exp(-0.25 * dc_km * dc_km) * (1.0 + math.tanh(0.07 * (50.0 - hs_m)))
     return 0.0
+
+
+@register_jitable
+def ducting_fixed_db(
+    f_ghz: float,
+    d_km: float,
+    dlt_km: float,
+    dlr_km: float,
+    theta_t_mrad: float,
+    theta_r_mrad: float,
+    hts_m: float,
+    hrs_m: float,
+    ae_km: float,
+    omega: float,
+    dct_km: float,
+    dcr_km: float,
+) -> float:
+    """Af + Ad(θ'), §4.5 eqs. (47)–(52a): the time-independent part of Lba."""
+    alf = 45.375 - 137.0 * f_ghz + 92.5 * f_ghz**2 if f_ghz < 0.5 else 0.0  # eq. (47a)
+    f_cbrt = math.pow(f_ghz, 1.0 / 3.0)
+    af = (
+        102.45
+        + 20.0 * math.log10(f_ghz * (dlt_km + dlr_km))
+        + alf
+        + _site_shielding_db(f_ghz, f_cbrt, theta_t_mrad, dlt_km)
+        + _site_shielding_db(f_ghz, f_cbrt, theta_r_mrad, dlr_km)
+        + _sea_coupling_db(omega, dct_km, dlt_km, hts_m)
+        + _sea_coupling_db(omega, dcr_km, dlr_km, hrs_m)
+    )  # eq. (47)
+    gamma_d = 5e-5 * ae_km * f_cbrt  # eq. (51)
+    theta_p = (
+        1000.0 * d_km / ae_km + min(theta_t_mrad, 0.1 * dlt_km) + min(theta_r_mrad, 0.1 * dlr_km)
+    )  # eqs. (52), (52a)
+    return af + gamma_d * theta_p
+
+
+@register_jitable
+def ducting_time_db(
+    p_pct: float,
+    d_km: float,
+    dlt_km: float,
+    dlr_km: float,
+    hte_m: float,
+    hre_m: float,
+    hm_m: float,
+    ae_km: float,
+    beta0: float,
+    dlm_km: float,
+) -> float:
+    """Ap(p), §4.5 eqs. (53)–(56a): the time-percentage part of Lba."""
+    tau = 1.0 - math.exp(-4.12e-4 * dlm_km**2.41)
+    alpha = max(-0.6 - 3.5e-9 * math.pow(d_km, 3.1) * tau, -3.4)  # eq. (55a)
+    mu2 = min(
+        math.pow(500.0 / ae_km * d_km**2 / (math.sqrt(hte_m) + math.sqrt(hre_m)) ** 2, alpha), 1.0
+    )
+    d_i = min(d_km - dlt_km - dlr_km, 40.0)  # eq. (56a)
+    mu3 = 1.0 if hm_m <= 10.0 else math.exp(-4.6e-5 * (hm_m - 10.0) * (43.0 + 6.0 * d_i))
+    beta = beta0 * mu2 * mu3  # eq. (54)
+    lb = math.log10(beta)
+    gamma = (
+        1.076
+        / math.pow(2.0058 - lb, 1.012)
+        * math.exp(-(9.51 - 4.8 * lb + 0.198 * lb * lb) * 1e-6 * math.pow(d_km, 1.13))
+    )  # eq. (53a)
+    return (
+        -12.0
+        + (1.2 + 3.7e-3 * d_km) * math.log10(p_pct / beta)
+        + 12.0 * math.pow(p_pct / beta, gamma)
+    )  # eq. (53)
+
+
+@register_jitable
+def beta0_max_pct(phi_deg: float) -> float:
+    """Upper bound of β0 (eq. 5) over all path lengths at latitude φ: its value for μ1 = 1
+    (μ1 <= 1, and β0 grows with μ1)."""
+    lat = abs(phi_deg)
+    return math.pow(10.0, -0.015 * lat + 1.67) if lat <= 70.0 else 4.17
+
+
+@register_jitable
+def ducting_time_floor_db(p_pct: float, d_km: float, beta0_max: float) -> float:
+    """Lower bound of Ap (eq. 53) for any β <= β0 <= `beta0_max` (β = β0 μ2 μ3, μ2, μ3 <= 1).
+
+    With x = p / β and Γ > 0 (β < 10^2.0058): Ap >= 0 for x >= 1 (every term), and
+    Ap > -12 + (1.2 + 3.7e-3 d) log10(p / β0max) otherwise.
+    """
+    x0 = p_pct / beta0_max
+    if x0 >= 1.0:
+        return 0.0
+    return -12.0 + (1.2 + 3.7e-3 * d_km) * math.log10(x0)
 
 
 @register_jitable
@@ -645,41 +744,13 @@ def ducting_db(
     dcr_km: float,
 ) -> float:
     """Lba, §4.5 eqs. (45)–(56): ducting / layer reflection loss for p % of the time."""
-    alf = 45.375 - 137.0 * f_ghz + 92.5 * f_ghz**2 if f_ghz < 0.5 else 0.0  # eq. (47a)
-    af = (
-        102.45
-        + 20.0 * math.log10(f_ghz)
-        + 20.0 * math.log10(dlt_km + dlr_km)
-        + alf
-        + _site_shielding_db(f_ghz, theta_t_mrad, dlt_km)
-        + _site_shielding_db(f_ghz, theta_r_mrad, dlr_km)
-        + _sea_coupling_db(omega, dct_km, dlt_km, hts_m)
-        + _sea_coupling_db(omega, dcr_km, dlr_km, hrs_m)
-    )  # eq. (47)
-    gamma_d = 5e-5 * ae_km * math.pow(f_ghz, 1.0 / 3.0)  # eq. (51)
-    theta_p = (
-        1000.0 * d_km / ae_km + min(theta_t_mrad, 0.1 * dlt_km) + min(theta_r_mrad, 0.1 * dlr_km)
-    )  # eqs. (52), (52a)
-    tau = 1.0 - math.exp(-4.12e-4 * dlm_km**2.41)
-    alpha = max(-0.6 - 3.5e-9 * math.pow(d_km, 3.1) * tau, -3.4)  # eq. (55a)
-    mu2 = min(
-        math.pow(500.0 / ae_km * d_km**2 / (math.sqrt(hte_m) + math.sqrt(hre_m)) ** 2, alpha), 1.0
+    fixed = ducting_fixed_db(
+        f_ghz, d_km, dlt_km, dlr_km, theta_t_mrad, theta_r_mrad, hts_m, hrs_m, ae_km, omega,
+        dct_km, dcr_km,
+    )  # fmt: skip
+    return fixed + ducting_time_db(
+        p_pct, d_km, dlt_km, dlr_km, hte_m, hre_m, hm_m, ae_km, beta0, dlm_km
     )
-    d_i = min(d_km - dlt_km - dlr_km, 40.0)  # eq. (56a)
-    mu3 = 1.0 if hm_m <= 10.0 else math.exp(-4.6e-5 * (hm_m - 10.0) * (43.0 + 6.0 * d_i))
-    beta = beta0 * mu2 * mu3  # eq. (54)
-    lb = math.log10(beta)
-    gamma = (
-        1.076
-        / math.pow(2.0058 - lb, 1.012)
-        * math.exp(-(9.51 - 4.8 * lb + 0.198 * lb * lb) * 1e-6 * math.pow(d_km, 1.13))
-    )  # eq. (53a)
-    a_p = (
-        -12.0
-        + (1.2 + 3.7e-3 * d_km) * math.log10(p_pct / beta)
-        + 12.0 * math.pow(p_pct / beta, gamma)
-    )  # eq. (53)
-    return af + gamma_d * theta_p + a_p
 
 
 # --------------------------------------------------------------------------- public entry
@@ -837,7 +908,7 @@ def p1812_loss(
     fi = interpolation_factor(p_pct, beta0)
     ldp = ld50 + fi * (ldb - ld50)  # eq. (41)
 
-    lbs = troposcatter_db(f_ghz, dd, geo.theta, n0, p_pct)
+    lbs = troposcatter_db(troposcatter_base_db(f_ghz, n0, p_pct), dd, geo.theta)
     hte = hts - geo.hst
     hre = hrs - geo.hsr
     lba = ducting_db(
@@ -849,7 +920,7 @@ def p1812_loss(
     )
     if sigma_l_db is None:
         sigma_l_db = location_sigma_db(f_ghz, hrg_m, float(r[-1]), area_width_m)
-    lb = location_loss_db(lb0p, lbc, pl_pct, sigma_l_db)
+    lb = location_loss_db(lb0p, lbc, location_margin_db(pl_pct, sigma_l_db))
     return P1812Result(
         d_km=dd,
         dlt_km=geo.dlt,
