@@ -14,7 +14,7 @@ from typing import Any
 from registry import schemas
 from registry.io import FORMATS
 from registry.maps import MAX_TILE_ZOOM
-from registry.models import BY_LAYER
+from registry.models import BY_LAYER, JOB_STATES
 from registry.radio.linkbudget import LIVE_CLASSES
 from registry.services.coverage import RASTERS
 from registry.services.scenarios import NAME_PATTERN
@@ -72,12 +72,20 @@ COLLECTION = {
 }
 JOB = {
     "type": "object",
-    "required": ["id", "status"],
+    "required": ["id", "kind", "owner", "status", "progress"],
     "properties": {
         "id": {"type": "string"},
         "kind": {"type": "string"},
-        "status": {"enum": ["queued", "running", "done", "failed"]},
+        "owner": {"type": "string"},
+        "status": {"enum": list(JOB_STATES)},
+        "done": {"type": "integer"},
+        "total": {"type": "integer"},
         "progress": {"type": "number"},
+        "message": {"type": "string"},
+        "cancel_requested": {"type": "boolean"},
+        "result": {"type": ["object", "null"]},
+        "error": {"type": ["object", "null"]},
+        "rerun_of": {"type": ["string", "null"]},
     },
 }
 #: What each error status means, for the documents' descriptions.
@@ -512,10 +520,26 @@ def openapi_document(max_page_size: int, server_url: str) -> dict[str, Any]:
             "responses": {"202": started, **_errors(404)},
         },
     }
+    job_id = _text("job_id", "path", required=True)
     paths["/api/v1/jobs/{job_id}"] = {
         "get": {
-            "parameters": [_text("job_id", "path", required=True)],
+            "summary": "A background job: status, progress, result or error (any worker answers)",
+            "parameters": [job_id],
             "responses": {"200": _json(JOB), **_errors(404)},
+        }
+    }
+    paths["/api/v1/jobs/{job_id}/cancel"] = {
+        "post": {
+            "summary": "Cancel a queued job now, a running one at its next step",
+            "parameters": [job_id],
+            "responses": {"200": _json(JOB), **_errors(404, 409)},
+        }
+    }
+    paths["/api/v1/jobs/{job_id}/rerun"] = {
+        "post": {
+            "summary": "Run a failed, cancelled or interrupted job again (a new job)",
+            "parameters": [job_id],
+            "responses": {"202": _json(JOB), **_errors(404, 409)},
         }
     }
     paths["/api/v1/coverage/{name}.tif"] = {
