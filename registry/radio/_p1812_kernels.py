@@ -278,6 +278,8 @@ def _cell_loss(
     terms: F64,
     p_pct: float,
     lat_deg: float,
+    beta0_max: float,
+    x_zero: float,
     vertical: bool,
     out: F64,
 ) -> None:
@@ -286,7 +288,8 @@ def _cell_loss(
     `hulls[k]` (k = 0 raw heights, 1 lowered for ae, 2 for aβ) are (distance, height)
     rows of the upper hulls with sizes `sizes[k]`; `acc` holds the smooth-Earth running
     sums up to the last sample; `zs[s]` is sample s (s = 1..count, `seg` metres apart);
-    `terms` the site's per-frequency constants of `_freq_terms`.
+    `terms` the site's per-frequency constants of `_freq_terms`; `beta0_max` and `x_zero`
+    those of `_site_terms`.
     """
     use_beta = sizes.shape[0] > 2
     hts = z_tx
@@ -339,9 +342,6 @@ def _cell_loss(
     while n_s > 0 and n_s * seg >= d:
         n_s -= 1
     seg_km = seg / 1000.0
-    x_zero = math.inf  # ν sqrt(λ) at or below which J(ν) = 0 at every frequency
-    for f in range(freqs.shape[0]):
-        x_zero = min(x_zero, terms[f, _T_X_ZERO])
     geo_as = _smooth_geometry(n_s, seg_km, d_km, ae_km, htc, hrc, x_zero)
     geo_b, geo_bs = geo_a, geo_as
     if use_beta:
@@ -359,7 +359,6 @@ def _cell_loss(
     # β0 (eq. 5) only where a value needs it: Fi and Esβ for p < 50 %, else ducting that
     # can reach the blend; elsewhere the blend only compares p = 50 % with β0 <= β0max
     # (false either way) and weights Esβ by Fi = 0
-    beta0_max = beta0_max_pct(lat_deg)
     beta0 = beta0_pct(lat_deg, d_km, d_km) if use_beta else math.nan
     for f in range(freqs.shape[0]):
         f_ghz = freqs[f] / 1000.0
@@ -472,6 +471,16 @@ def _freq_terms(
 
 
 @_inline
+def _site_terms(terms: F64, lat_deg: float) -> tuple[float, float]:
+    """A site's constants of every cell: (β0max of `beta0_max_pct`, ν sqrt(λ) at or below
+    which J(ν) = 0 at every frequency)."""
+    x_zero = math.inf
+    for f in range(terms.shape[0]):
+        x_zero = min(x_zero, terms[f, _T_X_ZERO])
+    return beta0_max_pct(lat_deg), x_zero
+
+
+@_inline
 def _site_loss(f_ghz: float, z_tx: float, z_rx: float) -> float:
     """The site's own cell: free space over the height difference (at least 1 m)."""
     return free_space_db(f_ghz, 0.0, z_tx, z_tx - max(abs(z_tx - z_rx), 1.0))
@@ -531,6 +540,7 @@ def p1812_sweep(
     zs = np.empty(n + 1)  # the ray's samples by row
     vals = np.empty(nf)
     terms = _freq_terms(freqs, p_pct, pl_pct, n0, rx_h, sigma_l_db, area_width_m)
+    beta0_max, x_zero = _site_terms(terms, lat_deg)
     inv_step = 1.0 / step
     r_max2 = r_max * r_max
     if (n - phase_r) % step == 0 and (n - phase_c) % step == 0 and h1 == h1:
@@ -580,7 +590,8 @@ def p1812_sweep(
                     ):
                         _cell_loss(
                             hulls, sizes, sc, acc, zs, t - 1, seg, math.sqrt(dist2), z_cell, z_tx,
-                            h1, rx_h, a_m, freqs, terms, p_pct, lat_deg, vertical, vals,
+                            h1, rx_h, a_m, freqs, terms, p_pct, lat_deg, beta0_max, x_zero,
+                            vertical, vals,
                         )  # fmt: skip
                         ci = int((r - phase_r) * inv_step + 0.5)
                         cj = int((c - phase_c) * inv_step + 0.5)
@@ -638,6 +649,7 @@ def p1812_point_losses(
     z = np.empty(n + 1)
     val = np.empty(1)
     terms = _freq_terms(freqs, p_pct, pl_pct, n0, rx_h, sigma_l_db, area_width_m)
+    beta0_max, x_zero = _site_terms(terms, lat_deg)
     for q in range(drs.shape[0]):
         out[q] = math.nan
         dr, dc = drs[q], dcs[q]
@@ -659,6 +671,6 @@ def p1812_point_losses(
         seg = d[1] if count > 2 else 0.0
         _cell_loss(
             hulls, sizes, sc, acc, z, count - 2, seg, d[count - 1], z[count - 1], z_tx, h1,
-            rx_h, a_m, freqs, terms, p_pct, lat_deg, vertical, val,
+            rx_h, a_m, freqs, terms, p_pct, lat_deg, beta0_max, x_zero, vertical, val,
         )  # fmt: skip
         out[q] = val[0]
