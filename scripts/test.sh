@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh test
 .venv/bin/ruff format --check .
 .venv/bin/ruff check .
-.venv/bin/mypy registry geodata
+.venv/bin/mypy
 pgdir="$(mktemp -d /tmp/registry-pg.XXXXXX)"
 trap 'scripts/postgis.sh stop "$pgdir"' EXIT
 eval "$(scripts/postgis.sh start "$pgdir")"
