@@ -3,7 +3,8 @@ before migrations is upgraded in place with every record kept."""
 
 from __future__ import annotations
 
-import shutil
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ def _previous_release(db_url: str, tmp_path: Path) -> str:
     """A database as the release before migrations left it (the fixtures)."""
     if db_url.startswith("sqlite"):
         path = tmp_path / "old.sqlite"
-        shutil.copyfile(FIXTURES / "release-0.1.sqlite", path)
+        with closing(sqlite3.connect(path)) as conn:  # the dump as `sqlite3 .dump` writes it
+            conn.executescript((FIXTURES / "release-0.1.sqlite.sql").read_text("utf-8"))
         return f"sqlite:///{path}"
     engine = db.make_engine(db_url)
     db.drop_schema(engine)
