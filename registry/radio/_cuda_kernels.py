@@ -61,6 +61,8 @@ _hull_push = _device(cpu._hull_push)
 _best_edge = _device(cpu._best_edge)
 _signed_sqrt = _device(cpu._signed_sqrt)
 _ray_end = _device(cpu._ray_end)
+_sample_step = _device(cpu._sample_step)
+_lattice_step = _device(cpu._lattice_step)
 _knife_edge = _device(cpu._knife_edge_fast)
 _los_cell = _device(cpu._los_cell)
 _free_space = cuda.jit(device=True)(free_space_loss_db)
@@ -150,14 +152,8 @@ def deygout_kernel(capacity: int) -> Any:
         e = -n * j_start
         t_mod = (1 - t_phase) % step
         for t in range(1, t_end + 1):
-            rem += k
-            carry = int(rem >= n) - int(rem < 0)
-            j0 += carry
-            rem -= carry * n
-            e += k
-            carry = int(2 * e > ns) - int(2 * e <= -ns)
-            j += carry * step
-            e -= carry * ns
+            j0, rem = _sample_step(k, n, j0, rem)
+            j, e = _lattice_step(k, ns, step, j, e)
             if t_mod == 0 and -t * step < 2 * e <= t * step:
                 aj = abs(j)
                 dist2 = (j * d_minor) ** 2 + (t * d_major) ** 2

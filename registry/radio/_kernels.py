@@ -482,6 +482,24 @@ def _signed_sqrt(x: float) -> float:
 
 
 @_inline
+def _sample_step(k: int, n: int, j0: int, rem: int) -> tuple[int, int]:
+    """One sample further along a ray of slope k / n, in exact integers: the sample cell
+    j0 = floor(k t / n), with rem = k t - n j0 in [0, n)."""
+    rem += k
+    carry = int(rem >= n) - int(rem < 0)
+    return j0 + carry, rem - carry * n
+
+
+@_inline
+def _lattice_step(k: int, ns: int, step: int, j: int, e: int) -> tuple[int, int]:
+    """The same step for the nearest analysis-lattice offset j, with e = k t - n j and
+    2e in (-ns, ns] (ns = n step)."""
+    e += k
+    carry = int(2 * e > ns) - int(2 * e <= -ns)
+    return j + carry * step, e - carry * ns
+
+
+@_inline
 def _ray_end(
     t_last: int, slope: float, half: float, d_major: float, d_minor: float, r_max2: float
 ) -> int:
@@ -592,14 +610,8 @@ def deygout_sweep(
             e = -n * j_start
             t_mod = (1 - t_phase) % step
             for t in range(1, t_end + 1):
-                rem += k
-                carry = int(rem >= n) - int(rem < 0)
-                j0 += carry
-                rem -= carry * n
-                e += k
-                carry = int(2 * e > ns) - int(2 * e <= -ns)
-                j += carry * step
-                e -= carry * ns
+                j0, rem = _sample_step(k, n, j0, rem)
+                j, e = _lattice_step(k, ns, step, j, e)
                 if t_mod == 0 and -t * step < 2 * e <= t * step:
                     aj = abs(j)
                     dist2 = (j * d_minor) ** 2 + (t * d_major) ** 2
@@ -697,10 +709,7 @@ def ray_profile(
     j0 = 0
     rem = 0
     for s in range(1, t):
-        rem += k
-        carry = int(rem >= n) - int(rem < 0)
-        j0 += carry
-        rem -= carry * n
+        j0, rem = _sample_step(k, n, j0, rem)
         z = _sample(win, n, s, ar, ac, br, bc, j0, rem / n)
         if z != z:
             return 0

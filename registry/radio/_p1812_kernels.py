@@ -73,8 +73,10 @@ from registry.radio._kernels import (
     _hull_push,
     _inline,
     _jit,
+    _lattice_step,
     _ray_end,
     _sample,
+    _sample_step,
     _signed_sqrt,
     ray_profile,
 )
@@ -569,14 +571,8 @@ def p1812_sweep(
             e = -n * j_start
             t_mod = (1 - t_phase) % step
             for t in range(1, t_end + 1):
-                rem += k
-                carry = int(rem >= n) - int(rem < 0)
-                j0 += carry
-                rem -= carry * n
-                e += k
-                carry = int(2 * e > ns) - int(2 * e <= -ns)
-                j += carry * step
-                e -= carry * ns
+                j0, rem = _sample_step(k, n, j0, rem)
+                j, e = _lattice_step(k, ns, step, j, e)
                 if t_mod == 0 and -t * step < 2 * e <= t * step:
                     aj = abs(j)
                     dist2 = (j * d_minor) ** 2 + (t * d_major) ** 2
