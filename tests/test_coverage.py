@@ -12,6 +12,7 @@ import rasterio
 from distributed import LocalCluster
 
 from registry.maps import CLASS_COLOURS
+from registry.radio.linkbudget import SERVICE_CLASSES
 from registry.services import coverage
 from tests.conftest import run_job
 
@@ -45,6 +46,8 @@ def test_coverage_job_rasters_and_points(loaded: Any, dem: Path, api: Any) -> No
     with rasterio.MemoryFile(raster.content) as mem, mem.open() as src:
         assert src.crs.to_epsg() == 32648 and src.tags()["model"] == "p1812"
         assert src.overviews(1) is not None
+        assert src.colormap(1)[SERVICE_CLASSES.index("fullhd_live")] == (0x1A, 0x96, 0x41, 255)
+        assert src.descriptions == ("livestream service class code",)
     at_site = api.get("coverage/point", params={"lon": 103.6795, "lat": 22.3525}).json()
     assert at_site["inside"] and at_site["4G"]["site_code"] == "VT-BL-01"
     assert at_site["4G"]["rsrp_dbm"] > -90 and at_site["service_class"] != "none"

@@ -40,9 +40,11 @@ from registry.errors import NotFoundError, ValidationError
 from registry.models import Site
 from registry.radio.coverage import (
     NO_SERVER,
+    SERVICE_CLASS_COLORMAP,
     CoverageParams,
     SectorSpec,
     compute_coverage,
+    write_category_names,
     write_coverage_geotiffs,
 )
 from registry.radio.executors import executor_for
@@ -314,14 +316,18 @@ def _write_version(
 
 
 def _write_like(template: Path, path: Path, data: np.ndarray) -> None:
-    """Write ``data`` as a COG with the georeference and tags of ``template``."""
+    """Write the service classes ``data`` as a COG with the georeference, tags, colour table
+    and class names of the class raster ``template``."""
     with rasterio.open(template) as src:
-        profile, tags = src.profile, src.tags()
+        profile, tags, description = src.profile, src.tags(), src.descriptions[0]
     profile.update(driver="COG", compress="DEFLATE", blocksize=256, overview_resampling="nearest")
     profile.pop("blockxsize", None), profile.pop("blockysize", None), profile.pop("tiled", None)
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data, 1)
         dst.update_tags(**{**tags, "layer": "service_class (best of 4G and 5G phones)"})
+        dst.set_band_description(1, description or "")
+        dst.write_colormap(1, SERVICE_CLASS_COLORMAP)
+    write_category_names(path, SERVICE_CLASSES)
 
 
 def _current_name(root: Path) -> str | None:
