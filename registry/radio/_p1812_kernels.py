@@ -20,7 +20,8 @@ convex hull, which the ray keeps as it walks (monotone chain, O(1) amortised per
   slope from a point outside the chain is at the tangent vertex of the upper hull, found by
   bisection (the slopes to successive vertices rise, then fall). One hull per radius:
   ae (median) and, for p < 50 %, aβ (at p = 50 % the weight Fi of eq. 40 is I(0.5) / I(β0),
-  about 1e-9 with the Recommendation's approximation of I: taken as 0).
+  about 1e-9 with the Recommendation's approximation of I: taken as 0). The tangent from
+  the transmitter is a running maximum of the walk (`_push_sample`), without a search.
 - On line-of-sight paths the largest ν (eq. 16) is taken over the hull vertices; for ν > 0
   that is exact (points of ν >= c > 0 lie above a concave curve), for -0.78 < ν <= 0 a
   sample under the hull may have a larger ν than every vertex: the one approximation of
@@ -44,18 +45,24 @@ Exact shortcuts (each leaves every loss as the full formulas give it):
 - Lba's time part Ap (eqs. 53–56), β0 (eq. 5) and hm are evaluated only where Lba can
   reach the blend: Lminbap (eq. 60) >= Lba >= Af + Ad + a floor of Ap over every
   β <= β0max (`ducting_time_floor_db`), and above Lbd the blend takes Lbda = Lbd (eq. 61)
-  whatever Lba is. On mountainous terrain that skips 96 % of the trans-horizon cells.
+  whatever Lba is. On mountainous terrain that skips 98 % of the trans-horizon cells, 80 %
+  of them on a lower bound of Af + Ad without its logarithm or the arctangents of θt, θr.
 - For p = 50 % β0 is otherwise needed only as "p < β0" (false: β0 <= β0max < 50 %) and
   through Esβ weighted by Fi = 0.
+- Without ducting, where θ makes Fj (eq. 57) exactly 0 and Lbs (eq. 44) is 80 dB above
+  Lbd, the blend is Lbd: decided on lower bounds of θ and of Lbs (half of the cells),
+  without the arctangents and the logarithm.
 - The smooth profile's line-of-sight ν has a closed-form upper bound (`_smooth_geometry`);
-  where it is below ν = -0.78 at every frequency J(ν) = 0 without the bisection.
+  where it is below ν = -0.78 at every frequency J(ν) = 0 without the bisection; and
+  `spherical_earth_db` skips the cubic where the ray clears the Earth by more than any
+  hreq (70 % of the cells).
 - Troposcatter's path-independent terms and the location margin are computed per site.
 
-Cost: measured on a 1400 x 1400 synthetic DEM (30 m, relief 1500 m), 20 km radius, step
-3, one frequency, one thread, CPU time: 152 ms before these shortcuts, 75 ms after,
-against 15 ms for GDAL's viewshed (0.10x to 0.20x). About 40 % of it is the walk (two
-hulls per sample), 30 % libm, and 15–20 % atomic reference counting of the array views
-and arguments of the inlined helpers (per sample in `_push_sample`, per cell here).
+Cost: measured on the benchmark's 4000 x 4000 synthetic DEM (30 m, relief 2500 m), 20 km
+radius, step 3 (155,000 cells, 1.05 million ray samples), one frequency, one thread:
+about 68 ms against 17 ms for GDAL's viewshed (86 ms before the shortcuts above and
+`registry.radio.pathloss.log10`). About 40 % of it is the walk (two hulls per sample),
+25 % the cells' profile geometry, 35 % their formulas (a sixth of that libm).
 """
 
 from __future__ import annotations
@@ -86,18 +93,20 @@ from registry.radio.p1812 import (
     COAST_FAR_KM,
     DELTA_N_DEFAULT,
     EARTH_RADIUS_KM,
+    FJ_ZERO_THETA_MRAD,
     FREQ_MAX_GHZ,
     FREQ_MIN_GHZ,
     K_BETA,
     LAT_DEFAULT_DEG,
     N0_DEFAULT,
+    NEGLIGIBLE_GAP_DB,
     SPEED_OF_LIGHT_GM_S,
     beta0_max_pct,
     beta0_pct,
     blend_db,
     bullington_point_nu,
     bullington_tail_db,
-    ducting_fixed_db,
+    ducting_fixed_terms,
     ducting_time_db,
     ducting_time_floor_db,
     free_space_db,
@@ -106,20 +115,25 @@ from registry.radio.p1812 import (
     location_margin_db,
     location_sigma_db,
     multipath_correction_db,
+    slant_distance_km,
     spherical_earth_db,
     troposcatter_base_db,
     troposcatter_db,
 )
+from registry.radio.pathloss import log10
 
 # rounding allowance of the bounds that skip exact work (dB, or ν sqrt(λ)): far above the
 # rounding of the computed terms, far below any effect on a loss
 ROUNDING_MARGIN = 1e-9
 
 # columns of `_freq_terms`
-_T_TROPO, _T_MARGIN, _T_X_ZERO = 0, 1, 2
+_T_TROPO, _T_MARGIN, _T_X_ZERO, _T_CBRT, _T_TROPO_FS = 0, 1, 2, 3, 4
 
-# per-ray scalars kept in one array (passed by reference between the walk and the cells)
-_V1, _V2, _D_PREV, _H_PREV = 0, 1, 2, 3
+DB_PER_NEPER_20 = 20.0 / math.log(10.0)  # 20 log10(x) = DB_PER_NEPER_20 ln(x)
+
+# per-ray scalars kept in one array (passed by reference between the walk and the cells):
+# the smooth-Earth sums and, from _TOP on, each hull's largest slope from the transmitter
+_V1, _V2, _D_PREV, _H_PREV, _TOP = 0, 1, 2, 3, 4
 
 
 @_inline
@@ -162,6 +176,30 @@ def _highest_above(hd: F64, hz: F64, m: int, slope: float) -> int:
 
 
 @_inline
+def _from_tx(hd: F64, hz: F64, m: int, z_tx: float, top: int) -> int:
+    """Vertex of hd/hz[:m] with the largest slope from the transmitter (0, z_tx), first on
+    ties: `top`, the walk's running maximum, unless it is beyond the first m."""
+    return top if top < m else _tangent_from_left(hd, hz, m, 0.0, z_tx)
+
+
+@_inline
+def _horizon_angles(
+    slope_t: float, slope_r: float, d: float, a: float
+) -> tuple[float, float, float]:
+    """θt, θr and θ (mrad, eqs. 76–80) from the horizon slopes, at distance d and radius a (m)."""
+    theta_t = 1000.0 * math.atan(slope_t)
+    theta_r = 1000.0 * math.atan(slope_r)
+    return theta_t, theta_r, 1000.0 * d / a + theta_t + theta_r
+
+
+@_inline
+def _atan_floor(s: float) -> float:
+    """A lower bound of atan(s) without the arctangent: s / sqrt(1 + s²) (its sine) for
+    s >= 0, s itself below."""
+    return s / math.sqrt(1.0 + s * s) if s >= 0.0 else s
+
+
+@_inline
 def _before(hd: F64, m: int, d: float) -> int:
     """Number of leading vertices of hd[:m] strictly before distance d."""
     while m > 0 and hd[m - 1] >= d:
@@ -171,18 +209,18 @@ def _before(hd: F64, m: int, d: float) -> int:
 
 @_inline
 def _real_geometry(
-    hd: F64, hz: F64, m: int, sc: F64, d: float, z_tx: float, z_rx: float
+    hd: F64, hz: F64, m: int, sc: F64, d: float, z_tx: float, z_rx: float, i_t: int
 ) -> tuple[bool, float, float, float, int, int]:
     """Bullington geometry of the real profile on a hull lowered for radius a.
 
-    `z_rx` is the receiver lowered like the hull. Returns (los, x, s_t, s_r, i_t, i_r):
+    `z_rx` is the receiver lowered like the hull and `i_t` the vertex of `_from_tx`.
+    Returns (los, x, s_t, s_r, i_t, i_r):
     on line-of-sight paths x = ν sqrt(λ) of the largest-ν vertex (-inf without vertices),
     else the slopes (m/m) from the transmitter and from the receiver to their tangent
     vertices i_t, i_r.
     """
     if m == 0:
         return True, -math.inf, 0.0, 0.0, -1, -1
-    i_t = _tangent_from_left(hd, hz, m, 0.0, z_tx)
     s_t = (hz[i_t] - z_tx) / hd[i_t]
     if s_t < (z_rx - z_tx) / d:
         return (
@@ -265,6 +303,7 @@ def _bullington(
 def _cell_loss(
     hulls: F64,
     sizes: I64,
+    tops: I64,
     sc: F64,
     acc: F64,
     zs: F64,
@@ -288,10 +327,11 @@ def _cell_loss(
     """P.1812 loss at a receiver at distance d (m) from the walked ray state, per frequency.
 
     `hulls[k]` (k = 0 raw heights, 1 lowered for ae, 2 for aβ) are (distance, height)
-    rows of the upper hulls with sizes `sizes[k]`; `acc` holds the smooth-Earth running
-    sums up to the last sample; `zs[s]` is sample s (s = 1..count, `seg` metres apart);
-    `terms` the site's per-frequency constants of `_freq_terms`; `beta0_max` and `x_zero`
-    those of `_site_terms`.
+    rows of the upper hulls with sizes `sizes[k]` and vertices `tops[k]` of largest slope
+    from the transmitter; `acc` holds the smooth-Earth running sums up to the last sample;
+    `zs[s]` is sample s (s = 1..count, `seg` metres apart); `terms` the site's
+    per-frequency constants of `_freq_terms`; `beta0_max` and `x_zero` those of
+    `_site_terms`.
     """
     use_beta = sizes.shape[0] > 2
     hts = z_tx
@@ -302,17 +342,26 @@ def _cell_loss(
     he_d, he_z = hulls[1, 0], hulls[1, 1]
     m_e = _before(he_d, sizes[1], d)
     z_rx_e = hrs - d * d / (2.0 * a_m[1])
-    los, x_e, s_t, s_r, i_t, i_r = _real_geometry(he_d, he_z, m_e, sc, d, z_tx, z_rx_e)
+    i_t = _from_tx(he_d, he_z, m_e, z_tx, tops[1])
+    los, x_e, s_t, s_r, i_t, i_r = _real_geometry(he_d, he_z, m_e, sc, d, z_tx, z_rx_e, i_t)
+    # the horizon elevation angles (eqs. 76–79) are arctangents of these slopes; the losses
+    # that can be decided on lower bounds of them (the ducting floor, a blend with Fj = 0
+    # and a negligible Lbs) are, the arctangents are taken at the first other need
     if los:
-        theta_t = 1000.0 * math.atan((z_rx_e - z_tx) / d)
-        theta_r = 1000.0 * math.atan((z_tx - hrs) / d - d / (2.0 * a_m[1]))
+        slope_t = (z_rx_e - z_tx) / d
+        slope_r = (z_tx - hrs) / d - d / (2.0 * a_m[1])
     else:
-        theta_t = 1000.0 * math.atan(s_t)
-        theta_r = 1000.0 * math.atan(s_r - d / a_m[1])
+        slope_t = s_t
+        slope_r = s_r - d / a_m[1]
+    theta_t_lb = 1000.0 * _atan_floor(slope_t)
+    theta_r_lb = 1000.0 * _atan_floor(slope_r)
+    theta_lb = 1000.0 * d / a_m[1] + theta_t_lb + theta_r_lb
+    theta_t = theta_r = theta = math.nan
     dlt_km = he_d[i_t] / 1000.0 if i_t >= 0 else 0.5 * d_km
     dlr_km = (d - he_d[i_r]) / 1000.0 if i_r >= 0 else 0.5 * d_km
     geo_a = (los, x_e, 1000.0 * (s_t + d / (2.0 * a_m[1])), 1000.0 * (s_r - d / (2.0 * a_m[1])))
-    theta = 1000.0 * d / a_m[1] + theta_t + theta_r
+    # -10 log10(dfs² / d²) (eq. 8) >= -(10 / ln 10) (dfs² / d² - 1)
+    slant_floor_db = -0.5 * DB_PER_NEPER_20 * ((hts - hrs) / d) ** 2
     # smooth-Earth surfaces (eqs. 83–89), on the raw heights
     v1 = acc[_V1] + (d_km - acc[_D_PREV]) * (z_cell + acc[_H_PREV])
     v2 = acc[_V2] + (d_km - acc[_D_PREV]) * (
@@ -331,7 +380,7 @@ def _cell_loss(
         k = _highest_above(h0_d, h0_z, m_0, tilt)
         hobs = h0_z[k] - hts - tilt * h0_d[k]
         if hobs > 0.0:
-            k = _tangent_from_left(h0_d, h0_z, m_0, 0.0, hts)
+            k = _from_tx(h0_d, h0_z, m_0, hts, tops[0])
             aobt = (h0_z[k] - hts) / h0_d[k] - tilt
             k = _tangent_from_right(h0_d, h0_z, m_0, d, hrs)
             aobr = (h0_z[k] - hrs) / (d - h0_d[k]) + tilt
@@ -350,7 +399,8 @@ def _cell_loss(
         hb_d, hb_z = hulls[2, 0], hulls[2, 1]
         m_b = _before(hb_d, sizes[2], d)
         z_rx_b = hrs - d * d / (2.0 * a_m[2])
-        los_b, x_b, s_tb, s_rb, _, _ = _real_geometry(hb_d, hb_z, m_b, sc, d, z_tx, z_rx_b)
+        i_tb = _from_tx(hb_d, hb_z, m_b, z_tx, tops[2])
+        los_b, x_b, s_tb, s_rb, _, _ = _real_geometry(hb_d, hb_z, m_b, sc, d, z_tx, z_rx_b, i_tb)
         geo_b = (
             los_b,
             x_b,
@@ -380,42 +430,92 @@ def _cell_loss(
             ldb = lbulla + max(ldsph - lbulls, 0.0)
             fi = interpolation_factor(p_pct, beta0)
         ldp = ld50 + fi * (ldb - ld50)
-        lbs = troposcatter_db(terms[f, _T_TROPO], d_km, theta)
+        lbd = lb0p + ldp
         lba = math.inf  # no intermediate point: no horizon to couple into a duct
         if i_t >= 0:
-            lba_fixed = ducting_fixed_db(
-                f_ghz, d_km, dlt_km, dlr_km, theta_t, theta_r, hts, hrs, ae_km, 0.0,
-                COAST_FAR_KM, COAST_FAR_KM,
+            # Lminbap (eq. 60) >= Lba >= a_db + 20 log10(arg) + the time floor: above Lbd
+            # the blend takes Lbda = Lbd (eq. 61) whatever Lba is, the same as for
+            # Lba = inf. Both terms grow with θt and θr, and 20 log10(arg) =
+            # Lbfs - 92.4 + 20 log10(x) (eq. 8) with x = arg / (f dfs), at least
+            # Lbfs - 92.4 + (20 / ln 10)(1 - 1 / x): most cells are decided on that bound
+            room = lbd + ROUNDING_MARGIN - ducting_time_floor_db(p_pct, d_km, beta0_max)
+            a_db, arg = ducting_fixed_terms(
+                f_ghz, terms[f, _T_CBRT], d_km, dlt_km, dlr_km, theta_t_lb, theta_r_lb, hts,
+                hrs, ae_km, 0.0, COAST_FAR_KM, COAST_FAR_KM,
             )  # fmt: skip
-            # Lminbap (eq. 60) >= Lba >= this floor: above Lbd = Lb0p + Ldp the blend takes
-            # Lbda = Lbd (eq. 61) whatever Lba is, the same as for Lba = inf
-            floor = lba_fixed + ducting_time_floor_db(p_pct, d_km, beta0_max)
-            if floor <= lb0p + ldp + ROUNDING_MARGIN:
-                if beta0 != beta0:
-                    beta0 = beta0_pct(lat_deg, d_km, d_km)
-                if hm != hm:
-                    hm = -math.inf
-                    slope_km = (hsr_d - hst_d) / d_km
-                    for smp in range(int(he_d[i_t] / seg + 0.5), int(he_d[i_r] / seg + 0.5) + 1):
-                        hm = max(hm, zs[smp] - (hst_d + slope_km * smp * seg / 1000.0))
-                lba = lba_fixed + ducting_time_db(
-                    p_pct, d_km, dlt_km, dlr_km, hts - hst_d, hrs - hsr_d, hm, ae_km, beta0,
-                    d_km,
+            fdfs = f_ghz * slant_distance_km(d_km, hts, hrs)
+            if a_db + lbfs - 92.4 + DB_PER_NEPER_20 * (1.0 - fdfs / arg) <= room:
+                if theta != theta:
+                    theta_t, theta_r, theta = _horizon_angles(slope_t, slope_r, d, a_m[1])
+                a_db, arg = ducting_fixed_terms(
+                    f_ghz, terms[f, _T_CBRT], d_km, dlt_km, dlr_km, theta_t, theta_r, hts,
+                    hrs, ae_km, 0.0, COAST_FAR_KM, COAST_FAR_KM,
                 )  # fmt: skip
-        b0 = beta0 if beta0 == beta0 else beta0_max
-        lb0b = lbfs  # Esβ weighs in the blend only through Fi (eq. 59)
-        if fi > 0.0:
-            lb0b += multipath_correction_db(b0, dlt_km + dlr_km)
-        lbc = blend_db(lbfs, lb0p, lb0b, ld50, ldp, lba, lbs, theta, d_km, 0.0, p_pct, b0, fi)[6]
+                lba_fixed = a_db + 20.0 * log10(arg)
+                if lba_fixed <= room:
+                    if beta0 != beta0:
+                        beta0 = beta0_pct(lat_deg, d_km, d_km)
+                    if hm != hm:
+                        hm = -math.inf
+                        slope_km = (hsr_d - hst_d) / d_km
+                        for smp in range(
+                            int(he_d[i_t] / seg + 0.5), int(he_d[i_r] / seg + 0.5) + 1
+                        ):
+                            hm = max(hm, zs[smp] - (hst_d + slope_km * smp * seg / 1000.0))
+                    lba = lba_fixed + ducting_time_db(
+                        p_pct, d_km, dlt_km, dlr_km, hts - hst_d, hrs - hsr_d, hm, ae_km,
+                        beta0, d_km,
+                    )  # fmt: skip
+        # without ducting and with Fj = 0 the blend is Lbd unless Lbs (eq. 44, with 20 log10 d
+        # = Lbfs - 92.4 - 20 log10 f + 10 log10(d² / dfs²)) comes within NEGLIGIBLE_GAP_DB
+        lbs_floor = lbfs + terms[f, _T_TROPO_FS] + slant_floor_db + 0.573 * theta_lb
+        if (
+            lba == math.inf
+            and theta_lb >= FJ_ZERO_THETA_MRAD
+            and lbs_floor - lbd >= NEGLIGIBLE_GAP_DB
+        ):
+            lbc = lbd
+        else:
+            if theta != theta:
+                theta_t, theta_r, theta = _horizon_angles(slope_t, slope_r, d, a_m[1])
+            lbs = troposcatter_db(terms[f, _T_TROPO], d_km, theta)
+            b0 = beta0 if beta0 == beta0 else beta0_max
+            lb0b = lbfs  # Esβ weighs in the blend only through Fi (eq. 59)
+            if fi > 0.0:
+                lb0b += multipath_correction_db(b0, dlt_km + dlr_km)
+            lbc = blend_db(lbfs, lb0p, lb0b, ld50, ldp, lba, lbs, theta, d_km, 0.0, p_pct, b0, fi)[
+                5
+            ]
         out[f] = location_loss_db(lb0p, lbc, terms[f, _T_MARGIN])
 
 
 @_inline
-def _push_sample(hulls: F64, sizes: I64, acc: F64, a_m: F64, ds: float, z: float) -> None:
-    """Add a ray sample (ds metres, terrain z) to the hulls and the smooth-Earth sums."""
+def _start_ray(sizes: I64, acc: F64, h1: float) -> None:
+    """Empty hulls and sums for a ray from the site (ground height h1)."""
+    sizes[:] = 0
+    acc[_V1] = acc[_V2] = acc[_D_PREV] = 0.0
+    acc[_H_PREV] = h1
+    acc[_TOP:] = -math.inf
+
+
+@_inline
+def _push_sample(
+    hulls: F64, sizes: I64, tops: I64, acc: F64, a_m: F64, z_tx: float, ds: float, z: float
+) -> None:
+    """Add a ray sample (ds metres, terrain z) to the hulls, their vertices of largest slope
+    from the transmitter and the smooth-Earth sums.
+
+    That vertex stays on the hull until a sample of larger slope comes (the samples between
+    lie under the line through it), so a running maximum finds it; strictly larger keeps
+    the first on ties, like `_tangent_from_left`.
+    """
     for k in range(sizes.shape[0]):
         lowered = z - ds * ds / (2.0 * a_m[k]) if k > 0 else z
         sizes[k] = _hull_push(hulls[k, 0], hulls[k, 1], sizes[k], ds, lowered)
+        slope = (lowered - z_tx) / ds
+        if slope > acc[_TOP + k]:
+            acc[_TOP + k] = slope
+            tops[k] = sizes[k] - 1
     d_km = ds / 1000.0
     step = d_km - acc[_D_PREV]
     acc[_V1] += step * (z + acc[_H_PREV])
@@ -459,8 +559,9 @@ def _freq_terms(
     area_width_m: float,
 ) -> F64:
     """Per-frequency constants of a site's cells: rows of (troposcatter's path-independent
-    terms, the location margin of eq. 69, ν sqrt(λ) at J(ν) = 0)."""
-    terms = np.empty((freqs.shape[0], 3))
+    terms, the location margin of eq. 69, ν sqrt(λ) at J(ν) = 0, f^(1/3), and the
+    troposcatter terms less free space at 1 km)."""
+    terms = np.empty((freqs.shape[0], 5))
     for f in range(freqs.shape[0]):
         f_ghz = freqs[f] / 1000.0
         sigma = sigma_l_db
@@ -469,6 +570,8 @@ def _freq_terms(
         terms[f, _T_TROPO] = troposcatter_base_db(f_ghz, n0, p_pct)
         terms[f, _T_MARGIN] = location_margin_db(pl_pct, sigma)
         terms[f, _T_X_ZERO] = KNIFE_EDGE_V_MIN * math.sqrt(SPEED_OF_LIGHT_GM_S / f_ghz)
+        terms[f, _T_CBRT] = np.cbrt(f_ghz)
+        terms[f, _T_TROPO_FS] = terms[f, _T_TROPO] - free_space_db(f_ghz, 1.0, 0.0, 0.0)
     return terms
 
 
@@ -537,8 +640,9 @@ def p1812_sweep(
     nh = a_m.shape[0]
     hulls = np.empty((nh, 2, n + 1))
     sizes = np.zeros(nh, dtype=np.int64)
+    tops = np.zeros(nh, dtype=np.int64)
     sc = np.empty(n + 1)
-    acc = np.empty(4)
+    acc = np.empty(_TOP + nh)
     zs = np.empty(n + 1)  # the ray's samples by row
     vals = np.empty(nf)
     terms = _freq_terms(freqs, p_pct, pl_pct, n0, rx_h, sigma_l_db, area_width_m)
@@ -560,9 +664,7 @@ def p1812_sweep(
         for k in range(-n, n + 1, step):
             seg = math.sqrt(d_major * d_major + (k / n * d_minor) ** 2)
             t_end = _ray_end(t_last, abs(k) / n, 0.5 * step, d_major, d_minor, r_max2)
-            sizes[:] = 0
-            acc[_V1] = acc[_V2] = acc[_D_PREV] = 0.0
-            acc[_H_PREV] = h1
+            _start_ray(sizes, acc, h1)
             # ray position and nearest lattice offset tracked in exact integers, as in
             # deygout_sweep
             j0 = 0
@@ -585,9 +687,9 @@ def p1812_sweep(
                         and z_cell == z_cell
                     ):
                         _cell_loss(
-                            hulls, sizes, sc, acc, zs, t - 1, seg, math.sqrt(dist2), z_cell, z_tx,
-                            h1, rx_h, a_m, freqs, terms, p_pct, lat_deg, beta0_max, x_zero,
-                            vertical, vals,
+                            hulls, sizes, tops, sc, acc, zs, t - 1, seg, math.sqrt(dist2),
+                            z_cell, z_tx, h1, rx_h, a_m, freqs, terms, p_pct, lat_deg,
+                            beta0_max, x_zero, vertical, vals,
                         )  # fmt: skip
                         ci = int((r - phase_r) * inv_step + 0.5)
                         cj = int((c - phase_c) * inv_step + 0.5)
@@ -600,7 +702,7 @@ def p1812_sweep(
                 if z != z:
                     break
                 zs[t] = z
-                _push_sample(hulls, sizes, acc, a_m, t * seg, z)
+                _push_sample(hulls, sizes, tops, acc, a_m, z_tx, t * seg, z)
 
 
 @_jit
@@ -639,8 +741,9 @@ def p1812_point_losses(
     nh = a_m.shape[0]
     hulls = np.empty((nh, 2, n + 1))
     sizes = np.zeros(nh, dtype=np.int64)
+    tops = np.zeros(nh, dtype=np.int64)
     sc = np.empty(n + 1)
-    acc = np.empty(4)
+    acc = np.empty(_TOP + nh)
     d = np.empty(n + 1)
     z = np.empty(n + 1)
     val = np.empty(1)
@@ -659,14 +762,12 @@ def p1812_point_losses(
         count = ray_profile(win, n, step, d_row, d_col, dr, dc, d, z)
         if count == 0 or z[count - 1] != z[count - 1]:
             continue
-        sizes[:] = 0
-        acc[_V1] = acc[_V2] = acc[_D_PREV] = 0.0
-        acc[_H_PREV] = h1
+        _start_ray(sizes, acc, h1)
         for s in range(1, count - 1):
-            _push_sample(hulls, sizes, acc, a_m, d[s], z[s])
+            _push_sample(hulls, sizes, tops, acc, a_m, z_tx, d[s], z[s])
         seg = d[1] if count > 2 else 0.0
         _cell_loss(
-            hulls, sizes, sc, acc, z, count - 2, seg, d[count - 1], z[count - 1], z_tx, h1,
+            hulls, sizes, tops, sc, acc, z, count - 2, seg, d[count - 1], z[count - 1], z_tx, h1,
             rx_h, a_m, freqs, terms, p_pct, lat_deg, beta0_max, x_zero, vertical, val,
         )  # fmt: skip
         out[q] = val[0]

@@ -18,7 +18,7 @@ from numba import njit
 from numba.extending import register_jitable
 from numpy.typing import ArrayLike
 
-from registry.radio.pathloss import SPEED_OF_LIGHT_M_S
+from registry.radio.pathloss import SPEED_OF_LIGHT_M_S, log10
 
 F64 = npt.NDArray[np.float64]
 
@@ -49,7 +49,7 @@ def knife_edge_loss_db(v: float) -> float:
     if v <= KNIFE_EDGE_V_MIN:
         return 0.0
     w = v - 0.1
-    return 6.9 + 20.0 * math.log10(math.sqrt(w * w + 1.0) + w)
+    return 6.9 + 20.0 * log10(math.sqrt(w * w + 1.0) + w)
 
 
 @overload

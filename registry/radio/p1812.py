@@ -43,6 +43,7 @@ from numpy.typing import ArrayLike
 
 from registry.errors import ValidationError
 from registry.radio.diffraction import knife_edge_loss_db
+from registry.radio.pathloss import log10
 
 Polarisation = Literal["horizontal", "vertical"]
 
@@ -78,6 +79,11 @@ XI_BLEND = 0.8  # ξ, eq. (57)
 DSW_BLEND_KM = 20.0  # dsw, eq. (58)
 KAPPA_BLEND = 0.5  # κ, eq. (58)
 ETA_BLEND = 2.5  # η, eq. (60)
+# Exact limits of the blend in double precision: tanh(x) rounds to 1 from x ~ 19.1 on
+# (1 - tanh x ~ 2 e^(-2x) < 2^-54), so Fj (eq. 57) is 0 where 3 ξ (θ - Θ) / Θ >= 22; and a
+# term of eq. (63) weaker by 80 dB adds 1e-16 to 1, which rounds away
+FJ_ZERO_THETA_MRAD = THETA_BLEND_MRAD * (1.0 + 22.0 / (3.0 * XI_BLEND))
+NEGLIGIBLE_GAP_DB = 80.0
 
 # -- location variability (§4.7) -------------------------------------------------------------
 AREA_WIDTH_DEFAULT_M = 100.0  # wa: width of the square area the variability describes
@@ -206,9 +212,9 @@ def beta0_pct(phi_deg: float, dtm_km: float, dlm_km: float) -> float:
     mu1 = min(mu1, 1.0)
     lat = abs(phi_deg)
     if lat <= 70.0:
-        mu4 = math.pow(10.0, (-0.935 + 0.0176 * lat) * math.log10(mu1))
+        mu4 = math.pow(10.0, (-0.935 + 0.0176 * lat) * log10(mu1))
         return math.pow(10.0, -0.015 * lat + 1.67) * mu1 * mu4
-    return 4.17 * mu1 * math.pow(10.0, 0.3 * math.log10(mu1))
+    return 4.17 * mu1 * math.pow(10.0, 0.3 * log10(mu1))
 
 
 @register_jitable
@@ -220,10 +226,15 @@ def interpolation_factor(p_pct: float, beta0: float) -> float:
 
 
 @register_jitable
+def slant_distance_km(d_km: float, hts_m: float, hrs_m: float) -> float:
+    """dfs, eq. (8): the distance between the antennas."""
+    return math.sqrt(d_km * d_km + ((hts_m - hrs_m) / 1000.0) ** 2)
+
+
+@register_jitable
 def free_space_db(f_ghz: float, d_km: float, hts_m: float, hrs_m: float) -> float:
     """Lbfs, eq. (8): free space over the slant distance between the antennas."""
-    dfs = math.sqrt(d_km * d_km + ((hts_m - hrs_m) / 1000.0) ** 2)
-    return 92.4 + 20.0 * math.log10(f_ghz * dfs)
+    return 92.4 + 20.0 * log10(f_ghz * slant_distance_km(d_km, hts_m, hrs_m))
 
 
 @register_jitable
@@ -231,7 +242,7 @@ def multipath_correction_db(pct: float, dlt_plus_dlr_km: float) -> float:
     """Esp (or Esβ with β0), eq. (9): multipath and focusing correction to free space."""
     if pct == 50.0:  # log10(pct / 50) = 0
         return 0.0
-    return 2.6 * (1.0 - math.exp(-0.1 * dlt_plus_dlr_km)) * math.log10(pct / 50.0)
+    return 2.6 * (1.0 - math.exp(-0.1 * dlt_plus_dlr_km)) * log10(pct / 50.0)
 
 
 @register_jitable
@@ -275,17 +286,17 @@ def _first_term_one(
     x = 21.88 * b * math.pow(f_ghz / (ap_km * ap_km), 1.0 / 3.0) * d_km
     y_scale = 0.9575 * b * math.pow(f_ghz * f_ghz / ap_km, 1.0 / 3.0)
     if x >= 1.6:
-        fx = 11.0 + 10.0 * math.log10(x) - 17.6 * x
+        fx = 11.0 + 10.0 * log10(x) - 17.6 * x
     else:
-        fx = -20.0 * math.log10(x) - 5.6488 * math.pow(x, 1.425)
-    g_min = 2.0 + 20.0 * math.log10(k)
+        fx = -20.0 * log10(x) - 5.6488 * math.pow(x, 1.425)
+    g_min = 2.0 + 20.0 * log10(k)
     total = -fx
     for h in (hte_m, hre_m):
         bb = b * y_scale * h
         if bb > 2.0:
-            g = 17.6 * math.sqrt(bb - 1.1) - 5.0 * math.log10(bb - 1.1) - 8.0
+            g = 17.6 * math.sqrt(bb - 1.1) - 5.0 * log10(bb - 1.1) - 8.0
         else:
-            g = 20.0 * math.log10(bb + 0.1 * bb**3)
+            g = 20.0 * log10(bb + 0.1 * bb**3)
         total -= max(g, g_min)
     return total
 
@@ -330,6 +341,14 @@ def spherical_earth_db(
     >>> round(spherical_earth_db(50.0, 30.0, 10.0, 8500.0, 1.0, 0.2998, 0.0, True), 2)
     32.88
     """
+    # hse (eq. 26) is the ray's clearance above the Earth at dse1 and hreq (eq. 27) is at
+    # most its value at dse1 = d / 2: a ray clearing the Earth everywhere by more (and a
+    # micrometre for rounding) is within the horizon (d < dlos) and needs no cubic: the
+    # same 0 as below
+    x = min(max(0.5 * d_km + (hte_m - hre_m) * ap_km / (1000.0 * d_km), 0.0), d_km)
+    clearance = hte_m + (hre_m - hte_m) * x / d_km - 500.0 * x * (d_km - x) / ap_km
+    if clearance > 8.728 * math.sqrt(d_km * lam_m) + 1e-6:
+        return 0.0
     dlos = math.sqrt(2.0 * ap_km) * (math.sqrt(0.001 * hte_m) + math.sqrt(0.001 * hre_m))
     if d_km >= dlos:
         return first_term_db(d_km, hte_m, hre_m, ap_km, f_ghz, omega, vertical)
@@ -358,15 +377,21 @@ def spherical_earth_db(
 @register_jitable
 def troposcatter_base_db(f_ghz: float, n0: float, p_pct: float) -> float:
     """The path-independent terms of Lbs, eq. (44): frequency, N0 and time percentage."""
-    lf = 25.0 * math.log10(f_ghz) - 2.5 * math.log10(0.5 * f_ghz) ** 2
-    return 190.1 + lf - 0.15 * n0 - 10.125 * math.pow(math.log10(50.0 / p_pct), 0.7)
+    lf = 25.0 * log10(f_ghz) - 2.5 * log10(0.5 * f_ghz) ** 2
+    return 190.1 + lf - 0.15 * n0 - 10.125 * math.pow(log10(50.0 / p_pct), 0.7)
 
 
 @register_jitable
 def troposcatter_db(base_db: float, d_km: float, theta_mrad: float) -> float:
     """Lbs, eq. (44): troposcatter loss not exceeded for p % of the time, from
     `troposcatter_base_db`."""
-    return base_db + 20.0 * math.log10(d_km) + 0.573 * theta_mrad
+    return base_db + 20.0 * log10(d_km) + 0.573 * theta_mrad
+
+
+@register_jitable
+def blend_fk(d_km: float) -> float:
+    """Fk, eq. (58): weight of the path length in the ducting / diffraction blend."""
+    return 1.0 - 0.5 * (1.0 + math.tanh(3.0 * KAPPA_BLEND * (d_km - DSW_BLEND_KM) / DSW_BLEND_KM))
 
 
 @register_jitable
@@ -384,12 +409,12 @@ def blend_db(
     p_pct: float,
     beta0: float,
     fi: float,
-) -> tuple[float, float, float, float, float, float, float]:
-    """Eqs. (57)–(63): (Fj, Fk, Lminb0p, Lminbap, Lbda, Lbam, Lbc)."""
+) -> tuple[float, float, float, float, float, float]:
+    """Eqs. (57)–(63): (Fj, Lminb0p, Lminbap, Lbda, Lbam, Lbc); Fk (`blend_fk`) only where
+    it weighs in, Lminbap <= Lbd."""
     fj = 1.0 - 0.5 * (
         1.0 + math.tanh(3.0 * XI_BLEND * (theta_mrad - THETA_BLEND_MRAD) / THETA_BLEND_MRAD)
     )
-    fk = 1.0 - 0.5 * (1.0 + math.tanh(3.0 * KAPPA_BLEND * (d_km - DSW_BLEND_KM) / DSW_BLEND_KM))
     if p_pct < beta0:
         lminb0p = lb0p + (1.0 - omega) * ldp
     else:
@@ -403,12 +428,14 @@ def blend_db(
         lminbap = top + ETA_BLEND * math.log(
             math.exp((lba - top) / ETA_BLEND) + math.exp((lb0p - top) / ETA_BLEND)
         )
-    lbda = lbd if lminbap > lbd else lminbap + (lbd - lminbap) * fk
+    lbda = lbd if lminbap > lbd else lminbap + (lbd - lminbap) * blend_fk(d_km)
     lbam = lbda + (lminb0p - lbda) * fj
-    # -5 log10(10^(-0.2 Lbs) + 10^(-0.2 Lbam)), from the smaller term (one power, no overflow)
+    # -5 log10(10^(-0.2 Lbs) + 10^(-0.2 Lbam)), from the smaller term (one power, no
+    # overflow)
     low = float(min(lbs, lbam))
-    lbc = low - 5.0 * math.log10(1.0 + 10.0 ** (-0.2 * (max(lbs, lbam) - low)))
-    return fj, fk, lminb0p, lminbap, lbda, lbam, lbc
+    gap = max(lbs, lbam) - low
+    lbc = low - 5.0 * log10(1.0 + 10.0 ** (-0.2 * gap)) if gap < NEGLIGIBLE_GAP_DB else low
+    return fj, lminb0p, lminbap, lbda, lbam, lbc
 
 
 @register_jitable
@@ -447,7 +474,7 @@ def location_loss_db(lb0p: float, lbc: float, margin_db: float) -> float:
 @register_jitable
 def field_strength_dbuv_m(f_ghz: float, lb_db: float) -> float:
     """Ep, eq. (70): field strength (dBµV/m) for 1 kW e.r.p."""
-    return 199.36 + 20.0 * math.log10(f_ghz) - lb_db
+    return 199.36 + 20.0 * log10(f_ghz) - lb_db
 
 
 # --------------------------------------------------------------------------- profile analysis
@@ -616,12 +643,13 @@ def _geometry(
 
 
 @register_jitable
-def _site_shielding_db(f_ghz: float, f_cbrt: float, theta_mrad: float, dl_km: float) -> float:
-    """Ast or Asr, eq. (48): site-shielding loss of a terminal's horizon (f_cbrt = f^(1/3))."""
+def _site_shielding(f_ghz: float, theta_mrad: float, dl_km: float) -> tuple[float, float]:
+    """Ast or Asr, eq. (48), as (the argument of its logarithm, θ'' >= 0): the site-shielding
+    loss of a terminal's horizon is 20 log10(first) + 0.264 second f^(1/3)."""
     t2 = theta_mrad - 0.1 * dl_km
     if t2 <= 0.0:
-        return 0.0
-    return 20.0 * math.log10(1.0 + 0.361 * t2 * math.sqrt(f_ghz * dl_km)) + 0.264 * t2 * f_cbrt
+        return 1.0, 0.0
+    return 1.0 + 0.361 * t2 * math.sqrt(f_ghz * dl_km), t2
 
 
 @register_jitable
@@ -633,8 +661,9 @@ def _sea_coupling_db(omega: float, dc_km: float, dl_km: float, hs_m: float) -> f
 
 
 @register_jitable
-def ducting_fixed_db(
+def ducting_fixed_terms(
     f_ghz: float,
+    f_cbrt: float,
     d_km: float,
     dlt_km: float,
     dlr_km: float,
@@ -646,24 +675,26 @@ def ducting_fixed_db(
     omega: float,
     dct_km: float,
     dcr_km: float,
-) -> float:
-    """Af + Ad(θ'), §4.5 eqs. (47)–(52a): the time-independent part of Lba."""
+) -> tuple[float, float]:
+    """Af + Ad(θ'), §4.5 eqs. (47)–(52a), the time-independent part of Lba, as (A, P) with
+    Af + Ad = A + 20 log10(P): P = f (dlt + dlr) times the site-shielding arguments of
+    eq. (48) (one logarithm for three); both grow with θt and θr. `f_cbrt` = f^(1/3)."""
     alf = 45.375 - 137.0 * f_ghz + 92.5 * f_ghz**2 if f_ghz < 0.5 else 0.0  # eq. (47a)
-    f_cbrt = math.pow(f_ghz, 1.0 / 3.0)
-    af = (
-        102.45
-        + 20.0 * math.log10(f_ghz * (dlt_km + dlr_km))
-        + alf
-        + _site_shielding_db(f_ghz, f_cbrt, theta_t_mrad, dlt_km)
-        + _site_shielding_db(f_ghz, f_cbrt, theta_r_mrad, dlr_km)
-        + _sea_coupling_db(omega, dct_km, dlt_km, hts_m)
-        + _sea_coupling_db(omega, dcr_km, dlr_km, hrs_m)
-    )  # eq. (47)
+    shield_t, t2_t = _site_shielding(f_ghz, theta_t_mrad, dlt_km)
+    shield_r, t2_r = _site_shielding(f_ghz, theta_r_mrad, dlr_km)
     gamma_d = 5e-5 * ae_km * f_cbrt  # eq. (51)
     theta_p = (
         1000.0 * d_km / ae_km + min(theta_t_mrad, 0.1 * dlt_km) + min(theta_r_mrad, 0.1 * dlr_km)
     )  # eqs. (52), (52a)
-    return af + gamma_d * theta_p
+    a_db = (
+        102.45
+        + alf
+        + 0.264 * (t2_t + t2_r) * f_cbrt
+        + _sea_coupling_db(omega, dct_km, dlt_km, hts_m)
+        + _sea_coupling_db(omega, dcr_km, dlr_km, hrs_m)
+        + gamma_d * theta_p
+    )  # eqs. (47), (48), (50)
+    return a_db, f_ghz * (dlt_km + dlr_km) * shield_t * shield_r
 
 
 @register_jitable
@@ -688,16 +719,14 @@ def ducting_time_db(
     d_i = min(d_km - dlt_km - dlr_km, 40.0)  # eq. (56a)
     mu3 = 1.0 if hm_m <= 10.0 else math.exp(-4.6e-5 * (hm_m - 10.0) * (43.0 + 6.0 * d_i))
     beta = beta0 * mu2 * mu3  # eq. (54)
-    lb = math.log10(beta)
+    lb = log10(beta)
     gamma = (
         1.076
         / math.pow(2.0058 - lb, 1.012)
         * math.exp(-(9.51 - 4.8 * lb + 0.198 * lb * lb) * 1e-6 * math.pow(d_km, 1.13))
     )  # eq. (53a)
     return (
-        -12.0
-        + (1.2 + 3.7e-3 * d_km) * math.log10(p_pct / beta)
-        + 12.0 * math.pow(p_pct / beta, gamma)
+        -12.0 + (1.2 + 3.7e-3 * d_km) * log10(p_pct / beta) + 12.0 * math.pow(p_pct / beta, gamma)
     )  # eq. (53)
 
 
@@ -719,7 +748,7 @@ def ducting_time_floor_db(p_pct: float, d_km: float, beta0_max: float) -> float:
     x0 = p_pct / beta0_max
     if x0 >= 1.0:
         return 0.0
-    return -12.0 + (1.2 + 3.7e-3 * d_km) * math.log10(x0)
+    return -12.0 + (1.2 + 3.7e-3 * d_km) * log10(x0)
 
 
 @register_jitable
@@ -744,12 +773,14 @@ def ducting_db(
     dcr_km: float,
 ) -> float:
     """Lba, §4.5 eqs. (45)–(56): ducting / layer reflection loss for p % of the time."""
-    fixed = ducting_fixed_db(
-        f_ghz, d_km, dlt_km, dlr_km, theta_t_mrad, theta_r_mrad, hts_m, hrs_m, ae_km, omega,
-        dct_km, dcr_km,
+    a_db, arg = ducting_fixed_terms(
+        f_ghz, np.cbrt(f_ghz), d_km, dlt_km, dlr_km, theta_t_mrad, theta_r_mrad, hts_m, hrs_m,
+        ae_km, omega, dct_km, dcr_km,
     )  # fmt: skip
-    return fixed + ducting_time_db(
-        p_pct, d_km, dlt_km, dlr_km, hte_m, hre_m, hm_m, ae_km, beta0, dlm_km
+    return (
+        a_db
+        + 20.0 * log10(arg)
+        + ducting_time_db(p_pct, d_km, dlt_km, dlr_km, hte_m, hre_m, hm_m, ae_km, beta0, dlm_km)
     )
 
 
@@ -915,7 +946,7 @@ def p1812_loss(
         f_ghz, p_pct, dd, geo.dlt, geo.dlr, geo.theta_t, geo.theta_r, hts, hrs, hte, hre,
         geo.hm, ae, beta0, dlm, omega, dct_km, dcr_km,
     )  # fmt: skip
-    fj, fk, lminb0p, lminbap, lbda, lbam, lbc = blend_db(
+    fj, lminb0p, lminbap, lbda, lbam, lbc = blend_db(
         lbfs, lb0p, lb0b, ld50, ldp, lba, lbs, geo.theta, dd, omega, p_pct, beta0, fi
     )
     if sigma_l_db is None:
@@ -949,7 +980,7 @@ def p1812_loss(
         ae_km=ae,
         fi=fi,
         fj=fj,
-        fk=fk,
+        fk=blend_fk(dd),
         lbfs_db=lbfs,
         lb0p_db=lb0p,
         lb0b_db=lb0b,

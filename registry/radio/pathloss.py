@@ -13,6 +13,14 @@ from numba.extending import register_jitable
 
 SPEED_OF_LIGHT_M_S = 299_792_458.0  # exact (SI)
 MIN_DISTANCE_M = 10.0  # TR 38.901 Table 7.4.1-1: RMa valid from d2D = 10 m
+_LOG10_E = 1.0 / math.log(10.0)
+
+
+@register_jitable
+def log10(x: float) -> float:
+    """log10(x) through the natural logarithm, within an ulp of `math.log10`: glibc's log10
+    is a second call around log, which cost 5 % of the P.1812 coverage sweep."""
+    return math.log(x) * _LOG10_E
 
 
 @register_jitable
