@@ -185,6 +185,43 @@ def test_flat_profile_is_free_space_plus_spherical_earth(d_km: float) -> None:
         assert r.theta_mrad > 0.0
 
 
+def test_spherical_earth_clearance_shortcut_is_exact() -> None:
+    """`spherical_earth_db` returns 0 without the cubic where the ray clears the Earth by more
+    than any hreq; on 20,000 random line-of-sight geometries the full eqs. (24)–(27), written
+    out here, give hse > hreq (so 0) wherever it does, and its value is theirs elsewhere."""
+    rng = np.random.default_rng(7)
+    ap_km, f_ghz = 8500.0, 1.8
+    lam = 0.2998 / f_ghz
+    shortcut = 0
+    for _ in range(20_000):
+        d = rng.uniform(0.1, 40.0)
+        hte, hre = rng.uniform(1.0, 400.0, size=2)
+        if d >= math.sqrt(2.0 * ap_km) * (math.sqrt(0.001 * hte) + math.sqrt(0.001 * hre)):
+            continue
+        c = (hte - hre) / (hte + hre)
+        m = 250.0 * d * d / (ap_km * (hte + hre))
+        b = (
+            2.0
+            * math.sqrt((m + 1.0) / (3.0 * m))
+            * math.cos(
+                math.pi / 3.0 + math.acos(1.5 * c * math.sqrt(3.0 * m / (m + 1.0) ** 3)) / 3.0
+            )
+        )
+        dse1 = 0.5 * d * (1.0 + b)
+        dse2 = d - dse1
+        hse = ((hte - 500.0 * dse1**2 / ap_km) * dse2 + (hre - 500.0 * dse2**2 / ap_km) * dse1) / d
+        hreq = 17.456 * math.sqrt(dse1 * dse2 * lam / d)
+        x = min(max(0.5 * d + (hte - hre) * ap_km / (1000.0 * d), 0.0), d)
+        clearance = hte + (hre - hte) * x / d - 500.0 * x * (d - x) / ap_km
+        loss = p1812.spherical_earth_db(d, hte, hre, ap_km, f_ghz, lam, 0.0, True)
+        if clearance > 8.728 * math.sqrt(d * lam) + 1e-6:
+            shortcut += 1
+            assert hse > hreq and loss == 0.0
+        elif hse > hreq:
+            assert loss == 0.0
+    assert shortcut > 5_000
+
+
 def test_location_variability() -> None:
     d, h = flat(10.0)
     base = p1812_loss(d, h, htg_m=30.0, hrg_m=1.5, f_ghz=1.8, p_pct=50.0, sigma_l_db=6.0)
