@@ -21,7 +21,7 @@ from shapely.geometry import shape
 from registry import readiness as readiness_core
 from registry.radio.linkbudget import SERVICE_CLASS_NODATA, SERVICE_CLASSES
 from registry.readiness import Place, ReadinessParams, SiteInfo
-from registry.services import coverage, planning, readiness, siting
+from registry.services import coverage, planning, readiness, sheets, siting
 from registry.siting import Candidate, CandidateDesign
 from registry.terrain import Dem
 from tests.conftest import run_job
@@ -195,6 +195,28 @@ def test_readiness_antennas_are_the_sectors_over_the_coverage_ground(
     }
     assert site.antenna_elevation("VT-BL-01-1") == pytest.approx(ground + 10)
     assert site.antenna_elevation() == pytest.approx(ground + 28)  # no serving sector: highest
+
+
+def test_commune_sheet_ranks_event_places_as_the_event_tool(
+    app: Any, loaded: Any, dem: Path, runner: Any
+) -> None:
+    """The sheet's event places are the event tool's ranking of the commune's villages: the
+    same rows, confidence included (each sector's uplink constants, not "borderline")."""
+    assert runner.invoke(args=["coverage", "compute"]).exit_code == 0
+    sessions = app.extensions["registry"]["sessions"]
+    with app.app_context(), sessions() as session:
+        inputs = readiness.load_inputs(app.config, session)
+    sheet = sheets.commune_sheet(inputs, "03390")
+    tool = readiness.event_places(
+        inputs,
+        streams=sheets.SHEET_EVENT_STREAMS,
+        quality=sheets.SHEET_EVENT_QUALITY,
+        travel_radius_m=sheets.SHEET_EVENT_TRAVEL_M,
+        candidates="villages",
+    )
+    mine = set(sheet.village_names)
+    assert sheet.events
+    assert sheet.events == [r for r in tool.rows if r["code"] in mine][: len(sheet.events)]
 
 
 def test_terrain_reason_looks_from_the_serving_sector() -> None:

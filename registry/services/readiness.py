@@ -383,6 +383,37 @@ class EventPlaces:
     names: dict[str, str]
 
 
+def rank_places(
+    inputs: ReadinessInputs,
+    places: list[Place],
+    names: dict[str, str],
+    *,
+    streams: int,
+    quality: str,
+    travel_radius_m: float,
+) -> EventPlaces:
+    """``places`` ranked for an event of ``streams`` streams of ``quality`` (the event tool's
+    and the commune sheet's ranking; ``names`` maps their codes to names)."""
+    options = readiness.rank_event_places(
+        places,
+        streams=streams,
+        quality=quality,
+        grids=inputs.grids,
+        backhaul=inputs.backhaul,
+        sellers=inputs.seller_places(),
+        travel_radius_m=travel_radius_m,
+        params=inputs.params,
+        uplinks=inputs.uplinks,
+    )
+    by_code = {p.code: p for p in places}
+    rows = []
+    for o in options:
+        lon, lat = inputs.lonlat(by_code[o.code].x_m, by_code[o.code].y_m)
+        rows.append({"name": names[o.code], "lon": lon, "lat": lat, **o.to_dict()})
+    alternatives = readiness.event_alternatives(options, streams=streams, quality=quality)
+    return EventPlaces(rows, [a.to_dict() for a in alternatives], names)
+
+
 def event_places(
     inputs: ReadinessInputs, *, streams: int, quality: str, travel_radius_m: float, candidates: str
 ) -> EventPlaces:
@@ -402,21 +433,6 @@ def event_places(
             "bad candidates",
             details=[{"field": "candidates", "reason": "must be villages or communes"}],
         )
-    options = readiness.rank_event_places(
-        places,
-        streams=streams,
-        quality=quality,
-        grids=inputs.grids,
-        backhaul=inputs.backhaul,
-        sellers=inputs.seller_places(),
-        travel_radius_m=travel_radius_m,
-        params=inputs.params,
-        uplinks=inputs.uplinks,
+    return rank_places(
+        inputs, places, names, streams=streams, quality=quality, travel_radius_m=travel_radius_m
     )
-    by_code = {p.code: p for p in places}
-    rows = []
-    for o in options:
-        lon, lat = inputs.lonlat(by_code[o.code].x_m, by_code[o.code].y_m)
-        rows.append({"name": names[o.code], "lon": lon, "lat": lat, **o.to_dict()})
-    alternatives = readiness.event_alternatives(options, streams=streams, quality=quality)
-    return EventPlaces(rows, [a.to_dict() for a in alternatives], names)

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from registry import readiness
 from registry.errors import NotFoundError
-from registry.services.readiness import ReadinessInputs, kpi_table, seller_rows
+from registry.services.readiness import ReadinessInputs, kpi_table, rank_places, seller_rows
 
 #: The event the sheet plans for: a market-day session, five sellers live at once in 720p
 #: (planning assumption of the sheet, as the event tool's default quality).
@@ -52,25 +51,13 @@ def commune_sheet(inputs: ReadinessInputs, code: str) -> CommuneSheet:
     )
     kpis = next(r for r in kpi_table(inputs) if r["commune_code"] == code)
     villages = [v for v in inputs.villages if v.commune_code == code]
-    places = [inputs.place(v.code, v.geom.x, v.geom.y) for v in villages]
-    options = readiness.rank_event_places(
-        places,
+    ranked = rank_places(
+        inputs,
+        [inputs.place(v.code, v.geom.x, v.geom.y) for v in villages],
+        {v.code: v.name for v in villages},
         streams=SHEET_EVENT_STREAMS,
         quality=SHEET_EVENT_QUALITY,
-        grids=inputs.grids,
-        backhaul=inputs.backhaul,
-        sellers=inputs.seller_places(),
         travel_radius_m=SHEET_EVENT_TRAVEL_M,
-        params=inputs.params,
-    )
-    names = {v.code: v.name for v in villages}
-    by_code = {p.code: p for p in places}
-    events = []
-    for option in options[:SHEET_EVENT_PLACES]:
-        lon, lat = inputs.lonlat(by_code[option.code].x_m, by_code[option.code].y_m)
-        events.append({"name": names[option.code], "lon": lon, "lat": lat, **option.to_dict()})
-    alternatives = readiness.event_alternatives(
-        options, streams=SHEET_EVENT_STREAMS, quality=SHEET_EVENT_QUALITY
     )
     return CommuneSheet(
         code=commune.code,
@@ -79,7 +66,7 @@ def commune_sheet(inputs: ReadinessInputs, code: str) -> CommuneSheet:
         outline=commune.geom,
         kpis=kpis,
         sellers=sellers,
-        events=events,
-        event_alternatives=[a.to_dict() for a in alternatives],
-        village_names=names,
+        events=ranked.rows[:SHEET_EVENT_PLACES],
+        event_alternatives=ranked.alternatives,
+        village_names=ranked.names,
     )
