@@ -490,6 +490,19 @@ def _cell_loss(
 
 
 @_inline
+def _ray_state(n: int, nh: int) -> tuple[F64, I64, I64, F64, F64]:
+    """A walked ray's arrays for rays of up to n samples and nh hulls (`_cell_loss`): hulls,
+    their sizes and tops, the edge-score scratch and the per-ray scalars."""
+    return (
+        np.empty((nh, 2, n + 1)),
+        np.zeros(nh, dtype=np.int64),
+        np.zeros(nh, dtype=np.int64),
+        np.empty(n + 1),
+        np.empty(_TOP + nh),
+    )
+
+
+@_inline
 def _start_ray(sizes: I64, acc: F64, h1: float) -> None:
     """Empty hulls and sums for a ray from the site (ground height h1)."""
     sizes[:] = 0
@@ -637,12 +650,7 @@ def p1812_sweep(
     nf = freqs.shape[0]
     h1 = win[n, n]
     a_m = _radii(delta_n, p_pct)
-    nh = a_m.shape[0]
-    hulls = np.empty((nh, 2, n + 1))
-    sizes = np.zeros(nh, dtype=np.int64)
-    tops = np.zeros(nh, dtype=np.int64)
-    sc = np.empty(n + 1)
-    acc = np.empty(_TOP + nh)
+    hulls, sizes, tops, sc, acc = _ray_state(n, a_m.shape[0])
     zs = np.empty(n + 1)  # the ray's samples by row
     vals = np.empty(nf)
     terms = _freq_terms(freqs, p_pct, pl_pct, n0, rx_h, sigma_l_db, area_width_m)
@@ -738,12 +746,7 @@ def p1812_point_losses(
     _check(freqs, p_pct, pl_pct)
     h1 = win[n, n]
     a_m = _radii(delta_n, p_pct)
-    nh = a_m.shape[0]
-    hulls = np.empty((nh, 2, n + 1))
-    sizes = np.zeros(nh, dtype=np.int64)
-    tops = np.zeros(nh, dtype=np.int64)
-    sc = np.empty(n + 1)
-    acc = np.empty(_TOP + nh)
+    hulls, sizes, tops, sc, acc = _ray_state(n, a_m.shape[0])
     d = np.empty(n + 1)
     z = np.empty(n + 1)
     val = np.empty(1)
