@@ -27,9 +27,10 @@ convex hull, which the ray keeps as it walks (monotone chain, O(1) amortised per
   sample under the hull may have a larger ν than every vertex: the one approximation of
   the sweep (J(ν) of at most 6 dB there; the same vertex is the line-of-sight horizon
   point ducting uses).
-- The smooth-surface obstruction hobs and the slopes αobt, αobr (eqs. 87–88) are extremes
-  of a linear function and tangents of the raw-height hull; the least-squares smooth
-  surface (eqs. 83–86) comes from running sums.
+- The smooth-surface obstruction hobs and the slopes αobt, αobr (eqs. 87–88) are taken
+  over the ae hull's vertices (`_obstruction`: on the lowered heights each is convex in
+  the distance along a hull edge); the least-squares smooth surface (eqs. 83–86) comes
+  from running sums.
 - The smooth profile's Bullington (zero heights at the ray's sample distances) has its
   extremes in closed form: both slopes are concave in the distance, checked at the two
   samples around the continuous optimum; its line-of-sight ν is unimodal in the distance
@@ -52,17 +53,19 @@ Exact shortcuts (each leaves every loss as the full formulas give it):
 - Without ducting, where θ makes Fj (eq. 57) exactly 0 and Lbs (eq. 44) is 80 dB above
   Lbd, the blend is Lbd: decided on lower bounds of θ and of Lbs (half of the cells),
   without the arctangents and the logarithm.
+- Where the ray between the smooth-Earth heights clears the Earth by more than any hreq,
+  Ldsph = 0 and so is the smooth profile's share of Ld (eqs. 37–39): neither the smooth
+  profile nor Ldsph is evaluated (85 % of the cells), and the obstruction of eqs. (87)–(89),
+  which only raises those heights, is taken only where they do not clear without it.
 - The smooth profile's line-of-sight ν has a closed-form upper bound (`_smooth_geometry`);
-  where it is below ν = -0.78 at every frequency J(ν) = 0 without the bisection; and
-  `spherical_earth_db` skips the cubic where the ray clears the Earth by more than any
-  hreq (70 % of the cells).
+  where it is below ν = -0.78 at every frequency J(ν) = 0 without the bisection.
 - Troposcatter's path-independent terms and the location margin are computed per site.
 
 Cost: measured on the benchmark's 4000 x 4000 synthetic DEM (30 m, relief 2500 m), 20 km
 radius, step 3 (155,000 cells, 1.05 million ray samples), one frequency, one thread:
-about 68 ms against 17 ms for GDAL's viewshed (86 ms before the shortcuts above and
-`registry.radio.pathloss.log10`). About 40 % of it is the walk (two hulls per sample),
-25 % the cells' profile geometry, 35 % their formulas (a sixth of that libm).
+about 65 ms against 17 ms for GDAL's viewshed (86 ms before the shortcuts above and
+`registry.radio.pathloss.log10`). About 35 % of it is the walk (one hull per sample at
+p = 50 %), 30 % the cells' profile geometry, 35 % their formulas.
 """
 
 from __future__ import annotations
@@ -109,8 +112,10 @@ from registry.radio.p1812 import (
     ducting_fixed_terms,
     ducting_time_db,
     ducting_time_floor_db,
+    earth_clearance_m,
     free_space_db,
     interpolation_factor,
+    largest_hreq_m,
     location_loss_db,
     location_margin_db,
     location_sigma_db,
@@ -127,7 +132,7 @@ from registry.radio.pathloss import log10
 ROUNDING_MARGIN = 1e-9
 
 # columns of `_freq_terms`
-_T_TROPO, _T_MARGIN, _T_X_ZERO, _T_CBRT, _T_TROPO_FS = 0, 1, 2, 3, 4
+_T_TROPO, _T_MARGIN, _T_CBRT, _T_TROPO_FS = 0, 1, 2, 3
 
 DB_PER_NEPER_20 = 20.0 / math.log(10.0)  # 20 log10(x) = DB_PER_NEPER_20 ln(x)
 
@@ -284,6 +289,59 @@ def _smooth_geometry(
 
 
 @_inline
+def _obstruction(
+    hd: F64,
+    hz: F64,
+    m: int,
+    a: float,
+    d: float,
+    hts: float,
+    hrs: float,
+    z_rx: float,
+    i_t: int,
+    s_t: float,
+    i_r: int,
+    s_r: float,
+) -> tuple[float, float, float]:
+    """hobs, αobt and αobr (eqs. 87–88) of a line-of-sight-obstructed profile, from its hull
+    hd/hz[:m] lowered by x² / (2a) and the tangents of `_real_geometry`: from the
+    transmitter (hts) to vertex i_t at slope s_t, from the lowered receiver z_rx to i_r.
+
+    Each is the profile's largest value of a function of a point's raw height z and
+    distance x. On the lowered heights that function is, along a hull edge, convex in x
+    (linear, or c / x or c / (d - x), plus linear), so its largest value over the samples
+    under an edge is at one of the edge's ends: the hull's vertices give the profile's.
+    The slopes are each a lowered slope, unimodal along the hull with its peak at i_t or
+    i_r, plus a term of x that rises on one side of that peak only: the scan from the
+    peak stops where the lowered slope plus that term's largest value cannot win.
+    The slopes are taken only where hobs > 0 (NaN otherwise).
+    """
+    tilt = (hrs - hts) / d
+    half_inv_a = 0.5 / a
+    cap = hd[m - 1] * half_inv_a  # largest x / (2a) of the vertices
+    hobs = -math.inf
+    for v in range(m):
+        hobs = max(hobs, hz[v] + hd[v] * (hd[v] * half_inv_a - tilt))
+    hobs -= hts
+    if hobs <= 0.0:
+        return hobs, math.nan, math.nan
+    # largest (z - hts) / x = lowered slope + x / (2a), at most that slope + cap
+    aobt = s_t + hd[i_t] * half_inv_a
+    for v in range(i_t + 1, m):
+        if hz[v] - hts <= (aobt - cap) * hd[v]:
+            break
+        aobt = max(aobt, (hz[v] - hts) / hd[v] + hd[v] * half_inv_a)
+    # largest (z - hrs) / (d - x) = lowered slope - (d + x) / (2a), at most that slope - floor
+    aobr = s_r - (d + hd[i_r]) * half_inv_a
+    floor = (d + hd[0]) * half_inv_a
+    for v in range(i_r - 1, -1, -1):
+        if hz[v] - z_rx <= (aobr + floor) * (d - hd[v]):
+            break
+        aobr = max(aobr, (hz[v] - z_rx) / (d - hd[v]) - (d + hd[v]) * half_inv_a)
+    return hobs, aobt - tilt, aobr + tilt
+
+
+@_inline
 def _bullington(
     los: bool,
     x: float,
@@ -320,46 +378,47 @@ def _cell_loss(
     p_pct: float,
     lat_deg: float,
     beta0_max: float,
+    lam_max: float,
     x_zero: float,
     vertical: bool,
     out: F64,
 ) -> None:
     """P.1812 loss at a receiver at distance d (m) from the walked ray state, per frequency.
 
-    `hulls[k]` (k = 0 raw heights, 1 lowered for ae, 2 for aβ) are (distance, height)
-    rows of the upper hulls with sizes `sizes[k]` and vertices `tops[k]` of largest slope
+    `hulls[k]` (k = 0 heights lowered for ae, 1 for aβ) are (distance, height) rows of
+    the upper hulls with sizes `sizes[k]` and vertices `tops[k]` of largest slope
     from the transmitter; `acc` holds the smooth-Earth running sums up to the last sample;
     `zs[s]` is sample s (s = 1..count, `seg` metres apart); `terms` the site's
-    per-frequency constants of `_freq_terms`; `beta0_max` and `x_zero` those of
+    per-frequency constants of `_freq_terms`; `beta0_max`, `lam_max` and `x_zero` those of
     `_site_terms`.
     """
-    use_beta = sizes.shape[0] > 2
+    use_beta = sizes.shape[0] > 1
     hts = z_tx
     hrs = z_cell + rx_h
     d_km = d / 1000.0
-    ae_km = a_m[1] / 1000.0
+    ae_km = a_m[0] / 1000.0
     # horizons and the real profile's Bullington geometry at ae (Attachment 1, §4.3.1)
-    he_d, he_z = hulls[1, 0], hulls[1, 1]
-    m_e = _before(he_d, sizes[1], d)
-    z_rx_e = hrs - d * d / (2.0 * a_m[1])
-    i_t = _from_tx(he_d, he_z, m_e, z_tx, tops[1])
+    he_d, he_z = hulls[0, 0], hulls[0, 1]
+    m_e = _before(he_d, sizes[0], d)
+    z_rx_e = hrs - d * d / (2.0 * a_m[0])
+    i_t = _from_tx(he_d, he_z, m_e, z_tx, tops[0])
     los, x_e, s_t, s_r, i_t, i_r = _real_geometry(he_d, he_z, m_e, sc, d, z_tx, z_rx_e, i_t)
     # the horizon elevation angles (eqs. 76–79) are arctangents of these slopes; the losses
     # that can be decided on lower bounds of them (the ducting floor, a blend with Fj = 0
     # and a negligible Lbs) are, the arctangents are taken at the first other need
     if los:
         slope_t = (z_rx_e - z_tx) / d
-        slope_r = (z_tx - hrs) / d - d / (2.0 * a_m[1])
+        slope_r = (z_tx - hrs) / d - d / (2.0 * a_m[0])
     else:
         slope_t = s_t
-        slope_r = s_r - d / a_m[1]
+        slope_r = s_r - d / a_m[0]
     theta_t_lb = 1000.0 * _atan_floor(slope_t)
     theta_r_lb = 1000.0 * _atan_floor(slope_r)
-    theta_lb = 1000.0 * d / a_m[1] + theta_t_lb + theta_r_lb
+    theta_lb = 1000.0 * d / a_m[0] + theta_t_lb + theta_r_lb
     theta_t = theta_r = theta = math.nan
     dlt_km = he_d[i_t] / 1000.0 if i_t >= 0 else 0.5 * d_km
     dlr_km = (d - he_d[i_r]) / 1000.0 if i_r >= 0 else 0.5 * d_km
-    geo_a = (los, x_e, 1000.0 * (s_t + d / (2.0 * a_m[1])), 1000.0 * (s_r - d / (2.0 * a_m[1])))
+    geo_a = (los, x_e, 1000.0 * (s_t + d / (2.0 * a_m[0])), 1000.0 * (s_r - d / (2.0 * a_m[0])))
     # -10 log10(dfs² / d²) (eq. 8) >= -(10 / ln 10) (dfs² / d² - 1)
     slant_floor_db = -0.5 * DB_PER_NEPER_20 * ((hts - hrs) / d) ** 2
     # smooth-Earth surfaces (eqs. 83–89), on the raw heights
@@ -373,41 +432,47 @@ def _cell_loss(
     hst_d = min(hst, h1)
     hsr_d = min(hsr, z_cell)
     hm = math.nan  # scanned only where ducting is evaluated
-    h0_d, h0_z = hulls[0, 0], hulls[0, 1]
-    m_0 = _before(h0_d, sizes[0], d)
-    if m_0 > 0:
-        tilt = (hrs - hts) / d
-        k = _highest_above(h0_d, h0_z, m_0, tilt)
-        hobs = h0_z[k] - hts - tilt * h0_d[k]
-        if hobs > 0.0:
-            k = _from_tx(h0_d, h0_z, m_0, hts, tops[0])
-            aobt = (h0_z[k] - hts) / h0_d[k] - tilt
-            k = _tangent_from_right(h0_d, h0_z, m_0, d, hrs)
-            aobr = (h0_z[k] - hrs) / (d - h0_d[k]) + tilt
-            hst -= hobs * aobt / (aobt + aobr)
-            hsr -= hobs * aobr / (aobt + aobr)
     htc = hts - min(hst, h1)
     hrc = hrs - min(hsr, z_cell)
-    # the smooth profile's samples before the receiver
-    n_s = count
-    while n_s > 0 and n_s * seg >= d:
-        n_s -= 1
-    seg_km = seg / 1000.0
-    geo_as = _smooth_geometry(n_s, seg_km, d_km, ae_km, htc, hrc, x_zero)
-    geo_b, geo_bs = geo_a, geo_as
+    # Ldsph (eqs. 22-28) is 0 at every frequency and radius where the ray between the
+    # smooth-Earth heights clears the Earth by more than any hreq; there max(Ldsph -
+    # Lbulls, 0) = 0 (Lbulls >= 0) and the smooth profile does not matter. The obstruction
+    # of eqs. (87)-(89) only raises those heights: taken where they do not clear without it
+    a_min_km = a_m.min() / 1000.0
+    hreq_m = largest_hreq_m(d_km, lam_max) + ROUNDING_MARGIN
+    # line of sight at ae puts every sample under the chord: hobs < 0
+    if not los and earth_clearance_m(d_km, htc, hrc, a_min_km) <= hreq_m:
+        hobs, aobt, aobr = _obstruction(
+            he_d, he_z, m_e, a_m[0], d, hts, hrs, z_rx_e, i_t, s_t, i_r, s_r
+        )
+        if hobs > 0.0:
+            hst -= hobs * aobt / (aobt + aobr)
+            hsr -= hobs * aobr / (aobt + aobr)
+            htc = hts - min(hst, h1)
+            hrc = hrs - min(hsr, z_cell)
+    smooth = earth_clearance_m(d_km, htc, hrc, a_min_km) <= hreq_m
+    geo_as = geo_bs = (True, -math.inf, 0.0, 0.0)
+    if smooth:
+        # the smooth profile's samples before the receiver
+        n_s = count
+        while n_s > 0 and n_s * seg >= d:
+            n_s -= 1
+        geo_as = _smooth_geometry(n_s, seg / 1000.0, d_km, ae_km, htc, hrc, x_zero)
+        if use_beta:
+            geo_bs = _smooth_geometry(n_s, seg / 1000.0, d_km, a_m[1] / 1000.0, htc, hrc, x_zero)
+    geo_b = geo_a
     if use_beta:
-        hb_d, hb_z = hulls[2, 0], hulls[2, 1]
-        m_b = _before(hb_d, sizes[2], d)
-        z_rx_b = hrs - d * d / (2.0 * a_m[2])
-        i_tb = _from_tx(hb_d, hb_z, m_b, z_tx, tops[2])
+        hb_d, hb_z = hulls[1, 0], hulls[1, 1]
+        m_b = _before(hb_d, sizes[1], d)
+        z_rx_b = hrs - d * d / (2.0 * a_m[1])
+        i_tb = _from_tx(hb_d, hb_z, m_b, z_tx, tops[1])
         los_b, x_b, s_tb, s_rb, _, _ = _real_geometry(hb_d, hb_z, m_b, sc, d, z_tx, z_rx_b, i_tb)
         geo_b = (
             los_b,
             x_b,
-            1000.0 * (s_tb + d / (2.0 * a_m[2])),
-            1000.0 * (s_rb - d / (2.0 * a_m[2])),
+            1000.0 * (s_tb + d / (2.0 * a_m[1])),
+            1000.0 * (s_rb - d / (2.0 * a_m[1])),
         )
-        geo_bs = _smooth_geometry(n_s, seg_km, d_km, a_m[2] / 1000.0, htc, hrc, x_zero)
     # β0 (eq. 5) only where a value needs it: Fi and Esβ for p < 50 %, else ducting that
     # can reach the blend; elsewhere the blend only compares p = 50 % with β0 <= β0max
     # (false either way) and weights Esβ by Fi = 0
@@ -418,16 +483,23 @@ def _cell_loss(
         lbfs = free_space_db(f_ghz, d_km, hts, hrs)
         lb0p = lbfs + multipath_correction_db(p_pct, dlt_km + dlr_km)
         lbulla = _bullington(geo_a[0], geo_a[1], geo_a[2], geo_a[3], hts, hrs, d_km, lam)
-        lbulls = _bullington(geo_as[0], geo_as[1], geo_as[2], geo_as[3], htc, hrc, d_km, lam)
-        ldsph = spherical_earth_db(d_km, htc, hrc, ae_km, f_ghz, lam, 0.0, vertical)
-        ld50 = lbulla + max(ldsph - lbulls, 0.0)
+        ld50 = lbulla
+        if smooth:
+            lbulls = _bullington(geo_as[0], geo_as[1], geo_as[2], geo_as[3], htc, hrc, d_km, lam)
+            ldsph = spherical_earth_db(d_km, htc, hrc, ae_km, f_ghz, lam, 0.0, vertical)
+            ld50 += max(ldsph - lbulls, 0.0)
         ldb = ld50
         fi = 0.0
         if use_beta:
-            lbulla = _bullington(geo_b[0], geo_b[1], geo_b[2], geo_b[3], hts, hrs, d_km, lam)
-            lbulls = _bullington(geo_bs[0], geo_bs[1], geo_bs[2], geo_bs[3], htc, hrc, d_km, lam)
-            ldsph = spherical_earth_db(d_km, htc, hrc, a_m[2] / 1000.0, f_ghz, lam, 0.0, vertical)
-            ldb = lbulla + max(ldsph - lbulls, 0.0)
+            ldb = _bullington(geo_b[0], geo_b[1], geo_b[2], geo_b[3], hts, hrs, d_km, lam)
+            if smooth:
+                lbulls = _bullington(
+                    geo_bs[0], geo_bs[1], geo_bs[2], geo_bs[3], htc, hrc, d_km, lam
+                )
+                ldsph = spherical_earth_db(
+                    d_km, htc, hrc, a_m[1] / 1000.0, f_ghz, lam, 0.0, vertical
+                )
+                ldb += max(ldsph - lbulls, 0.0)
             fi = interpolation_factor(p_pct, beta0)
         ldp = ld50 + fi * (ldb - ld50)
         lbd = lb0p + ldp
@@ -446,7 +518,7 @@ def _cell_loss(
             fdfs = f_ghz * slant_distance_km(d_km, hts, hrs)
             if a_db + lbfs - 92.4 + DB_PER_NEPER_20 * (1.0 - fdfs / arg) <= room:
                 if theta != theta:
-                    theta_t, theta_r, theta = _horizon_angles(slope_t, slope_r, d, a_m[1])
+                    theta_t, theta_r, theta = _horizon_angles(slope_t, slope_r, d, a_m[0])
                 a_db, arg = ducting_fixed_terms(
                     f_ghz, terms[f, _T_CBRT], d_km, dlt_km, dlr_km, theta_t, theta_r, hts,
                     hrs, ae_km, 0.0, COAST_FAR_KM, COAST_FAR_KM,
@@ -477,7 +549,7 @@ def _cell_loss(
             lbc = lbd
         else:
             if theta != theta:
-                theta_t, theta_r, theta = _horizon_angles(slope_t, slope_r, d, a_m[1])
+                theta_t, theta_r, theta = _horizon_angles(slope_t, slope_r, d, a_m[0])
             lbs = troposcatter_db(terms[f, _T_TROPO], d_km, theta)
             b0 = beta0 if beta0 == beta0 else beta0_max
             lb0b = lbfs  # Esβ weighs in the blend only through Fi (eq. 59)
@@ -523,7 +595,7 @@ def _push_sample(
     the first on ties, like `_tangent_from_left`.
     """
     for k in range(sizes.shape[0]):
-        lowered = z - ds * ds / (2.0 * a_m[k]) if k > 0 else z
+        lowered = z - ds * ds / (2.0 * a_m[k])
         sizes[k] = _hull_push(hulls[k, 0], hulls[k, 1], sizes[k], ds, lowered)
         slope = (lowered - z_tx) / ds
         if slope > acc[_TOP + k]:
@@ -541,12 +613,11 @@ def _push_sample(
 
 @_inline
 def _radii(delta_n: float, p_pct: float) -> F64:
-    """Effective Earth radii in m: index 0 unused (raw heights), 1 ae, 2 aβ when p < 50 %."""
-    a_m = np.empty(3 if p_pct < 50.0 else 2)
-    a_m[0] = math.inf
-    a_m[1] = 1000.0 * EARTH_RADIUS_KM * 157.0 / (157.0 - delta_n)
+    """Effective Earth radii in m of the hulls: ae, then aβ when p < 50 %."""
+    a_m = np.empty(2 if p_pct < 50.0 else 1)
+    a_m[0] = 1000.0 * EARTH_RADIUS_KM * 157.0 / (157.0 - delta_n)
     if p_pct < 50.0:
-        a_m[2] = 1000.0 * EARTH_RADIUS_KM * K_BETA
+        a_m[1] = 1000.0 * EARTH_RADIUS_KM * K_BETA
     return a_m
 
 
@@ -572,9 +643,9 @@ def _freq_terms(
     area_width_m: float,
 ) -> F64:
     """Per-frequency constants of a site's cells: rows of (troposcatter's path-independent
-    terms, the location margin of eq. 69, ν sqrt(λ) at J(ν) = 0, f^(1/3), and the
-    troposcatter terms less free space at 1 km)."""
-    terms = np.empty((freqs.shape[0], 5))
+    terms, the location margin of eq. 69, f^(1/3), and the troposcatter terms less free
+    space at 1 km)."""
+    terms = np.empty((freqs.shape[0], 4))
     for f in range(freqs.shape[0]):
         f_ghz = freqs[f] / 1000.0
         sigma = sigma_l_db
@@ -582,20 +653,17 @@ def _freq_terms(
             sigma = location_sigma_db(f_ghz, rx_h, 0.0, area_width_m)
         terms[f, _T_TROPO] = troposcatter_base_db(f_ghz, n0, p_pct)
         terms[f, _T_MARGIN] = location_margin_db(pl_pct, sigma)
-        terms[f, _T_X_ZERO] = KNIFE_EDGE_V_MIN * math.sqrt(SPEED_OF_LIGHT_GM_S / f_ghz)
         terms[f, _T_CBRT] = np.cbrt(f_ghz)
         terms[f, _T_TROPO_FS] = terms[f, _T_TROPO] - free_space_db(f_ghz, 1.0, 0.0, 0.0)
     return terms
 
 
 @_inline
-def _site_terms(terms: F64, lat_deg: float) -> tuple[float, float]:
-    """A site's constants of every cell: (β0max of `beta0_max_pct`, ν sqrt(λ) at or below
-    which J(ν) = 0 at every frequency)."""
-    x_zero = math.inf
-    for f in range(terms.shape[0]):
-        x_zero = min(x_zero, terms[f, _T_X_ZERO])
-    return beta0_max_pct(lat_deg), x_zero
+def _site_terms(freqs: F64, lat_deg: float) -> tuple[float, float, float]:
+    """A site's constants of every cell: (β0max of `beta0_max_pct`, the longest wavelength
+    (m), ν sqrt(λ) at or below which J(ν) = 0 at every frequency)."""
+    lam_max = SPEED_OF_LIGHT_GM_S / (freqs.min() / 1000.0)
+    return beta0_max_pct(lat_deg), lam_max, KNIFE_EDGE_V_MIN * math.sqrt(lam_max)
 
 
 @_inline
@@ -654,7 +722,7 @@ def p1812_sweep(
     zs = np.empty(n + 1)  # the ray's samples by row
     vals = np.empty(nf)
     terms = _freq_terms(freqs, p_pct, pl_pct, n0, rx_h, sigma_l_db, area_width_m)
-    beta0_max, x_zero = _site_terms(terms, lat_deg)
+    beta0_max, lam_max, x_zero = _site_terms(freqs, lat_deg)
     inv_step = 1.0 / step
     r_max2 = r_max * r_max
     if (n - phase_r) % step == 0 and (n - phase_c) % step == 0 and h1 == h1:
@@ -697,7 +765,7 @@ def p1812_sweep(
                         _cell_loss(
                             hulls, sizes, tops, sc, acc, zs, t - 1, seg, math.sqrt(dist2),
                             z_cell, z_tx, h1, rx_h, a_m, freqs, terms, p_pct, lat_deg,
-                            beta0_max, x_zero, vertical, vals,
+                            beta0_max, lam_max, x_zero, vertical, vals,
                         )  # fmt: skip
                         ci = int((r - phase_r) * inv_step + 0.5)
                         cj = int((c - phase_c) * inv_step + 0.5)
@@ -751,7 +819,7 @@ def p1812_point_losses(
     z = np.empty(n + 1)
     val = np.empty(1)
     terms = _freq_terms(freqs, p_pct, pl_pct, n0, rx_h, sigma_l_db, area_width_m)
-    beta0_max, x_zero = _site_terms(terms, lat_deg)
+    beta0_max, lam_max, x_zero = _site_terms(freqs, lat_deg)
     for q in range(drs.shape[0]):
         out[q] = math.nan
         dr, dc = drs[q], dcs[q]
@@ -771,6 +839,7 @@ def p1812_point_losses(
         seg = d[1] if count > 2 else 0.0
         _cell_loss(
             hulls, sizes, tops, sc, acc, z, count - 2, seg, d[count - 1], z[count - 1], z_tx, h1,
-            rx_h, a_m, freqs, terms, p_pct, lat_deg, beta0_max, x_zero, vertical, val,
+            rx_h, a_m, freqs, terms, p_pct, lat_deg, beta0_max, lam_max, x_zero, vertical,
+            val,
         )  # fmt: skip
         out[q] = val[0]

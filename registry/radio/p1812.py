@@ -324,6 +324,21 @@ def first_term_db(
 
 
 @register_jitable
+def earth_clearance_m(d_km: float, hte_m: float, hre_m: float, ap_km: float) -> float:
+    """The least clearance of the straight ray between heights hte and hre (m) above a
+    smooth Earth of radius ap over d: the minimum of a convex quadratic of the distance,
+    non-decreasing in both heights."""
+    x = min(max(0.5 * d_km + (hte_m - hre_m) * ap_km / (1000.0 * d_km), 0.0), d_km)
+    return hte_m + (hre_m - hte_m) * x / d_km - 500.0 * x * (d_km - x) / ap_km
+
+
+@register_jitable
+def largest_hreq_m(d_km: float, lam_m: float) -> float:
+    """hreq (eq. 27) at its largest, dse1 = dse2 = d / 2, and a micrometre for rounding."""
+    return 8.728 * math.sqrt(d_km * lam_m) + 1e-6
+
+
+@register_jitable
 def spherical_earth_db(
     d_km: float,
     hte_m: float,
@@ -341,13 +356,10 @@ def spherical_earth_db(
     >>> round(spherical_earth_db(50.0, 30.0, 10.0, 8500.0, 1.0, 0.2998, 0.0, True), 2)
     32.88
     """
-    # hse (eq. 26) is the ray's clearance above the Earth at dse1 and hreq (eq. 27) is at
-    # most its value at dse1 = d / 2: a ray clearing the Earth everywhere by more (and a
-    # micrometre for rounding) is within the horizon (d < dlos) and needs no cubic: the
-    # same 0 as below
-    x = min(max(0.5 * d_km + (hte_m - hre_m) * ap_km / (1000.0 * d_km), 0.0), d_km)
-    clearance = hte_m + (hre_m - hte_m) * x / d_km - 500.0 * x * (d_km - x) / ap_km
-    if clearance > 8.728 * math.sqrt(d_km * lam_m) + 1e-6:
+    # hse (eq. 26) is the ray's clearance above the Earth at dse1: a ray clearing the Earth
+    # everywhere by more than any hreq is within the horizon (d < dlos) and needs no
+    # cubic: the same 0 as below
+    if earth_clearance_m(d_km, hte_m, hre_m, ap_km) > largest_hreq_m(d_km, lam_m):
         return 0.0
     dlos = math.sqrt(2.0 * ap_km) * (math.sqrt(0.001 * hte_m) + math.sqrt(0.001 * hre_m))
     if d_km >= dlos:
