@@ -258,11 +258,20 @@ def bullington_point_nu(
     """ν of the Bullington point of a trans-horizon path, eqs. (18)–(20).
 
     `stim` and `srim` are the largest slopes (m/km) from the Tx and from the Rx to the
-    profile, both including the Earth bulge 500 Ce di (d - di).
+    profile, both including the Earth bulge 500 Ce di (d - di). With a = srim d + hrs - hts
+    = dbp (Stim + Srim) (eq. 19) and b = stim d + hts - hrs = (d - dbp)(Stim + Srim), the
+    point's height in eq. (20) is a b / ((Stim + Srim) d) and νb = sqrt(0.002 a b / (λ d)):
+    one division and no cancellation (a, b >= 0 on a trans-horizon path; 0 if rounding
+    makes their product negative).
+
+    Examples
+    --------
+    >>> round(bullington_point_nu(10.0, 8.0, 120.0, 40.0, 20.0, 0.1666), 4)
+    3.6668
     """
-    dbp = (hrs_m - hts_m + srim * d_km) / (stim + srim)
-    h = hts_m + stim * dbp - (hts_m * (d_km - dbp) + hrs_m * dbp) / d_km
-    return h * math.sqrt(0.002 * d_km / (lam_m * dbp * (d_km - dbp)))
+    a = srim * d_km + hrs_m - hts_m
+    b = stim * d_km + hts_m - hrs_m
+    return math.sqrt(max(0.002 * a * b / (lam_m * d_km), 0.0))
 
 
 @register_jitable
