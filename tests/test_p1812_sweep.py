@@ -137,6 +137,31 @@ def test_obstruction_from_the_lowered_hull_is_the_profiles() -> None:
     assert moved >= 20
 
 
+def test_bullington_tail_table() -> None:
+    """The sweep's tabulated Bullington tail (J(ν) and eq. 21) is within 1e-6 dB of the
+    formulas over the table, equal to them beyond it and 0 at ν <= -0.78."""
+    from numba import njit
+
+    from registry.radio.diffraction import knife_edge_loss_db
+    from registry.radio.p1812 import bullington_tail_db
+
+    @njit
+    def both(nus: np.ndarray, d_km: float) -> tuple[np.ndarray, np.ndarray]:
+        fast, exact = np.empty_like(nus), np.empty_like(nus)
+        for i in range(nus.size):
+            fast[i] = kernels._bullington_tail(nus[i], d_km)
+            exact[i] = bullington_tail_db(knife_edge_loss_db(nus[i]), d_km)
+        return fast, exact
+
+    rng = np.random.default_rng(5)
+    nus = np.concatenate([rng.uniform(-0.78, 127.2, 500_000), [-0.78 + 1e-12, 0.0, 1.0]])
+    for d_km in (0.5, 20.0, 100.0):
+        fast, exact = both(nus, d_km)
+        assert np.abs(fast - exact).max() < 1e-6
+        fast, exact = both(np.array([-3.0, -0.78, 127.3, 400.0]), d_km)
+        np.testing.assert_array_equal(fast, exact)
+
+
 def test_out_of_range_parameters_are_refused() -> None:
     win = hills()
     with pytest.raises(ValueError, match="30-6000 MHz"):

@@ -6,7 +6,9 @@ cell ownership (see that module's docstring), so the two models map the same cel
 the same terrain samples. Each analysis cell is the receiver of a P.1812-8 prediction
 (`registry.radio.p1812`) whose profile is its owning ray's samples at rows 1..t-1,
 between the site (its window-centre ground height, antenna at `z_tx`) and the cell centre
-(its own ground height and distance, antenna `rx_h` above it).
+(its own ground height and distance, antenna `rx_h` above it). What needs the ray's
+state as walked up to a cell is recorded by `_cell_geometry`; the formulas of its
+record (`_cell_loss`) run after the ray's walk, out of the walk's loop.
 
 Incremental delta-Bullington
 ============================
@@ -25,8 +27,9 @@ convex hull, which the ray keeps as it walks (monotone chain, O(1) amortised per
 - On line-of-sight paths the largest ν (eq. 16) is taken over the hull vertices; for ν > 0
   that is exact (points of ν >= c > 0 lie above a concave curve), for -0.78 < ν <= 0 a
   sample under the hull may have a larger ν than every vertex: the one approximation of
-  the sweep (J(ν) of at most 6 dB there; the same vertex is the line-of-sight horizon
-  point ducting uses).
+  the sweep's geometry (J(ν) of at most 6 dB there; the same vertex is the line-of-sight
+  horizon point ducting uses). The other approximation is numerical: J(ν) and the
+  Bullington tail (eq. 21) come from a table (`_bullington_tail`, within 1e-6 dB).
 - The smooth-surface obstruction hobs and the slopes αobt, αobr (eqs. 87–88) are taken
   over the ae hull's vertices (`_obstruction`: on the lowered heights each is convex in
   the distance along a hull edge); the least-squares smooth surface (eqs. 83–86) comes
@@ -63,9 +66,9 @@ Exact shortcuts (each leaves every loss as the full formulas give it):
 
 Cost: measured on the benchmark's 4000 x 4000 synthetic DEM (30 m, relief 2500 m), 20 km
 radius, step 3 (155,000 cells, 1.05 million ray samples), one frequency, one thread:
-about 65 ms against 17 ms for GDAL's viewshed (86 ms before the shortcuts above and
-`registry.radio.pathloss.log10`). About 35 % of it is the walk (one hull per sample at
-p = 50 %), 30 % the cells' profile geometry, 35 % their formulas.
+about 60 ms against 17 ms for GDAL's viewshed (86 ms before the shortcuts above, the
+table and `registry.radio.pathloss.log10`). About 40 % of it is the walk (one hull per
+sample at p = 50 %), 20 % the cells' records, 40 % their formulas.
 """
 
 from __future__ import annotations
@@ -139,6 +142,16 @@ DB_PER_NEPER_20 = 20.0 / math.log(10.0)  # 20 log10(x) = DB_PER_NEPER_20 ln(x)
 # per-ray scalars kept in one array (passed by reference between the walk and the cells):
 # the smooth-Earth sums and, from _TOP on, each hull's largest slope from the transmitter
 _V1, _V2, _D_PREV, _H_PREV, _TOP = 0, 1, 2, 3, 4
+
+# fields of a cell's `_cell_geometry` record: its distance (m), ground height and number
+# of samples before it; the ae hull's line of sight, x, slopes and tangent vertices'
+# distances (`_real_geometry`); the smooth-Earth heights of eqs. (85)–(86) and, after the
+# obstruction of eqs. (87)–(89), the htc, hrc of Ldsph and whether it may be > 0; the aβ
+# hull's line of sight, x and slopes
+_R_D, _R_Z, _R_COUNT, _R_LOS, _R_X, _R_ST, _R_SR, _R_DT, _R_DR = 0, 1, 2, 3, 4, 5, 6, 7, 8
+_R_HST, _R_HSR, _R_HTC, _R_HRC, _R_SMOOTH = 9, 10, 11, 12, 13
+_R_LOS_B, _R_X_B, _R_ST_B, _R_SR_B = 14, 15, 16, 17
+_R_FIELDS = 18
 
 
 @_inline
@@ -341,6 +354,41 @@ def _obstruction(
     return hobs, aobt - tilt, aobr + tilt
 
 
+def _tail_table(step: float, rows: int) -> F64:
+    """Rows (J, step J', G, step G') at ν = -0.78 + i step of J(ν) (P.526 eq. 31; its limit
+    from above at -0.78) and G = 1 - exp(-J / 6) (eq. 21), for cubic Hermite interpolation."""
+    w = KNIFE_EDGE_V_MIN - 0.1 + step * np.arange(rows)
+    root = np.sqrt(w * w + 1.0)
+    j = 6.9 + 20.0 * np.log10(root + w)
+    e = np.exp(-j / 6.0)
+    dj = 20.0 / math.log(10.0) / root
+    return np.ascontiguousarray(np.stack([j, step * dj, 1.0 - e, step * e * dj / 6.0], axis=1))
+
+
+# the Bullington tail's table: J and G interpolate within 1e-6 dB (measured: 7e-7 dB for the
+# tail at 100 km, `test_bullington_tail_table`) up to ν = 127.22
+_TAIL_STEP = 1.0 / 16.0
+_TAIL = _tail_table(_TAIL_STEP, 2049)
+
+
+@_inline
+def _bullington_tail(nu: float, d_km: float) -> float:
+    """`bullington_tail_db(knife_edge_loss_db(nu), d_km)` (eq. 21), by cubic Hermite
+    interpolation of `_TAIL` without a logarithm or an exponential (exact beyond it)."""
+    if nu <= KNIFE_EDGE_V_MIN:
+        return 0.0
+    x = (nu - KNIFE_EDGE_V_MIN) * (1.0 / _TAIL_STEP)
+    if x >= _TAIL.shape[0] - 1:
+        return bullington_tail_db(knife_edge_loss_db(nu), d_km)
+    i = int(x)
+    t = x - i
+    u = 1.0 - t
+    h00, h10, h01, h11 = (1.0 + 2.0 * t) * u * u, t * u * u, t * t * (3.0 - 2.0 * t), -t * t * u
+    j = h00 * _TAIL[i, 0] + h10 * _TAIL[i, 1] + h01 * _TAIL[i + 1, 0] + h11 * _TAIL[i + 1, 1]
+    g = h00 * _TAIL[i, 2] + h10 * _TAIL[i, 3] + h01 * _TAIL[i + 1, 2] + h11 * _TAIL[i + 1, 3]
+    return float(j + g * (10.0 + 0.02 * d_km))
+
+
 @_inline
 def _bullington(
     los: bool,
@@ -354,73 +402,42 @@ def _bullington(
 ) -> float:
     """Lbull (eq. 21) from a geometry of `_real_geometry` / `_smooth_geometry`."""
     nu = x / math.sqrt(lam) if los else bullington_point_nu(stim, srim, hts, hrs, d_km, lam)
-    return bullington_tail_db(knife_edge_loss_db(nu), d_km)
+    return _bullington_tail(nu, d_km)
 
 
 @_inline
-def _cell_loss(
+def _cell_geometry(
     hulls: F64,
     sizes: I64,
     tops: I64,
     sc: F64,
     acc: F64,
-    zs: F64,
     count: int,
-    seg: float,
     d: float,
     z_cell: float,
     z_tx: float,
     h1: float,
     rx_h: float,
     a_m: F64,
-    freqs: F64,
-    terms: F64,
-    p_pct: float,
-    lat_deg: float,
-    beta0_max: float,
     lam_max: float,
-    x_zero: float,
-    vertical: bool,
-    out: F64,
+    rec: F64,
 ) -> None:
-    """P.1812 loss at a receiver at distance d (m) from the walked ray state, per frequency.
+    """The part of a receiver's prediction that needs the walked ray's state, into `rec`.
 
-    `hulls[k]` (k = 0 heights lowered for ae, 1 for aβ) are (distance, height) rows of
-    the upper hulls with sizes `sizes[k]` and vertices `tops[k]` of largest slope
-    from the transmitter; `acc` holds the smooth-Earth running sums up to the last sample;
-    `zs[s]` is sample s (s = 1..count, `seg` metres apart); `terms` the site's
-    per-frequency constants of `_freq_terms`; `beta0_max`, `lam_max` and `x_zero` those of
-    `_site_terms`.
+    The receiver is at distance d (m) after samples 1..count; `hulls[k]` (k = 0 heights
+    lowered for ae, 1 for aβ) are (distance, height) rows of the upper hulls with sizes
+    `sizes[k]` and vertices `tops[k]` of largest slope from the transmitter; `acc` holds
+    the smooth-Earth running sums up to the last sample. `rec` gets the fields _R_*.
     """
-    use_beta = sizes.shape[0] > 1
     hts = z_tx
     hrs = z_cell + rx_h
     d_km = d / 1000.0
-    ae_km = a_m[0] / 1000.0
     # horizons and the real profile's Bullington geometry at ae (Attachment 1, §4.3.1)
     he_d, he_z = hulls[0, 0], hulls[0, 1]
     m_e = _before(he_d, sizes[0], d)
     z_rx_e = hrs - d * d / (2.0 * a_m[0])
     i_t = _from_tx(he_d, he_z, m_e, z_tx, tops[0])
     los, x_e, s_t, s_r, i_t, i_r = _real_geometry(he_d, he_z, m_e, sc, d, z_tx, z_rx_e, i_t)
-    # the horizon elevation angles (eqs. 76–79) are arctangents of these slopes; the losses
-    # that can be decided on lower bounds of them (the ducting floor, a blend with Fj = 0
-    # and a negligible Lbs) are, the arctangents are taken at the first other need
-    if los:
-        slope_t = (z_rx_e - z_tx) / d
-        slope_r = (z_tx - hrs) / d - d / (2.0 * a_m[0])
-    else:
-        slope_t = s_t
-        slope_r = s_r - d / a_m[0]
-    theta_t_lb = 1000.0 * _atan_floor(slope_t)
-    theta_r_lb = 1000.0 * _atan_floor(slope_r)
-    theta_lb = 1000.0 * d / a_m[0] + theta_t_lb + theta_r_lb
-    theta_t = theta_r = theta = math.nan
-    dlt_km = he_d[i_t] / 1000.0 if i_t >= 0 else 0.5 * d_km
-    dlr_km = (d - he_d[i_r]) / 1000.0 if i_r >= 0 else 0.5 * d_km
-    geo_a = (los, x_e, 1000.0 * (s_t + d / (2.0 * a_m[0])), 1000.0 * (s_r - d / (2.0 * a_m[0])))
-    # -10 log10(dfs² / d²) (eq. 8) >= -(10 / ln 10) (dfs² / d² - 1)
-    slant_floor_db = -0.5 * DB_PER_NEPER_20 * ((hts - hrs) / d) ** 2
     # smooth-Earth surfaces (eqs. 83–89), on the raw heights
     v1 = acc[_V1] + (d_km - acc[_D_PREV]) * (z_cell + acc[_H_PREV])
     v2 = acc[_V2] + (d_km - acc[_D_PREV]) * (
@@ -428,10 +445,7 @@ def _cell_loss(
     )
     hst = (2.0 * v1 * d_km - v2) / (d_km * d_km)
     hsr = (v2 - v1 * d_km) / (d_km * d_km)
-    # ducting's effective heights and the roughness between the horizons (eqs. 90–93)
-    hst_d = min(hst, h1)
-    hsr_d = min(hsr, z_cell)
-    hm = math.nan  # scanned only where ducting is evaluated
+    rec[_R_HST], rec[_R_HSR] = hst, hsr
     htc = hts - min(hst, h1)
     hrc = hrs - min(hsr, z_cell)
     # Ldsph (eqs. 22-28) is 0 at every frequency and radius where the ray between the
@@ -446,15 +460,84 @@ def _cell_loss(
             he_d, he_z, m_e, a_m[0], d, hts, hrs, z_rx_e, i_t, s_t, i_r, s_r
         )
         if hobs > 0.0:
-            hst -= hobs * aobt / (aobt + aobr)
-            hsr -= hobs * aobr / (aobt + aobr)
-            htc = hts - min(hst, h1)
-            hrc = hrs - min(hsr, z_cell)
-    smooth = earth_clearance_m(d_km, htc, hrc, a_min_km) <= hreq_m
+            htc = hts - min(hst - hobs * aobt / (aobt + aobr), h1)
+            hrc = hrs - min(hsr - hobs * aobr / (aobt + aobr), z_cell)
+    rec[_R_D], rec[_R_Z], rec[_R_COUNT] = d, z_cell, count
+    rec[_R_LOS], rec[_R_X], rec[_R_ST], rec[_R_SR] = los, x_e, s_t, s_r
+    rec[_R_DT] = he_d[i_t] if i_t >= 0 else math.nan
+    rec[_R_DR] = he_d[i_r] if i_r >= 0 else math.nan
+    rec[_R_HTC], rec[_R_HRC] = htc, hrc
+    rec[_R_SMOOTH] = earth_clearance_m(d_km, htc, hrc, a_min_km) <= hreq_m
+    if sizes.shape[0] > 1:
+        hb_d, hb_z = hulls[1, 0], hulls[1, 1]
+        m_b = _before(hb_d, sizes[1], d)
+        z_rx_b = hrs - d * d / (2.0 * a_m[1])
+        i_tb = _from_tx(hb_d, hb_z, m_b, z_tx, tops[1])
+        los_b, x_b, s_tb, s_rb, _, _ = _real_geometry(hb_d, hb_z, m_b, sc, d, z_tx, z_rx_b, i_tb)
+        rec[_R_LOS_B], rec[_R_X_B], rec[_R_ST_B], rec[_R_SR_B] = los_b, x_b, s_tb, s_rb
+
+
+@_inline
+def _cell_loss(
+    rec: F64,
+    zs: F64,
+    seg: float,
+    z_tx: float,
+    h1: float,
+    rx_h: float,
+    a_m: F64,
+    freqs: F64,
+    terms: F64,
+    p_pct: float,
+    lat_deg: float,
+    beta0_max: float,
+    x_zero: float,
+    vertical: bool,
+    out: F64,
+) -> None:
+    """P.1812 loss per frequency at a receiver from its `_cell_geometry` record.
+
+    `zs[s]` is the ray's sample s (`seg` metres apart); `terms` the site's per-frequency
+    constants of `_freq_terms`; `beta0_max` and `x_zero` those of `_site_terms`.
+    Evaluated after the ray's walk, cell after cell, so that the formulas' long chains of
+    dependent operations (divisions, roots, logarithms) of successive cells overlap.
+    """
+    use_beta = a_m.shape[0] > 1
+    d, z_cell = rec[_R_D], rec[_R_Z]
+    hts = z_tx
+    hrs = z_cell + rx_h
+    d_km = d / 1000.0
+    ae_km = a_m[0] / 1000.0
+    los, x_e, s_t, s_r = rec[_R_LOS] != 0.0, rec[_R_X], rec[_R_ST], rec[_R_SR]
+    dist_t, dist_r = rec[_R_DT], rec[_R_DR]  # of the tangent vertices, NaN without
+    # the horizon elevation angles (eqs. 76–79) are arctangents of these slopes; the losses
+    # that can be decided on lower bounds of them (the ducting floor, a blend with Fj = 0
+    # and a negligible Lbs) are, the arctangents are taken at the first other need
+    if los:
+        slope_t = (hrs - d * d / (2.0 * a_m[0]) - z_tx) / d
+        slope_r = (z_tx - hrs) / d - d / (2.0 * a_m[0])
+    else:
+        slope_t = s_t
+        slope_r = s_r - d / a_m[0]
+    theta_t_lb = 1000.0 * _atan_floor(slope_t)
+    theta_r_lb = 1000.0 * _atan_floor(slope_r)
+    theta_lb = 1000.0 * d / a_m[0] + theta_t_lb + theta_r_lb
+    theta_t = theta_r = theta = math.nan
+    dlt_km = dist_t / 1000.0 if dist_t == dist_t else 0.5 * d_km
+    dlr_km = (d - dist_r) / 1000.0 if dist_r == dist_r else 0.5 * d_km
+    geo_a = (los, x_e, 1000.0 * (s_t + d / (2.0 * a_m[0])), 1000.0 * (s_r - d / (2.0 * a_m[0])))
+    # -10 log10(dfs² / d²) (eq. 8) >= -(10 / ln 10) (dfs² / d² - 1)
+    slant_floor_db = -0.5 * DB_PER_NEPER_20 * ((hts - hrs) / d) ** 2
+    # ducting's effective heights and the roughness between the horizons (eqs. 90–93)
+    hst_d = min(rec[_R_HST], h1)
+    hsr_d = min(rec[_R_HSR], z_cell)
+    hm = math.nan  # scanned only where ducting is evaluated
+    htc, hrc = rec[_R_HTC], rec[_R_HRC]
+    smooth = rec[_R_SMOOTH] != 0.0
     geo_as = geo_bs = (True, -math.inf, 0.0, 0.0)
     if smooth:
         # the smooth profile's samples before the receiver
-        n_s = count
+        n_s = int(rec[_R_COUNT])
         while n_s > 0 and n_s * seg >= d:
             n_s -= 1
         geo_as = _smooth_geometry(n_s, seg / 1000.0, d_km, ae_km, htc, hrc, x_zero)
@@ -462,16 +545,11 @@ def _cell_loss(
             geo_bs = _smooth_geometry(n_s, seg / 1000.0, d_km, a_m[1] / 1000.0, htc, hrc, x_zero)
     geo_b = geo_a
     if use_beta:
-        hb_d, hb_z = hulls[1, 0], hulls[1, 1]
-        m_b = _before(hb_d, sizes[1], d)
-        z_rx_b = hrs - d * d / (2.0 * a_m[1])
-        i_tb = _from_tx(hb_d, hb_z, m_b, z_tx, tops[1])
-        los_b, x_b, s_tb, s_rb, _, _ = _real_geometry(hb_d, hb_z, m_b, sc, d, z_tx, z_rx_b, i_tb)
         geo_b = (
-            los_b,
-            x_b,
-            1000.0 * (s_tb + d / (2.0 * a_m[1])),
-            1000.0 * (s_rb - d / (2.0 * a_m[1])),
+            rec[_R_LOS_B] != 0.0,
+            rec[_R_X_B],
+            1000.0 * (rec[_R_ST_B] + d / (2.0 * a_m[1])),
+            1000.0 * (rec[_R_SR_B] - d / (2.0 * a_m[1])),
         )
     # β0 (eq. 5) only where a value needs it: Fi and Esβ for p < 50 %, else ducting that
     # can reach the blend; elsewhere the blend only compares p = 50 % with β0 <= β0max
@@ -504,7 +582,7 @@ def _cell_loss(
         ldp = ld50 + fi * (ldb - ld50)
         lbd = lb0p + ldp
         lba = math.inf  # no intermediate point: no horizon to couple into a duct
-        if i_t >= 0:
+        if dist_t == dist_t:
             # Lminbap (eq. 60) >= Lba >= a_db + 20 log10(arg) + the time floor: above Lbd
             # the blend takes Lbda = Lbd (eq. 61) whatever Lba is, the same as for
             # Lba = inf. Both terms grow with θt and θr, and 20 log10(arg) =
@@ -530,9 +608,7 @@ def _cell_loss(
                     if hm != hm:
                         hm = -math.inf
                         slope_km = (hsr_d - hst_d) / d_km
-                        for smp in range(
-                            int(he_d[i_t] / seg + 0.5), int(he_d[i_r] / seg + 0.5) + 1
-                        ):
+                        for smp in range(int(dist_t / seg + 0.5), int(dist_r / seg + 0.5) + 1):
                             hm = max(hm, zs[smp] - (hst_d + slope_km * smp * seg / 1000.0))
                     lba = lba_fixed + ducting_time_db(
                         p_pct, d_km, dlt_km, dlr_km, hts - hst_d, hrs - hsr_d, hm, ae_km,
@@ -720,6 +796,8 @@ def p1812_sweep(
     a_m = _radii(delta_n, p_pct)
     hulls, sizes, tops, sc, acc = _ray_state(n, a_m.shape[0])
     zs = np.empty(n + 1)  # the ray's samples by row
+    recs = np.empty((n + 1, _R_FIELDS))  # its cells' `_cell_geometry` records
+    cells = np.empty((n + 1, 2), dtype=np.int64)  # and their output rows and columns
     vals = np.empty(nf)
     terms = _freq_terms(freqs, p_pct, pl_pct, n0, rx_h, sigma_l_db, area_width_m)
     beta0_max, lam_max, x_zero = _site_terms(freqs, lat_deg)
@@ -748,6 +826,7 @@ def p1812_sweep(
             j = j_start
             e = -n * j_start
             t_mod = (1 - t_phase) % step
+            nc = 0
             for t in range(1, t_end + 1):
                 j0, rem = _sample_step(k, n, j0, rem)
                 j, e = _lattice_step(k, ns, step, j, e)
@@ -762,15 +841,13 @@ def p1812_sweep(
                         and dist2 <= r_max2
                         and z_cell == z_cell
                     ):
-                        _cell_loss(
-                            hulls, sizes, tops, sc, acc, zs, t - 1, seg, math.sqrt(dist2),
-                            z_cell, z_tx, h1, rx_h, a_m, freqs, terms, p_pct, lat_deg,
-                            beta0_max, lam_max, x_zero, vertical, vals,
+                        _cell_geometry(
+                            hulls, sizes, tops, sc, acc, t - 1, math.sqrt(dist2), z_cell, z_tx,
+                            h1, rx_h, a_m, lam_max, recs[nc],
                         )  # fmt: skip
-                        ci = int((r - phase_r) * inv_step + 0.5)
-                        cj = int((c - phase_c) * inv_step + 0.5)
-                        for f in range(nf):
-                            out[f, ci, cj] = vals[f]
+                        cells[nc, 0] = int((r - phase_r) * inv_step + 0.5)
+                        cells[nc, 1] = int((c - phase_c) * inv_step + 0.5)
+                        nc += 1
                 t_mod += 1
                 if t_mod == step:
                     t_mod = 0
@@ -779,6 +856,13 @@ def p1812_sweep(
                     break
                 zs[t] = z
                 _push_sample(hulls, sizes, tops, acc, a_m, z_tx, t * seg, z)
+            for q in range(nc):
+                _cell_loss(
+                    recs[q], zs, seg, z_tx, h1, rx_h, a_m, freqs, terms, p_pct, lat_deg,
+                    beta0_max, x_zero, vertical, vals,
+                )  # fmt: skip
+                for f in range(nf):
+                    out[f, cells[q, 0], cells[q, 1]] = vals[f]
 
 
 @_jit
@@ -818,6 +902,7 @@ def p1812_point_losses(
     d = np.empty(n + 1)
     z = np.empty(n + 1)
     val = np.empty(1)
+    rec = np.empty(_R_FIELDS)
     terms = _freq_terms(freqs, p_pct, pl_pct, n0, rx_h, sigma_l_db, area_width_m)
     beta0_max, lam_max, x_zero = _site_terms(freqs, lat_deg)
     for q in range(drs.shape[0]):
@@ -837,9 +922,12 @@ def p1812_point_losses(
         for s in range(1, count - 1):
             _push_sample(hulls, sizes, tops, acc, a_m, z_tx, d[s], z[s])
         seg = d[1] if count > 2 else 0.0
+        _cell_geometry(
+            hulls, sizes, tops, sc, acc, count - 2, d[count - 1], z[count - 1], z_tx, h1, rx_h,
+            a_m, lam_max, rec,
+        )  # fmt: skip
         _cell_loss(
-            hulls, sizes, tops, sc, acc, z, count - 2, seg, d[count - 1], z[count - 1], z_tx, h1,
-            rx_h, a_m, freqs, terms, p_pct, lat_deg, beta0_max, lam_max, x_zero, vertical,
-            val,
+            rec, z, seg, z_tx, h1, rx_h, a_m, freqs, terms, p_pct, lat_deg, beta0_max, x_zero,
+            vertical, val,
         )  # fmt: skip
         out[q] = val[0]
