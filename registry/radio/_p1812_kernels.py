@@ -53,9 +53,10 @@ Exact shortcuts (each leaves every loss as the full formulas give it):
   of them on a lower bound of Af + Ad without its logarithm or the arctangents of θt, θr.
 - For p = 50 % β0 is otherwise needed only as "p < β0" (false: β0 <= β0max < 50 %) and
   through Esβ weighted by Fi = 0.
-- Without ducting, where θ makes Fj (eq. 57) exactly 0 and Lbs (eq. 44) is 80 dB above
-  Lbd, the blend is Lbd: decided on lower bounds of θ and of Lbs (half of the cells),
-  without the arctangents and the logarithm.
+- Without ducting, where θ makes Fj (eq. 57) exactly 0, the blend is Lbd and Lbs
+  (eq. 44): where Lbs is `TROPO_NEGLIGIBLE_DB` above Lbd that is Lbd to 2.2e-8 dB,
+  decided on lower bounds of θ and of Lbs (most cells), without the arctangents and the
+  logarithm (the one shortcut that is not exact to rounding).
 - Where the ray between the smooth-Earth heights clears the Earth by more than any hreq,
   Ldsph = 0 and so is the smooth profile's share of Ld (eqs. 37–39): neither the smooth
   profile nor Ldsph is evaluated (85 % of the cells), and the obstruction of eqs. (87)–(89),
@@ -105,7 +106,6 @@ from registry.radio.p1812 import (
     K_BETA,
     LAT_DEFAULT_DEG,
     N0_DEFAULT,
-    NEGLIGIBLE_GAP_DB,
     SPEED_OF_LIGHT_GM_S,
     beta0_max_pct,
     beta0_pct,
@@ -129,6 +129,10 @@ from registry.radio.p1812 import (
     troposcatter_db,
 )
 from registry.radio.pathloss import log10
+
+# Lbs (eq. 44) this far above Lbam moves Lbc (eq. 63) by under 5 log10(1 + 1e-8) = 2.2e-8 dB
+# (the float32 output's resolution is 8e-6 dB at 100 dB): the sweep takes Lbc = Lbam there
+TROPO_NEGLIGIBLE_DB = 40.0
 
 # rounding allowance of the bounds that skip exact work (dB, or ν sqrt(λ)): far above the
 # rounding of the computed terms, far below any effect on a loss
@@ -615,12 +619,12 @@ def _cell_loss(
                         beta0, d_km,
                     )  # fmt: skip
         # without ducting and with Fj = 0 the blend is Lbd unless Lbs (eq. 44, with 20 log10 d
-        # = Lbfs - 92.4 - 20 log10 f + 10 log10(d² / dfs²)) comes within NEGLIGIBLE_GAP_DB
+        # = Lbfs - 92.4 - 20 log10 f + 10 log10(d² / dfs²)) comes within TROPO_NEGLIGIBLE_DB
         lbs_floor = lbfs + terms[f, _T_TROPO_FS] + slant_floor_db + 0.573 * theta_lb
         if (
             lba == math.inf
             and theta_lb >= FJ_ZERO_THETA_MRAD
-            and lbs_floor - lbd >= NEGLIGIBLE_GAP_DB
+            and lbs_floor - lbd >= TROPO_NEGLIGIBLE_DB
         ):
             lbc = lbd
         else:
