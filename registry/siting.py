@@ -62,7 +62,7 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
-from registry.radio.antenna import sector_gain_dbi
+from registry.radio.antenna import tilted_gain_dbi, view_angles, wrap_deg
 from registry.radio.coverage import CoverageParams, SectorPatterns, SectorSpec, point_path_loss
 from registry.radio.linkbudget import (
     LIVE_CLASSES,
@@ -442,17 +442,17 @@ def _best_coupling_gain(
 ) -> F64:  # pragma: no cover - numba
     """Per point: max over sectors of (sector gain - loss), as `_kernels.accumulate` forms it."""
     out = np.empty(loss.shape[0])
+    cos_az, sin_az = np.cos(np.radians(az)), np.sin(np.radians(az))
     for p in range(loss.shape[0]):
-        east = cx[p] - site_x
-        north = cy[p] - site_y
-        d2 = east * east + north * north
-        bearing = math.degrees(math.atan2(east, north))
-        depression = math.degrees(math.atan2(z_tx - elev[p] - rx_h + d2 * inv_2kr, math.sqrt(d2)))
+        bearing, depression, un, ue = view_angles(
+            cx[p] - site_x, cy[p] - site_y, z_tx - elev[p] - rx_h, inv_2kr
+        )
         best = -np.inf
         for q in range(az.shape[0]):
-            g = sector_gain_dbi(
-                bearing, depression, az[q], mtilt[q], etilt[q], hbw[q], vbw[q], gain[q], ftb, slv
-            )
+            g = tilted_gain_dbi(
+                wrap_deg(bearing - az[q]), un * cos_az[q] + ue * sin_az[q], depression,
+                mtilt[q], etilt[q], hbw[q], vbw[q], gain[q], ftb, slv,
+            )  # fmt: skip
             if g > best:
                 best = g
         out[p] = best - loss[p]

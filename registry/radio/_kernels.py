@@ -94,7 +94,7 @@ from numba import njit, types
 from numba.core.typing.templates import Signature
 from numba.extending import intrinsic
 
-from registry.radio.antenna import sector_gain_dbi
+from registry.radio.antenna import tilted_gain_dbi, view_angles, wrap_deg
 from registry.radio.diffraction import KNIFE_EDGE_V_MIN, knife_edge_loss_db
 from registry.radio.pathloss import (
     SPEED_OF_LIGHT_M_S,
@@ -103,6 +103,7 @@ from registry.radio.pathloss import (
     rma_path_loss_db,
 )
 
+DB_TO_NEPER_10 = math.log(10.0) / 10.0  # 10^(x / 10) = exp(x ln(10) / 10): an exp, not a pow
 _FAR = 1e30  # finite float32 stand-in for an infinite slope (keeps interpolation NaN-free)
 
 # No "nnan"/"ninf": NaN marks missing terrain and must survive optimisation.
@@ -884,6 +885,7 @@ def accumulate(
         Receiver antenna gain minus the clutter margin, dB.
     """
     rows, cols = best_rsrp.shape
+    cos_az, sin_az = np.cos(np.radians(sec_az)), np.sin(np.radians(sec_az))
     i_lo = max(reg_r0, loss_r0)
     i_hi = min(reg_r0 + rows, loss_r0 + loss.shape[1])
     j_lo = max(reg_c0, loss_c0)
@@ -893,19 +895,17 @@ def accumulate(
         for j in range(j_lo, j_hi):
             if loss[0, i - loss_r0, j - loss_c0] != loss[0, i - loss_r0, j - loss_c0]:
                 continue
-            x = gx0 + j * gdx
-            east = x - site_x
-            north = y - site_y
-            d2 = east * east + north * north
-            bearing = math.degrees(math.atan2(east, north))
-            depression = math.degrees(
-                math.atan2(z_tx - elev[i - reg_r0, j - reg_c0] - rx_h + d2 * inv_2kr, math.sqrt(d2))
+            bearing, depression, un, ue = view_angles(
+                gx0 + j * gdx - site_x,
+                y - site_y,
+                z_tx - elev[i - reg_r0, j - reg_c0] - rx_h,
+                inv_2kr,
             )
             for q in range(sec_az.shape[0]):
-                gain = sector_gain_dbi(
-                    bearing,
+                gain = tilted_gain_dbi(
+                    wrap_deg(bearing - sec_az[q]),
+                    un * cos_az[q] + ue * sin_az[q],
                     depression,
-                    sec_az[q],
                     sec_mtilt[q],
                     sec_etilt[q],
                     sec_hbw[q],
@@ -917,7 +917,7 @@ def accumulate(
                 rsrp = (
                     sec_pre[q] + gain - loss[sec_loss_f[q], i - loss_r0, j - loss_c0] + rx_gain_db
                 )
-                sum_mw[sec_slot[q], i - reg_r0, j - reg_c0] += 10.0 ** (rsrp / 10.0)
+                sum_mw[sec_slot[q], i - reg_r0, j - reg_c0] += math.exp(rsrp * DB_TO_NEPER_10)
                 if rsrp > best_rsrp[i - reg_r0, j - reg_c0]:
                     best_rsrp[i - reg_r0, j - reg_c0] = rsrp
                     best_idx[i - reg_r0, j - reg_c0] = sec_index[q]

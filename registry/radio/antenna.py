@@ -107,8 +107,72 @@ def sector_gain_dbi(
     >>> sector_gain_dbi(120.0, 6.0, 120.0, 2.0, 4.0, 65.0, 7.0, 17.0)
     17.0
     """
-    phi = (bearing_deg - azimuth_deg + 180.0) % 360.0 - 180.0
-    theta = depression_deg - elec_tilt_deg - mech_tilt_deg * math.cos(math.radians(phi))
-    return gain_dbi + antenna_pattern_db(
-        phi, theta, h_beamwidth_deg, v_beamwidth_deg, front_to_back_db, side_lobe_v_db
+    phi = wrap_deg(bearing_deg - azimuth_deg)
+    return tilted_gain_dbi(
+        phi,
+        math.cos(math.radians(phi)),
+        depression_deg,
+        mech_tilt_deg,
+        elec_tilt_deg,
+        h_beamwidth_deg,
+        v_beamwidth_deg,
+        gain_dbi,
+        front_to_back_db,
+        side_lobe_v_db,
     )
+
+
+@register_jitable
+def tilted_gain_dbi(
+    phi_deg: float,
+    cos_phi: float,
+    depression_deg: float,
+    mech_tilt_deg: float,
+    elec_tilt_deg: float,
+    h_beamwidth_deg: float,
+    v_beamwidth_deg: float,
+    gain_dbi: float,
+    front_to_back_db: float,
+    side_lobe_v_db: float,
+) -> float:
+    """`sector_gain_dbi` from the horizontal angle φ off boresight (`wrap_deg`) and cos φ,
+    which the coverage kernels take from `view_angles` without a cosine per sector."""
+    theta = depression_deg - elec_tilt_deg - mech_tilt_deg * cos_phi
+    return gain_dbi + antenna_pattern_db(
+        phi_deg, theta, h_beamwidth_deg, v_beamwidth_deg, front_to_back_db, side_lobe_v_db
+    )
+
+
+@register_jitable
+def wrap_deg(angle_deg: float) -> float:
+    """An angle wrapped to [-180, 180) degrees; within a turn and a half of it (a bearing
+    less an azimuth) without a division.
+
+    Examples
+    --------
+    >>> [wrap_deg(a) for a in (-200.0, 180.0, 30.0, 725.0)]
+    [160.0, -180.0, 30.0, 5.0]
+    """
+    if angle_deg < -180.0 and angle_deg >= -540.0:
+        return angle_deg + 360.0
+    if angle_deg >= 180.0 and angle_deg < 540.0:
+        return angle_deg - 360.0
+    if angle_deg >= -180.0 and angle_deg < 180.0:
+        return angle_deg
+    return (angle_deg + 180.0) % 360.0 - 180.0
+
+
+@register_jitable
+def view_angles(
+    east_m: float, north_m: float, drop_m: float, inv_2kr: float
+) -> tuple[float, float, float, float]:
+    """From an antenna to a point east_m, north_m away and drop_m below it: the bearing and
+    the depression (degrees; the Earth's bulge d² / (2 k R) added to the drop) and the unit
+    vector (north, east) of the bearing, (1, 0) at the antenna's own position."""
+    d2 = east_m * east_m + north_m * north_m
+    dist = math.sqrt(d2)
+    bearing = math.degrees(math.atan2(east_m, north_m))
+    if dist > 0.0:  # atan2(y, x) = atan(y / x) for x > 0, and atan is cheaper
+        depression = math.degrees(math.atan((drop_m + d2 * inv_2kr) / dist))
+        return bearing, depression, north_m / dist, east_m / dist
+    return bearing, math.degrees(math.atan2(drop_m, 0.0)), 1.0, 0.0
