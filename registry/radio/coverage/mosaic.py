@@ -104,6 +104,20 @@ def overlaps(a: Tile, b: Tile) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
+def clip(tile: Tile, boxes: Sequence[Tile]) -> Tile | None:
+    """The part of a tile inside the bounding box of the boxes that overlap it (None if
+    none does): what an update re-mosaicks of a tile, each cell being independent."""
+    hit = [b for b in boxes if overlaps(b, tile)]
+    if not hit:
+        return None
+    return (
+        max(tile[0], min(b[0] for b in hit)),
+        max(tile[1], min(b[1] for b in hit)),
+        min(tile[2], max(b[2] for b in hit)),
+        min(tile[3], max(b[3] for b in hit)),
+    )
+
+
 @dataclass(frozen=True)
 class MosaicInputs:
     """What every tile task shares (sent to each Dask worker once)."""

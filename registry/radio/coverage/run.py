@@ -17,7 +17,7 @@ from affine import Affine
 from registry.radio.coverage.backends import open_backend
 from registry.radio.coverage.cache import LOSS_LRU_SIZE, LossCache
 from registry.radio.coverage.losses import SiteLossFn, group_bounds, group_sectors
-from registry.radio.coverage.mosaic import MosaicInputs, analysis_grid, mosaic_tile, overlaps, tiles
+from registry.radio.coverage.mosaic import MosaicInputs, analysis_grid, clip, mosaic_tile, tiles
 from registry.radio.coverage.raster import LayerWriter, coverage_tags
 from registry.radio.coverage.types import (
     NO_SERVER,
@@ -267,9 +267,10 @@ def update_coverage(
     """Coverage after editing sectors: recompute only what the edit touches.
 
     Site groups whose loss inputs are unchanged reuse the previous loss (or
-    the disk cache); only tiles within the windows of site groups that were
+    the disk cache); only the cells within the windows of site groups that were
     added, removed or edited (any field of any of their sectors) are
-    re-mosaicked. The result equals `compute_coverage` on the new sectors.
+    re-mosaicked, tile by tile. The result equals `compute_coverage` on the new
+    sectors.
 
     Parameters
     ----------
@@ -294,7 +295,7 @@ def update_coverage(
     changed += [g for g in old_groups if g.signature not in new_signatures]
     touched = [group_bounds(dem, g, p) for g in changed]
     shape, _ = analysis_grid(dem, p.analysis_step)
-    todo = [t for t in tiles(shape) if any(overlaps(b, t) for b in touched)]
+    todo = [part for t in tiles(shape) if (part := clip(t, touched)) is not None]
     tick = _progress_counter(progress, len(groups) + len(todo))
     remap = np.full(len(previous.sectors) + 1, NO_SERVER, dtype=np.int32)
     index = {(s.site_code, s.sector_code): i for i, s in enumerate(checked)}
