@@ -60,12 +60,17 @@ def test_kernel_form_equals_sector_gain() -> None:
     for k in range(20_000):
         east, north = (0.0, 0.0) if k == 0 else tuple(rng.uniform(-20_000.0, 20_000.0, 2))
         az, mtilt, etilt = rng.uniform(0.0, 360.0), rng.uniform(-2.0, 8.0), rng.uniform(0.0, 8.0)
-        bearing, depression, un, ue = view_angles(east, north, rng.uniform(-500.0, 900.0), 6e-8)
+        drop = rng.uniform(-500.0, 900.0)
+        bearing, depression, un, ue = view_angles(east, north, drop, 6e-8)
+        d2 = east * east + north * north
+        ref_bearing = math.degrees(math.atan2(east, north))
+        ref_depression = math.degrees(math.atan2(drop + d2 * 6e-8, math.sqrt(d2)))
+        assert (bearing, depression) == pytest.approx((ref_bearing, ref_depression), abs=1e-12)
         cos_phi = un * math.cos(math.radians(az)) + ue * math.sin(math.radians(az))
         fast = tilted_gain_dbi(
             wrap_deg(bearing - az), cos_phi, depression, mtilt, etilt, H_BW, V_BW, 17.0, 25.0, 20.0
         )
-        reference = sector_gain_dbi(bearing, depression, az, mtilt, etilt, H_BW, V_BW, 17.0)
+        reference = sector_gain_dbi(ref_bearing, ref_depression, az, mtilt, etilt, H_BW, V_BW, 17.0)
         assert fast == pytest.approx(reference, abs=1e-9)
     assert [wrap_deg(a) for a in (-540.0, -180.0, 179.5, 180.0, 539.0, 1000.0)] == [
         -180.0,

@@ -28,12 +28,13 @@ convex hull, which the ray keeps as it walks (monotone chain, O(1) amortised per
   that is exact (points of ν >= c > 0 lie above a concave curve), for -0.78 < ν <= 0 a
   sample under the hull may have a larger ν than every vertex: the one approximation of
   the sweep's geometry (J(ν) of at most 6 dB there; the same vertex is the line-of-sight
-  horizon point ducting uses). The other approximation is numerical: J(ν) and the
-  Bullington tail (eq. 21) come from a table (`_bullington_tail`, within 1e-6 dB).
+  horizon point ducting uses). Two numerical ones: J(ν) and the Bullington tail (eq. 21)
+  come from a table (`_bullington_tail`, within 1e-6 dB up to 500 km), and the blend
+  leaves out a troposcatter term 40 dB weaker (2.2e-8 dB, below).
 - The smooth-surface obstruction hobs and the slopes αobt, αobr (eqs. 87–88) are taken
-  over the ae hull's vertices (`_obstruction`: on the lowered heights each is convex in
-  the distance along a hull edge); the least-squares smooth surface (eqs. 83–86) comes
-  from running sums.
+  over the ae hull's vertices (`_obstruction`: on the lowered heights each is, along a
+  hull edge, convex or monotone in the distance, so largest at an end); the least-squares
+  smooth surface (eqs. 83–86) comes from running sums.
 - The smooth profile's Bullington (zero heights at the ray's sample distances) has its
   extremes in closed form: both slopes are concave in the distance, checked at the two
   samples around the continuous optimum; its line-of-sight ν is unimodal in the distance
@@ -44,7 +45,8 @@ eq. (90) and the roughness hm of eq. (93), the largest height above that surface
 the two horizons, scanned over the ray's stored samples. The paths are inland (ω = 0,
 dtm = dlm = d, coast far away) and without clutter.
 
-Exact shortcuts (each leaves every loss as the full formulas give it):
+Shortcuts (each leaves every loss as the full formulas give it, to rounding, but the
+troposcatter one):
 
 - Lba's time part Ap (eqs. 53–56), β0 (eq. 5) and hm are evaluated only where Lba can
   reach the blend: Lminbap (eq. 60) >= Lba >= Af + Ad + a floor of Ap over every
@@ -56,10 +58,10 @@ Exact shortcuts (each leaves every loss as the full formulas give it):
 - Without ducting, where θ makes Fj (eq. 57) exactly 0, the blend is Lbd and Lbs
   (eq. 44): where Lbs is `TROPO_NEGLIGIBLE_DB` above Lbd that is Lbd to 2.2e-8 dB,
   decided on lower bounds of θ and of Lbs (most cells), without the arctangents and the
-  logarithm (the one shortcut that is not exact to rounding).
+  logarithm.
 - Where the ray between the smooth-Earth heights clears the Earth by more than any hreq,
   Ldsph = 0 and so is the smooth profile's share of Ld (eqs. 37–39): neither the smooth
-  profile nor Ldsph is evaluated (85 % of the cells), and the obstruction of eqs. (87)–(89),
+  profile nor Ldsph is evaluated (70 % of the cells), and the obstruction of eqs. (87)–(89),
   which only raises those heights, is taken only where they do not clear without it.
 - The smooth profile's line-of-sight ν has a closed-form upper bound (`_smooth_geometry`);
   where it is below ν = -0.78 at every frequency J(ν) = 0 without the bisection.
@@ -178,19 +180,6 @@ def _tangent_from_right(hd: F64, hz: F64, m: int, x0: float, z0: float) -> int:
     while lo < hi:
         i = (lo + hi) // 2
         if (z0 - hz[i]) * (hd[i + 1] - hd[i]) < (hz[i + 1] - hz[i]) * (x0 - hd[i]):
-            lo = i + 1
-        else:
-            hi = i
-    return lo
-
-
-@_inline
-def _highest_above(hd: F64, hz: F64, m: int, slope: float) -> int:
-    """Vertex of hd/hz[:m] with the largest hz - slope hd (a concave chain: bisection)."""
-    lo, hi = 0, m - 1
-    while lo < hi:
-        i = (lo + hi) // 2
-        if hz[i + 1] - hz[i] > slope * (hd[i + 1] - hd[i]):
             lo = i + 1
         else:
             hi = i
@@ -325,9 +314,10 @@ def _obstruction(
     transmitter (hts) to vertex i_t at slope s_t, from the lowered receiver z_rx to i_r.
 
     Each is the profile's largest value of a function of a point's raw height z and
-    distance x. On the lowered heights that function is, along a hull edge, convex in x
-    (linear, or c / x or c / (d - x), plus linear), so its largest value over the samples
-    under an edge is at one of the edge's ends: the hull's vertices give the profile's.
+    distance x. On the lowered heights that function is, along a hull edge, linear plus
+    c / x or c / (d - x) plus linear: convex for c >= 0, monotone for c < 0 (increasing,
+    respectively decreasing), so its largest value over the samples under an edge is at
+    one of the edge's ends: the hull's vertices give the profile's.
     The slopes are each a lowered slope, unimodal along the hull with its peak at i_t or
     i_r, plus a term of x that rises on one side of that peak only: the scan from the
     peak stops where the lowered slope plus that term's largest value cannot win.
@@ -369,8 +359,9 @@ def _tail_table(step: float, rows: int) -> F64:
     return np.ascontiguousarray(np.stack([j, step * dj, 1.0 - e, step * e * dj / 6.0], axis=1))
 
 
-# the Bullington tail's table: J and G interpolate within 1e-6 dB (measured: 7e-7 dB for the
-# tail at 100 km, `test_bullington_tail_table`) up to ν = 127.22
+# the Bullington tail's table up to ν = 127.22: J within 6.7e-7 dB and G within 6.2e-8, so
+# the tail within 6.7e-7 + 6.2e-8 (10 + 0.02 d) dB, 1e-6 dB up to 500 km
+# (`test_bullington_tail_table`)
 _TAIL_STEP = 1.0 / 16.0
 _TAIL = _tail_table(_TAIL_STEP, 2049)
 
@@ -382,7 +373,7 @@ def _bullington_tail(nu: float, d_km: float) -> float:
     if nu <= KNIFE_EDGE_V_MIN:
         return 0.0
     x = (nu - KNIFE_EDGE_V_MIN) * (1.0 / _TAIL_STEP)
-    if x >= _TAIL.shape[0] - 1:
+    if not x < _TAIL.shape[0] - 1:  # beyond the table, or NaN
         return bullington_tail_db(knife_edge_loss_db(nu), d_km)
     i = int(x)
     t = x - i
@@ -459,7 +450,7 @@ def _cell_geometry(
     a_min_km = a_m.min() / 1000.0
     hreq_m = largest_hreq_m(d_km, lam_max) + ROUNDING_MARGIN
     # line of sight at ae puts every sample under the chord: hobs < 0
-    if not los and earth_clearance_m(d_km, htc, hrc, a_min_km) <= hreq_m:
+    if not los and not earth_clearance_m(d_km, htc, hrc, a_min_km) > hreq_m:
         hobs, aobt, aobr = _obstruction(
             he_d, he_z, m_e, a_m[0], d, hts, hrs, z_rx_e, i_t, s_t, i_r, s_r
         )
@@ -471,7 +462,7 @@ def _cell_geometry(
     rec[_R_DT] = he_d[i_t] if i_t >= 0 else math.nan
     rec[_R_DR] = he_d[i_r] if i_r >= 0 else math.nan
     rec[_R_HTC], rec[_R_HRC] = htc, hrc
-    rec[_R_SMOOTH] = earth_clearance_m(d_km, htc, hrc, a_min_km) <= hreq_m
+    rec[_R_SMOOTH] = not earth_clearance_m(d_km, htc, hrc, a_min_km) > hreq_m  # NaN: taken
     if sizes.shape[0] > 1:
         hb_d, hb_z = hulls[1, 0], hulls[1, 1]
         m_b = _before(hb_d, sizes[1], d)
@@ -643,8 +634,8 @@ def _cell_loss(
 
 @_inline
 def _ray_state(n: int, nh: int) -> tuple[F64, I64, I64, F64, F64]:
-    """A walked ray's arrays for rays of up to n samples and nh hulls (`_cell_loss`): hulls,
-    their sizes and tops, the edge-score scratch and the per-ray scalars."""
+    """A walked ray's arrays for rays of up to n samples and nh hulls (`_cell_geometry`):
+    hulls, their sizes and tops, the edge-score scratch and the per-ray scalars."""
     return (
         np.empty((nh, 2, n + 1)),
         np.zeros(nh, dtype=np.int64),
