@@ -232,3 +232,30 @@ def test_coverage_model_p1812() -> None:
     assert near < open_side
     with pytest.raises(ValueError):
         CoverageParams(model="p1813")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("model", ["p1812", "deygout"])
+def test_site_on_a_dem_void_starts_its_profiles_at_its_ground(model: str) -> None:
+    """A void under the site, with the site's ground elevation given: the losses are those of
+    the DEM with that cell at the given ground (the site's own profiles start there)."""
+    z = hills().astype(np.float64)
+    dem = Dem(z, Affine(CELL, 0, 0, 0, -CELL, z.shape[0] * CELL), "EPSG:32648")
+    x, y = dem.transform @ (N + 0.5, N + 0.5)
+    holed = z.copy()
+    holed[N, N] = np.nan
+    params = CoverageParams(max_radius_m=N * CELL, model=model)
+
+    def loss(elevation: np.ndarray) -> np.ndarray:
+        return site_path_loss(
+            Dem(elevation, dem.transform, dem.crs),
+            x,
+            y,
+            antenna_height_m=HTG,
+            freqs_mhz=[1800.0],
+            ground_elevation_m=float(z[N, N]),
+            params=params,
+        ).loss_db
+
+    filled = loss(z)
+    assert np.isfinite(filled).sum() > 100
+    np.testing.assert_array_equal(loss(holed), filled)

@@ -99,10 +99,16 @@ def site_window(
     radius_m: float,
     step: int,
 ) -> tuple[Window, np.ndarray, float]:
-    """A site's window, its terrain (NaN outside the DEM) and the antenna's elevation."""
+    """A site's window, its terrain (NaN outside the DEM) and the antenna's elevation.
+
+    Where the DEM has a void under the site, the window takes the given ground elevation
+    there: every profile starts at the site's ground.
+    """
     r, c = site_cell(dem, x_m, y_m)
     w = window(dem, r, c, radius_m, step)
     win = dem.read(r - w.n, c - w.n, 2 * w.n + 1, 2 * w.n + 1)
+    if ground_elevation_m is not None and not math.isfinite(win[w.n, w.n]):
+        win[w.n, w.n] = ground_elevation_m
     ground = float(win[w.n, w.n]) if ground_elevation_m is None else ground_elevation_m
     if not math.isfinite(ground):
         raise ValueError(f"no ground elevation at ({x_m}, {y_m})")
