@@ -81,6 +81,8 @@ import math
 import numpy as np
 
 from registry.radio._kernels import (
+    _J_STEP,
+    _J_TABLE,
     F32,
     F64,
     I64,
@@ -348,22 +350,21 @@ def _obstruction(
     return hobs, aobt - tilt, aobr + tilt
 
 
-def _tail_table(step: float, rows: int) -> F64:
-    """Rows (J, step J', G, step G') at ν = -0.78 + i step of J(ν) (P.526 eq. 31; its limit
-    from above at -0.78) and G = 1 - exp(-J / 6) (eq. 21), for cubic Hermite interpolation."""
-    w = KNIFE_EDGE_V_MIN - 0.1 + step * np.arange(rows)
-    root = np.sqrt(w * w + 1.0)
-    j = 6.9 + 20.0 * np.log10(root + w)
+def _tail_table(rows: int) -> F64:
+    """Rows (J, step J', G, step G') at the first `rows` ν of `_kernels._J_TABLE` (J(ν) of
+    P.526 eq. 31, its limit from above at -0.78) with G = 1 - exp(-J / 6) (eq. 21), for
+    cubic Hermite interpolation."""
+    j = _J_TABLE[:rows]
+    w = KNIFE_EDGE_V_MIN - 0.1 + _J_STEP * np.arange(rows)
+    dj = 20.0 / math.log(10.0) / np.sqrt(w * w + 1.0)
     e = np.exp(-j / 6.0)
-    dj = 20.0 / math.log(10.0) / root
-    return np.ascontiguousarray(np.stack([j, step * dj, 1.0 - e, step * e * dj / 6.0], axis=1))
+    return np.ascontiguousarray(np.stack([j, _J_STEP * dj, 1.0 - e, _J_STEP * e * dj / 6.0], 1))
 
 
 # the Bullington tail's table up to ν = 127.22: J within 6.7e-7 dB and G within 6.2e-8, so
 # the tail within 6.7e-7 + 6.2e-8 (10 + 0.02 d) dB, 1e-6 dB up to 500 km
 # (`test_bullington_tail_table`)
-_TAIL_STEP = 1.0 / 16.0
-_TAIL = _tail_table(_TAIL_STEP, 2049)
+_TAIL = _tail_table(2049)
 
 
 @_inline
@@ -372,7 +373,7 @@ def _bullington_tail(nu: float, d_km: float) -> float:
     interpolation of `_TAIL` without a logarithm or an exponential (exact beyond it)."""
     if nu <= KNIFE_EDGE_V_MIN:
         return 0.0
-    x = (nu - KNIFE_EDGE_V_MIN) * (1.0 / _TAIL_STEP)
+    x = (nu - KNIFE_EDGE_V_MIN) * (1.0 / _J_STEP)
     if not x < _TAIL.shape[0] - 1:  # beyond the table, or NaN
         return bullington_tail_db(knife_edge_loss_db(nu), d_km)
     i = int(x)
