@@ -450,20 +450,22 @@ def _cell_geometry(
     # of eqs. (87)-(89) only raises those heights: taken where they do not clear without it
     a_min_km = a_m.min() / 1000.0
     hreq_m = largest_hreq_m(d_km, lam_max) + ROUNDING_MARGIN
+    clear = earth_clearance_m(d_km, htc, hrc, a_min_km) > hreq_m  # False for NaN
     # line of sight at ae puts every sample under the chord: hobs < 0
-    if not los and not earth_clearance_m(d_km, htc, hrc, a_min_km) > hreq_m:
+    if not los and not clear:
         hobs, aobt, aobr = _obstruction(
             he_d, he_z, m_e, a_m[0], d, hts, hrs, z_rx_e, i_t, s_t, i_r, s_r
         )
         if hobs > 0.0:
             htc = hts - min(hst - hobs * aobt / (aobt + aobr), h1)
             hrc = hrs - min(hsr - hobs * aobr / (aobt + aobr), z_cell)
+            clear = earth_clearance_m(d_km, htc, hrc, a_min_km) > hreq_m
     rec[_R_D], rec[_R_Z], rec[_R_COUNT] = d, z_cell, count
     rec[_R_LOS], rec[_R_X], rec[_R_ST], rec[_R_SR] = los, x_e, s_t, s_r
     rec[_R_DT] = he_d[i_t] if i_t >= 0 else math.nan
     rec[_R_DR] = he_d[i_r] if i_r >= 0 else math.nan
     rec[_R_HTC], rec[_R_HRC] = htc, hrc
-    rec[_R_SMOOTH] = not earth_clearance_m(d_km, htc, hrc, a_min_km) > hreq_m  # NaN: taken
+    rec[_R_SMOOTH] = not clear
     if sizes.shape[0] > 1:
         hb_d, hb_z = hulls[1, 0], hulls[1, 1]
         m_b = _before(hb_d, sizes[1], d)
