@@ -553,6 +553,7 @@ def _cell_loss(
     # can reach the blend; elsewhere the blend only compares p = 50 % with β0 <= β0max
     # (false either way) and weights Esβ by Fi = 0
     beta0 = beta0_pct(lat_deg, d_km, d_km) if use_beta else math.nan
+    dfs_km = slant_distance_km(d_km, hts, hrs)  # of every frequency's ducting bound
     for f in range(freqs.shape[0]):
         f_ghz = freqs[f] / 1000.0
         lam = SPEED_OF_LIGHT_GM_S / f_ghz
@@ -591,7 +592,7 @@ def _cell_loss(
                 f_ghz, terms[f, _T_CBRT], d_km, dlt_km, dlr_km, theta_t_lb, theta_r_lb, hts,
                 hrs, ae_km, 0.0, COAST_FAR_KM, COAST_FAR_KM,
             )  # fmt: skip
-            fdfs = f_ghz * slant_distance_km(d_km, hts, hrs)
+            fdfs = f_ghz * dfs_km
             if a_db + lbfs - 92.4 + DB_PER_NEPER_20 * (1.0 - fdfs / arg) <= room:
                 if theta != theta:
                     theta_t, theta_r, theta = _horizon_angles(slope_t, slope_r, d, a_m[0])
